@@ -1,0 +1,1 @@
+"""The image store: blobs, layers, images, references and the archives that move them."""

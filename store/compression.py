@@ -1,0 +1,132 @@
+"""Streaming decompression chosen from the content's magic bytes, never from a file name."""
+
+from __future__ import annotations
+
+import io
+import zlib
+from typing import BinaryIO
+
+from .errors import InvalidInput
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+CHUNK = 1 << 20
+
+
+class _Prefixed(io.RawIOBase):
+    """Puts back bytes already read to sniff the format."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head, self._rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            if size < 0 or size >= len(self._head):
+                out, self._head = self._head, b""
+                more = self._rest.read(-1 if size < 0 else size - len(out))
+                return out + (more or b"")
+            out, self._head = self._head[:size], self._head[size:]
+            return out
+        return self._rest.read(size)
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _Gunzip(io.RawIOBase):
+    """gzip (concatenated members too) through zlib, much faster than gzip.GzipFile."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._z = zlib.decompressobj(wbits=31)
+        self._in_member = False
+        self._unused = b""
+        self._pending = b""
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        want = CHUNK if size is None or size < 0 else size
+        while not self._pending and not self._eof:
+            self._pending = self._step()
+        out, self._pending = self._pending[:want], self._pending[want:]
+        return out
+
+    def _step(self) -> bytes:
+        data = self._z.unconsumed_tail or self._unused or self._raw.read(CHUNK)
+        self._unused = b""
+        if not data:
+            if self._in_member:
+                raise InvalidInput("truncated gzip stream")
+            self._eof = True
+            return b""
+        if not self._in_member and not data.startswith(GZIP_MAGIC[: len(data)]):
+            self._expect_only_zeros(data)
+            return b""
+        self._in_member = True
+        try:
+            out = self._z.decompress(data, CHUNK)
+        except zlib.error as exc:
+            raise InvalidInput(f"corrupt gzip stream: {exc}") from None
+        if self._z.eof:
+            self._unused = self._z.unused_data
+            self._z = zlib.decompressobj(wbits=31)
+            self._in_member = False
+        return out
+
+    def _expect_only_zeros(self, data: bytes) -> None:
+        """Tolerate zero padding after the last member, as tar writers add; reject anything else."""
+        while data:
+            if data.strip(b"\0"):
+                raise InvalidInput("trailing garbage after gzip stream")
+            data = self._raw.read(CHUNK)
+        self._eof = True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _Zstd(io.RawIOBase):
+    def __init__(self, raw: BinaryIO) -> None:
+        import zstandard
+
+        self._reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        self._error = zstandard.ZstdError
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._reader.read(CHUNK if size is None or size < 0 else size)
+        except self._error as exc:
+            raise InvalidInput(f"corrupt zstd stream: {exc}") from None
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def sniff(raw: BinaryIO) -> tuple[str, BinaryIO]:
+    """Return ("gzip"|"zstd"|"none", a reader that yields the uncompressed bytes)."""
+    head = raw.read(4) or b""
+    stream = _Prefixed(head, raw)
+    if head.startswith(GZIP_MAGIC):
+        return "gzip", _Gunzip(stream)
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd", _Zstd(stream)
+    return "none", stream
+
+
+def decompressed(raw: BinaryIO) -> BinaryIO:
+    return sniff(raw)[1]

@@ -1,0 +1,40 @@
+"""`Store`: one object holding the store's rooms (blobs, layers, images) over one database."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import leases
+from .blobs import BlobStore
+from .db import connect
+from .images import ImageStore
+from .layers import LayerStore
+from .paths import Layout, default_root
+from .trash import Trash
+
+
+class Store:
+    def __init__(self, root: Path | None = None) -> None:
+        self.layout = Layout(Path(root) if root else default_root())
+        self.layout.create()
+        self.db = connect(self.layout.db)
+        self.trash = Trash(self.layout, self.db)
+        self.blobs = BlobStore(self.layout.blobs, self.layout.ingest, self.trash)
+        self.layers = LayerStore(self.layout, self.db, self.blobs, self.trash)
+        self.images = ImageStore(self.db, self.blobs, self.layers)
+        self.trash.finish()
+
+    @contextmanager
+    def lease(self, purpose: str) -> Iterator[leases.Lease]:
+        """Work in progress: its references are GC roots and its ingest/ scratch goes with it."""
+        with leases.lease(self.db, purpose) as held:
+            try:
+                yield held
+            finally:
+                shutil.rmtree(self.layout.ingest / held.id, ignore_errors=True)
+
+    def close(self) -> None:
+        self.db.conn.close()

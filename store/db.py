@@ -1,0 +1,151 @@
+"""bilge.db: the single source of truth for references, migrated forward by version."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+
+def _v1_core(db: sqlite_utils.Database) -> None:
+    """Layers, images, their chains, tags, digests, blobs in use, leases and the trash log."""
+    db["layers"].create(
+        {
+            "chain_id": str,
+            "diff_id": str,
+            "parent": str,
+            "dir": str,
+            "short": str,
+            "size": int,
+            "disk": int,
+            "entries": int,
+            "tarsplit": str,
+            "whiteouts": str,
+            "created": float,
+        },
+        pk="chain_id",
+        foreign_keys=[("parent", "layers", "chain_id")],
+        not_null={"diff_id", "dir", "short", "size", "disk", "tarsplit", "whiteouts", "created"},
+    )
+    db["layers"].create_index(["parent"])
+    db["layers"].create_index(["short"], unique=True)
+    db["images"].create(
+        {
+            "id": str,
+            "parent": str,
+            "created": str,
+            "added": float,
+            "last_used": float,
+            "architecture": str,
+            "os": str,
+            "variant": str,
+            "config_size": int,
+            "labels": str,
+        },
+        pk="id",
+        not_null={"added", "config_size"},
+    )
+    db["images"].create_index(["parent"])
+    db["image_layers"].create(
+        {"image_id": str, "position": int, "chain_id": str},
+        pk=("image_id", "position"),
+        foreign_keys=[("image_id", "images", "id"), ("chain_id", "layers", "chain_id")],
+    )
+    db["image_layers"].create_index(["chain_id"])
+    db["tags"].create(
+        {"repository": str, "tag": str, "image_id": str, "created": float},
+        pk=("repository", "tag"),
+        foreign_keys=[("image_id", "images", "id")],
+    )
+    db["tags"].create_index(["image_id"])
+    db["digests"].create(
+        {"repository": str, "digest": str, "image_id": str, "created": float},
+        pk=("repository", "digest"),
+        foreign_keys=[("image_id", "images", "id")],
+    )
+    db["digests"].create_index(["image_id"])
+    db["leases"].create(
+        {"id": str, "purpose": str, "pid": int, "created": float, "expires": float},
+        pk="id",
+    )
+    db["lease_refs"].create(
+        {"lease_id": str, "kind": str, "ref": str},
+        pk=("lease_id", "kind", "ref"),
+        foreign_keys=[("lease_id", "leases", "id")],
+    )
+    db["lease_refs"].create_index(["kind", "ref"])
+    db["containers"].create(
+        {"id": str, "name": str, "image_id": str, "state": str, "created": float},
+        pk="id",
+        foreign_keys=[("image_id", "images", "id")],
+        not_null={"name", "image_id", "state", "created"},
+    )
+    db["containers"].create_index(["name"], unique=True)
+    db["containers"].create_index(["image_id"])
+    db["trash_log"].create({"path": str, "queued": float}, pk="path")
+
+
+MIGRATIONS: list[Migration] = [_v1_core]
+
+
+def _cascade(db: sqlite_utils.Database) -> None:
+    """Child rows go with their parent row: sqlite-utils cannot declare ON DELETE CASCADE."""
+    for child, parent_col, parent in (
+        ("image_layers", "image_id", "images"),
+        ("tags", "image_id", "images"),
+        ("digests", "image_id", "images"),
+        ("lease_refs", "lease_id", "leases"),
+    ):
+        db.execute(
+            f"CREATE TRIGGER IF NOT EXISTS {child}_cascade BEFORE DELETE ON {parent} "
+            f"BEGIN DELETE FROM {child} WHERE {parent_col} = OLD.id; END"
+        )
+
+
+def connect(path: Path) -> sqlite_utils.Database:
+    """Open (creating and migrating if needed) with WAL, foreign keys and a generous busy wait."""
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    db = sqlite_utils.Database(conn)
+    _migrate(db)
+    return db
+
+
+def _migrate(db: sqlite_utils.Database) -> None:
+    if _version(db) >= len(MIGRATIONS):
+        return
+    with write(db):
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        current = _version(db)
+        for migration in MIGRATIONS[current:]:
+            migration(db)
+        _cascade(db)
+        db.execute("DELETE FROM schema_version")
+        db.execute("INSERT INTO schema_version (version) VALUES (?)", [len(MIGRATIONS)])
+
+
+def _version(db: sqlite_utils.Database) -> int:
+    try:
+        row = db.execute("SELECT version FROM schema_version").fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    return row[0] if row else 0
+
+
+@contextmanager
+def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One IMMEDIATE transaction: writers queue up instead of failing half-way."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

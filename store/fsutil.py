@@ -1,0 +1,96 @@
+"""File-system steps the store's correctness rules rely on: atomic writes, fsync, trash."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def atomic_write(target: Path, data: bytes, scratch: Path) -> None:
+    """Write under `scratch` on the same file system, fsync, then rename into place (rule 1)."""
+    fd, tmp = tempfile.mkstemp(dir=scratch, prefix="blob-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def new_scratch_dir(parent: Path, prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+
+
+def copy_tree(src: str, dst: str) -> None:
+    """Copy a layer tree exactly: special files, hardlinks, ownership, modes, xattrs, times.
+
+    shutil.copytree would open FIFOs and devices as regular files (and block on a FIFO).
+    """
+    import shutil
+    import stat
+
+    links: dict[tuple[int, int], str] = {}
+    is_root = os.geteuid() == 0
+    dirs: list[tuple[str, os.stat_result]] = []
+    for parent, dirnames, filenames in os.walk(src):
+        rel = os.path.relpath(parent, src)
+        out_parent = dst if rel == "." else os.path.join(dst, rel)
+        st = os.lstat(parent)
+        os.mkdir(out_parent, 0o700)
+        dirs.append((out_parent, st))
+        _copy_xattrs(parent, out_parent)
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(parent, d))]:
+            source, target = os.path.join(parent, name), os.path.join(out_parent, name)
+            st = os.lstat(source)
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in links:
+                os.link(links[key], target)
+                continue
+            links[key] = target
+            mode = st.st_mode
+            if stat.S_ISLNK(mode):
+                os.symlink(os.readlink(source), target)
+            elif stat.S_ISREG(mode):
+                shutil.copyfile(source, target, follow_symlinks=False)
+            elif stat.S_ISFIFO(mode):
+                os.mkfifo(target)
+            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                os.mknod(target, mode, st.st_rdev)
+            else:
+                continue  # sockets are not layer content
+            _copy_meta(source, target, st, is_root)
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(parent, d))]
+    for path, st in reversed(dirs):
+        _copy_meta(None, path, st, is_root)
+
+
+def _copy_xattrs(source: str, target: str) -> None:
+    try:
+        names = os.listxattr(source, follow_symlinks=False)
+    except OSError:
+        return
+    for name in names:
+        try:
+            os.setxattr(target, name, os.getxattr(source, name, follow_symlinks=False), follow_symlinks=False)
+        except OSError:
+            pass
+
+
+def _copy_meta(source: str | None, target: str, st: os.stat_result, is_root: bool) -> None:
+    import stat
+
+    if source is not None:
+        _copy_xattrs(source, target)
+    if is_root:
+        os.lchown(target, st.st_uid, st.st_gid)
+    if not stat.S_ISLNK(st.st_mode):
+        os.chmod(target, stat.S_IMODE(st.st_mode))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)

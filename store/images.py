@@ -1,0 +1,250 @@
+"""The image store: configs as blobs, one row per image, its layer chain, tags and digests."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from . import digest as dg
+from . import reference
+from .blobs import BlobStore
+from .db import write
+from .errors import Conflict, InvalidInput, NotFound
+from .layers import LayerStore
+from .leases import Lease
+from .reference import Reference
+
+_HEX = set("0123456789abcdef")
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What `rmi` did, in Docker's words: Untagged: … then Deleted: … lines."""
+
+    untagged: list[str]
+    deleted_images: list[str]
+    deleted_layers: list[str]
+
+
+def parse_config(data: bytes) -> dict:
+    try:
+        config = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"image config is not valid JSON: {exc}") from None
+    if not isinstance(config, dict) or not isinstance(config.get("rootfs"), dict):
+        raise InvalidInput("image config has no rootfs")
+    diff_ids = config["rootfs"].get("diff_ids") or []
+    if not isinstance(diff_ids, list):
+        raise InvalidInput("image config rootfs.diff_ids is not a list")
+    for diff_id in diff_ids:
+        dg.validate(diff_id)
+    return config
+
+
+class ImageStore:
+    def __init__(self, db: sqlite_utils.Database, blobs: BlobStore, layers: LayerStore) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.layers = layers
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def create(self, config_bytes: bytes, lease: Lease, parent: str | None = None) -> str:
+        """Record an image whose layers are already committed; returns its ID (config digest)."""
+        config = parse_config(config_bytes)
+        chains = dg.chain_ids(config["rootfs"].get("diff_ids") or [])
+        labels = (config.get("config") or {}).get("Labels")
+        with write(self.db):
+            image_id = self.blobs.put(config_bytes)
+            lease.add("image", image_id)
+            if self.exists(image_id):
+                return image_id
+            for chain in chains:
+                if not self.layers.exists(chain):
+                    raise InvalidInput(f"image {image_id}: layer {chain} is not in the store")
+            self.db.execute(
+                "INSERT INTO images (id, parent, created, added, architecture, os, variant, config_size, labels)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [image_id, parent, config.get("created"), time.time(), config.get("architecture"),
+                 config.get("os"), config.get("variant"), len(config_bytes), json.dumps(labels) if labels else None],
+            )
+            self.db.conn.executemany(
+                "INSERT INTO image_layers (image_id, position, chain_id) VALUES (?, ?, ?)",
+                [(image_id, i, chain) for i, chain in enumerate(chains)],
+            )
+        return image_id
+
+    def tag(self, image_id: str, ref: Reference) -> str | None:
+        """Point `ref` at the image; returns the image the tag was taken from, if any."""
+        if not ref.tag:
+            raise InvalidInput(f"{ref}: a tag is required")
+        with write(self.db):
+            row = self.db.execute(
+                "SELECT image_id FROM tags WHERE repository = ? AND tag = ?", [ref.repository, ref.tag]
+            ).fetchone()
+            self.db.execute(
+                "INSERT OR REPLACE INTO tags (repository, tag, image_id, created) VALUES (?, ?, ?, ?)",
+                [ref.repository, ref.tag, image_id, time.time()],
+            )
+        return row[0] if row and row[0] != image_id else None
+
+    def add_digest(self, image_id: str, ref: Reference) -> None:
+        assert ref.digest
+        self.db.execute(
+            "INSERT OR REPLACE INTO digests (repository, digest, image_id, created) VALUES (?, ?, ?, ?)",
+            [ref.repository, ref.digest, image_id, time.time()],
+        )
+
+    def touch(self, image_id: str) -> None:
+        self.db.execute("UPDATE images SET last_used = ? WHERE id = ?", [time.time(), image_id])
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def exists(self, image_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM images WHERE id = ?", [image_id]).fetchone() is not None
+
+    def resolve(self, name: str) -> str:
+        """An image ID from a full or short ID, NAME[:TAG] or NAME@DIGEST, as Docker looks it up."""
+        bare = name.removeprefix("sha256:")
+        if len(bare) == 64 and set(bare) <= _HEX and self.exists("sha256:" + bare):
+            return "sha256:" + bare
+        try:
+            ref = reference.parse(name)
+        except InvalidInput:
+            ref = None
+        if ref is not None:
+            found = self._by_reference(ref)
+            if found:
+                return found
+        if bare and set(bare) <= _HEX and (name == bare or len(bare) == 64):
+            rows = self.db.execute(
+                "SELECT id FROM images WHERE id >= ? AND id < ? LIMIT 2", ["sha256:" + bare, "sha256:" + bare + "g"]
+            ).fetchall()
+            if len(rows) > 1:
+                raise Conflict(f"image ID prefix {bare!r} is ambiguous")
+            if rows:
+                return rows[0][0]
+        raise NotFound(f"No such image: {name}")
+
+    def _by_reference(self, ref: Reference) -> str | None:
+        if ref.digest:
+            row = self.db.execute(
+                "SELECT image_id FROM digests WHERE repository = ? AND digest = ?", [ref.repository, ref.digest]
+            ).fetchone()
+        else:
+            row = self.db.execute(
+                "SELECT image_id FROM tags WHERE repository = ? AND tag = ?", [ref.repository, ref.tag]
+            ).fetchone()
+        return row[0] if row else None
+
+    def get(self, image_id: str) -> dict:
+        rows = list(self.db.query("SELECT * FROM images WHERE id = ?", [image_id]))
+        if not rows:
+            raise NotFound(f"No such image: {image_id}")
+        return rows[0]
+
+    def config(self, image_id: str) -> dict:
+        return json.loads(self.blobs.get(image_id))
+
+    def config_bytes(self, image_id: str) -> bytes:
+        return self.blobs.get(image_id)
+
+    def chain(self, image_id: str) -> list[str]:
+        return [r[0] for r in self.db.execute(
+            "SELECT chain_id FROM image_layers WHERE image_id = ? ORDER BY position", [image_id])]
+
+    def repo_tags(self, image_id: str) -> list[str]:
+        return [f"{reference.familiar_name(repo)}:{tag}" for repo, tag in self.db.execute(
+            "SELECT repository, tag FROM tags WHERE image_id = ? ORDER BY repository, tag", [image_id])]
+
+    def repo_digests(self, image_id: str) -> list[str]:
+        return [f"{reference.familiar_name(repo)}@{d}" for repo, d in self.db.execute(
+            "SELECT repository, digest FROM digests WHERE image_id = ? ORDER BY repository, digest", [image_id])]
+
+    def size(self, image_id: str) -> int:
+        row = self.db.execute(
+            "SELECT COALESCE(SUM(l.size), 0) FROM image_layers il JOIN layers l USING (chain_id) WHERE il.image_id = ?",
+            [image_id],
+        ).fetchone()
+        return row[0]
+
+    def children(self, image_id: str) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT id FROM images WHERE parent = ?", [image_id])]
+
+    def users(self, image_id: str) -> list[dict]:
+        """Containers created from the image."""
+        return list(self.db.query("SELECT id, name, state FROM containers WHERE image_id = ?", [image_id]))
+
+    # -- removing ----------------------------------------------------------------------------
+
+    def remove(self, name: str, force: bool = False) -> Removal:
+        """`docker rmi` semantics: untag while other names remain, else delete with untagged parents."""
+        image_id = self.resolve(name)
+        by_ref = self._named_reference(name, image_id)
+        with write(self.db):
+            tags = self.repo_tags(image_id)
+            if by_ref is not None and (len(tags) + len(self.repo_digests(image_id)) > 1 or self.children(image_id)):
+                self._untag(by_ref)
+                return Removal([str(by_ref)], [], [])
+            if by_ref is None and not force and len({t.rsplit(":", 1)[0] for t in tags}) > 1:
+                raise Conflict(
+                    f"conflict: unable to delete {_short(image_id)} (must be forced) - image is referenced in multiple repositories"
+                )
+            if self.children(image_id):
+                raise Conflict(f"conflict: unable to delete {_short(image_id)} (cannot be forced) - image has dependent child images")
+            self._check_users(image_id, name if by_ref else _short(image_id), force)
+            untagged = tags + self.repo_digests(image_id)
+            self.db.execute("DELETE FROM tags WHERE image_id = ?", [image_id])
+            self.db.execute("DELETE FROM digests WHERE image_id = ?", [image_id])
+            if self.users(image_id):
+                return Removal(untagged, [], [])  # forced: the stopped container keeps it, untagged
+            deleted = self._delete_with_parents(image_id)
+            layers = self.layers.sweep_unreferenced()
+        return Removal(untagged, deleted, layers)
+
+    def _named_reference(self, name: str, image_id: str) -> Reference | None:
+        try:
+            ref = reference.parse(name)
+        except InvalidInput:
+            return None
+        return ref if self._by_reference(ref) == image_id else None
+
+    def _untag(self, ref: Reference) -> None:
+        if ref.digest:
+            self.db.execute("DELETE FROM digests WHERE repository = ? AND digest = ?", [ref.repository, ref.digest])
+        else:
+            self.db.execute("DELETE FROM tags WHERE repository = ? AND tag = ?", [ref.repository, ref.tag])
+
+    def _check_users(self, image_id: str, shown: str, force: bool) -> None:
+        for user in self.users(image_id):
+            if user["state"] == "running":
+                raise Conflict(
+                    f"conflict: unable to delete {shown} (cannot be forced) - image is being used by running container {user['id'][:12]}"
+                )
+            if not force:
+                raise Conflict(
+                    f"conflict: unable to delete {shown} (must be forced) - image is being used by stopped container {user['id'][:12]}"
+                )
+
+    def _delete_with_parents(self, image_id: str) -> list[str]:
+        """Delete the image, then each parent that is left untagged, childless and unused."""
+        deleted = []
+        current: str | None = image_id
+        while current:
+            parent = self.get(current)["parent"]
+            self.db.execute("DELETE FROM images WHERE id = ?", [current])
+            self.layers.trash.queue([f"blobs/sha256/{dg.hex_of(current)}"])
+            deleted.append(current)
+            if not parent or not self.exists(parent):
+                break
+            if self.repo_tags(parent) or self.repo_digests(parent) or self.children(parent) or self.users(parent):
+                break
+            current = parent
+        return deleted
+
+
+def _short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]

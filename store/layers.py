@@ -1,0 +1,177 @@
+"""The layer store: extracted layers under layers/<id>/diff, overlay2-style, one row each."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import sqlite_utils
+
+from . import digest as dg
+from .blobs import BlobStore
+from .db import write
+from .errors import DigestMismatch, NotFound
+from .extract import Extracted, Limits, extract
+from .fsutil import copy_tree, new_scratch_dir
+from .leases import Lease
+from .paths import Layout
+from .tarsplit import assemble, segment_sizes
+from .trash import Trash
+
+
+@dataclass
+class Ingested:
+    """A layer extracted under ingest/, not yet visible: `path` holds diff/."""
+
+    path: Path
+    info: Extracted
+
+
+def short_id(chain_id: str) -> str:
+    """A stable 26-character name for l/, keeping overlay's mount options short."""
+    return base64.b32encode(hashlib.sha256(chain_id.encode()).digest()).decode()[:26]
+
+
+def layer_dir_name(chain_id: str) -> str:
+    return dg.hex_of(chain_id)
+
+
+class LayerStore:
+    def __init__(self, layout: Layout, db: sqlite_utils.Database, blobs: BlobStore, trash: Trash) -> None:
+        self.layout = layout
+        self.db = db
+        self.blobs = blobs
+        self.trash = trash
+
+    def ingest(self, stream: BinaryIO, lease: Lease, limits: Limits | None = None) -> Ingested:
+        """Extract an uncompressed layer tar into a private directory under ingest/<lease>/."""
+        scratch = self.layout.ingest / lease.id
+        scratch.mkdir(exist_ok=True)
+        work = new_scratch_dir(scratch, "layer-")
+        diff = work / "diff"
+        diff.mkdir()
+        try:
+            info = extract(stream, str(diff), limits or Limits.from_env())
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        return Ingested(work, info)
+
+    def copy_of(self, chain: str, info: Extracted, lease: Lease) -> Ingested:
+        """A fresh ingest copy of a stored layer's files, to commit the same diff under another parent."""
+        work = new_scratch_dir(self.layout.ingest / lease.id, "layer-")
+        copy_tree(str(self.diff_path(chain)), str(work / "diff"))
+        return Ingested(work, info)
+
+    def commit(self, ingested: Ingested, parent: str | None, lease: Lease) -> str:
+        """Make the layer visible (rename, then row) or reuse the one already stored."""
+        info = ingested.info
+        chain = dg.chain_id(parent, info.diff_id)
+        name = layer_dir_name(chain)
+        short = short_id(chain)
+        with write(self.db):
+            tarsplit = self.blobs.put(info.tarsplit)
+            if self.exists(chain):
+                lease.add("layer", chain)
+                shutil.rmtree(ingested.path)
+                return chain
+            lower = self._lower(parent)
+            if lower:
+                (ingested.path / "lower").write_text(lower)
+            (ingested.path / "link").write_text(short)
+            self.trash.claim(f"layers/{name}")
+            self.trash.claim(f"layers/l/{short}")
+            os.rename(ingested.path, self.layout.layers / name)
+            os.symlink(f"../{name}/diff", self.layout.links / short)
+            self.db.execute(
+                "INSERT INTO layers (chain_id, diff_id, parent, dir, short, size, disk, entries, tarsplit,"
+                " whiteouts, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [chain, info.diff_id, parent, name, short, info.size, info.disk, info.entries, tarsplit,
+                 info.whiteouts, time.time()],
+            )
+            lease.add("layer", chain)
+        return chain
+
+    def sweep_unreferenced(self) -> list[str]:
+        """Inside a write transaction: delete layers nothing references any more, top-down.
+
+        Referenced means: in an image's chain, the parent of a kept layer, or held by a live
+        lease. Their directories and orphaned tar-split blobs are queued for the trash.
+        """
+        deleted: list[str] = []
+        while True:
+            rows = self.db.execute(
+                "SELECT chain_id, dir, short, tarsplit FROM layers l WHERE "
+                "NOT EXISTS (SELECT 1 FROM image_layers il WHERE il.chain_id = l.chain_id) AND "
+                "NOT EXISTS (SELECT 1 FROM layers c WHERE c.parent = l.chain_id) AND "
+                "NOT EXISTS (SELECT 1 FROM lease_refs r JOIN leases s ON s.id = r.lease_id "
+                "            WHERE r.kind = 'layer' AND r.ref = l.chain_id AND s.expires > ?)",
+                [time.time()],
+            ).fetchall()
+            if not rows:
+                return deleted
+            self.delete_rows(rows)
+            deleted.extend(row[0] for row in rows)
+
+    def delete_rows(self, rows: list[tuple[str, str, str, str]]) -> None:
+        """Delete (chain_id, dir, short, tarsplit) rows and queue what they own on disk."""
+        paths = []
+        for chain, name, short, tarsplit in rows:
+            self.db.execute("DELETE FROM layers WHERE chain_id = ?", [chain])
+            paths += [f"layers/l/{short}", f"layers/{name}"]
+            if not self.db.execute("SELECT 1 FROM layers WHERE tarsplit = ?", [tarsplit]).fetchone():
+                paths.append(f"blobs/sha256/{dg.hex_of(tarsplit)}")
+        self.trash.queue(paths)
+
+    def exists(self, chain: str) -> bool:
+        return self.db.execute("SELECT 1 FROM layers WHERE chain_id = ?", [chain]).fetchone() is not None
+
+    def get(self, chain: str) -> dict:
+        rows = list(self.db.query("SELECT * FROM layers WHERE chain_id = ?", [chain]))
+        if not rows:
+            raise NotFound(f"layer {chain} not found")
+        return rows[0]
+
+    def _lower(self, parent: str | None) -> str:
+        """l/<short> of every ancestor, uppermost first, as overlay's lowerdir wants them."""
+        shorts = [f"l/{row['short']}" for row in self.ancestry(parent)] if parent else []
+        return ":".join(shorts)
+
+    def ancestry(self, chain: str) -> list[dict]:
+        """The layer and its parents, uppermost first."""
+        rows = list(
+            self.db.query(
+                "WITH RECURSIVE up(chain_id, depth) AS (SELECT ?, 0 UNION ALL "
+                "SELECT l.parent, up.depth + 1 FROM layers l JOIN up ON l.chain_id = up.chain_id "
+                "WHERE l.parent IS NOT NULL) "
+                "SELECT layers.* FROM up JOIN layers USING (chain_id) ORDER BY up.depth",
+                [chain],
+            )
+        )
+        if not rows:
+            raise NotFound(f"layer {chain} not found")
+        return rows
+
+    def diff_path(self, chain: str) -> Path:
+        return self.layout.layers / self.get(chain)["dir"] / "diff"
+
+    def tar_size(self, chain: str) -> int:
+        return sum(segment_sizes(self.blobs.get(self.get(chain)["tarsplit"])))
+
+    def tar(self, chain: str) -> Iterator[bytes]:
+        """The layer's original tar, re-assembled and verified against its diff_id as it streams."""
+        row = self.get(chain)
+        digest = hashlib.sha256()
+        diff = self.layout.layers / row["dir"] / "diff"
+        for chunk in assemble(str(diff), self.blobs.get(row["tarsplit"])):
+            digest.update(chunk)
+            yield chunk
+        if "sha256:" + digest.hexdigest() != row["diff_id"]:
+            raise DigestMismatch(f"layer {row['diff_id']} re-assembles to sha256:{digest.hexdigest()}: the layer on disk was modified")

@@ -1,0 +1,381 @@
+"""`bilge load`: docker-archive (legacy and Docker 25+), OCI layout tar or directory, any compression.
+
+Sources are adapters with one small interface (`json`, `layer`, `has`): a tar archive is
+read in a single streaming pass, so stdin works and nothing is spooled (small members are
+kept in memory, anything that looks like a layer is extracted straight into ingest/ under
+the load's lease); an OCI layout directory is read on demand. Images are committed after
+the manifests say which layers they need; unused extractions go with the lease.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import posixpath
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from . import digest as dg
+from . import mediatypes as mt
+from . import platforms, reference
+from .compression import GZIP_MAGIC, ZSTD_MAGIC, decompressed
+from .core import Store
+from .db import write
+from .errors import DigestMismatch, InvalidInput
+from .images import parse_config
+from .layers import Ingested
+from .leases import Lease
+from .platforms import Platform
+
+SMALL_MEMBER = 16 << 20
+_MAX_LINK_DEPTH = 16
+
+
+@dataclass
+class ImageSpec:
+    """One image found in an archive: its config, its layers by member name, its names."""
+
+    config: bytes
+    layers: list[str]
+    tags: list[str] = field(default_factory=list)
+    parent: str | None = None
+
+
+@dataclass
+class Loaded:
+    image_id: str
+    tags: list[str] = field(default_factory=list)
+    replaced: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Layer:
+    ingested: Ingested
+    blob_digest: str
+
+
+class Source(Protocol):
+    def has(self, name: str) -> bool: ...
+    def small(self, name: str) -> bytes: ...
+    def layer(self, name: str) -> Layer: ...
+
+
+class _HashingReader:
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.hash = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.hash.update(data)
+        return data
+
+
+class _Rejoined:
+    """A member's stream with its sniffed head put back."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self.head = head
+        self.rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            out = self.head if size < 0 else self.head[:size]
+            self.head = self.head[len(out):]
+            return out
+        return self.rest.read(size)
+
+
+def _ingest(store: Store, lease: Lease, raw: BinaryIO) -> Layer:
+    """Extract a (possibly compressed) layer blob, hashing the blob itself on the way."""
+    hashing = _HashingReader(raw)
+    ingested = store.layers.ingest(decompressed(hashing), lease)  # type: ignore[arg-type]
+    while hashing.read(1 << 20):
+        pass
+    return Layer(ingested, "sha256:" + hashing.hash.hexdigest())
+
+
+def _looks_like_layer(head: bytes) -> bool:
+    return (
+        head.startswith(GZIP_MAGIC)
+        or head.startswith(ZSTD_MAGIC)
+        or head[257:262] == b"ustar"
+        or (len(head) >= 512 and not head.strip(b"\0"))
+    )
+
+
+def _clean(name: str) -> str:
+    return posixpath.normpath("/" + name).lstrip("/")
+
+
+class TarSource:
+    """A tar archive, read once from start to end."""
+
+    def __init__(self, store: Store, lease: Lease, stream: BinaryIO) -> None:
+        self.store = store
+        self.lease = lease
+        self.files: dict[str, bytes] = {}
+        self.layers: dict[str, Layer] = {}
+        self.links: dict[str, str] = {}
+        try:
+            with tarfile.open(fileobj=decompressed(stream), mode="r|", bufsize=1 << 20) as tf:  # type: ignore[call-overload]
+                for ti in tf:
+                    self._member(tf, ti)
+        except tarfile.TarError as exc:
+            raise InvalidInput(f"not a valid image archive: {exc}") from None
+        if not self.files and not self.layers:
+            raise InvalidInput("not a valid image archive: it is empty")
+
+    def _member(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> None:
+        name = _clean(ti.name)
+        if ti.issym():
+            self.links[name] = _clean(posixpath.join(posixpath.dirname(name), ti.linkname))
+        elif ti.islnk():
+            self.links[name] = _clean(ti.linkname)
+        elif ti.isreg():
+            src = tf.extractfile(ti)
+            assert src is not None
+            head = src.read(min(ti.size, 512))
+            if _looks_like_layer(head):
+                self.layers[name] = _ingest(self.store, self.lease, _Rejoined(head, src))  # type: ignore[arg-type]
+            elif ti.size <= SMALL_MEMBER:
+                self.files[name] = head + src.read()
+
+    def _resolve(self, name: str) -> str:
+        name = _clean(name)
+        for _ in range(_MAX_LINK_DEPTH):
+            if name not in self.links:
+                return name
+            name = self.links[name]
+        raise InvalidInput(f"archive member {name!r}: too many links")
+
+    def has(self, name: str) -> bool:
+        name = self._resolve(name)
+        return name in self.files or name in self.layers
+
+    def small(self, name: str) -> bytes:
+        resolved = self._resolve(name)
+        if resolved not in self.files:
+            raise InvalidInput(f"archive has no file {name!r}")
+        return self.files[resolved]
+
+    def layer(self, name: str) -> Layer:
+        resolved = self._resolve(name)
+        if resolved not in self.layers:
+            if resolved not in self.files:
+                raise InvalidInput(f"archive is missing layer {name!r}")
+            self.layers[resolved] = _ingest(self.store, self.lease, io.BytesIO(self.files.pop(resolved)))
+        return self.layers[resolved]
+
+
+class DirSource:
+    """An OCI image layout directory, read on demand."""
+
+    def __init__(self, store: Store, lease: Lease, root: Path) -> None:
+        self.store = store
+        self.lease = lease
+        self.root = root
+        self.layers: dict[str, Layer] = {}
+
+    def _path(self, name: str) -> Path:
+        return self.root / _clean(name)
+
+    def has(self, name: str) -> bool:
+        return self._path(name).is_file()
+
+    def small(self, name: str) -> bytes:
+        path = self._path(name)
+        if not path.is_file() or path.stat().st_size > SMALL_MEMBER:
+            raise InvalidInput(f"{self.root}: no file {name!r}")
+        return path.read_bytes()
+
+    def layer(self, name: str) -> Layer:
+        if name not in self.layers:
+            if not self.has(name):
+                raise InvalidInput(f"{self.root}: missing layer {name!r}")
+            with open(self._path(name), "rb") as f:
+                self.layers[name] = _ingest(self.store, self.lease, f)
+        return self.layers[name]
+
+
+# -- understanding what a source holds ---------------------------------------------------------
+
+
+def _json(data: bytes, what: str) -> object:
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
+
+
+def find_images(source: Source, platform: Platform | None) -> list[ImageSpec]:
+    if source.has("manifest.json"):
+        return _docker_manifest(source)
+    if source.has("index.json"):
+        return _oci_index(source, platform or platforms.host())
+    if source.has("repositories"):
+        raise InvalidInput("archive uses the pre-1.10 Docker format (no manifest.json), which is not supported")
+    raise InvalidInput("not a valid image archive: no manifest.json or index.json")
+
+
+def _docker_manifest(source: Source) -> list[ImageSpec]:
+    items = _json(source.small("manifest.json"), "manifest.json")
+    if not isinstance(items, list):
+        raise InvalidInput("manifest.json is not a list")
+    specs = []
+    for item in items:
+        if not isinstance(item, dict) or "Config" not in item or not isinstance(item.get("Layers"), list):
+            raise InvalidInput("manifest.json entry lacks Config or Layers")
+        specs.append(ImageSpec(
+            config=source.small(item["Config"]),
+            layers=list(item["Layers"]),
+            tags=list(item.get("RepoTags") or []),
+            parent=item.get("Parent") or None,
+        ))
+    return specs
+
+
+def _oci_index(source: Source, platform: Platform) -> list[ImageSpec]:
+    index = _json(source.small("index.json"), "index.json")
+    if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
+        raise InvalidInput("index.json has no manifests")
+    specs = []
+    for desc in index["manifests"]:
+        spec = _from_descriptor(source, desc, platform)
+        name = _image_name(desc)
+        if name:
+            spec.tags.append(name)
+        specs.append(spec)
+    return specs
+
+
+def _blob_name(desc: object) -> str:
+    if not isinstance(desc, dict):
+        raise InvalidInput("malformed descriptor")
+    return f"blobs/sha256/{dg.hex_of(str(desc.get('digest')))}"
+
+
+def _verified(source: Source, desc: dict) -> bytes:
+    data = source.small(_blob_name(desc))
+    actual = dg.sha256_bytes(data)
+    if actual != desc.get("digest"):
+        raise DigestMismatch(f"blob {desc.get('digest')} hashes to {actual}")
+    return data
+
+
+def _from_descriptor(source: Source, desc: dict, platform: Platform) -> ImageSpec:
+    doc = _json(_verified(source, desc), f"blob {desc.get('digest')}")
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"blob {desc.get('digest')} is not a JSON object")
+    media = doc.get("mediaType", desc.get("mediaType"))
+    if media in mt.INDEXES or "manifests" in doc:
+        return _from_descriptor(source, choose_platform(doc, platform), platform)
+    if media not in mt.MANIFESTS or not isinstance(doc.get("config"), dict):
+        raise InvalidInput(f"unsupported manifest media type {media!r}")
+    layers = []
+    for layer_desc in doc.get("layers") or []:
+        name = _blob_name(layer_desc)
+        got = source.layer(name).blob_digest
+        if got != layer_desc.get("digest"):
+            raise DigestMismatch(f"layer blob {layer_desc.get('digest')} hashes to {got}")
+        layers.append(name)
+    return ImageSpec(config=_verified(source, doc["config"]), layers=layers)
+
+
+def choose_platform(index: dict, want: Platform) -> dict:
+    """The index entry for `want`, as containerd's platform matcher would pick it."""
+    manifests = [m for m in index.get("manifests") or [] if isinstance(m, dict)]
+    for m in manifests:
+        p = platforms.from_descriptor(m)
+        if p is not None and want.matches(p):
+            return m
+    available = ", ".join(str(platforms.from_descriptor(m)) for m in manifests)
+    raise InvalidInput(f"no image for platform {want} in the index (it has: {available})")
+
+
+def _image_name(desc: dict) -> str | None:
+    """The repository:tag an index entry names, when it names a full reference."""
+    annotations = desc.get("annotations") or {}
+    for key in (mt.IMAGE_NAME_ANNOTATION, mt.REF_NAME_ANNOTATION):
+        name = annotations.get(key)
+        if name and ("/" in name or ":" in name):
+            try:
+                reference.parse(name)
+                return name
+            except InvalidInput:
+                continue
+    return None
+
+
+# -- committing ----------------------------------------------------------------------------
+
+
+def _check_diff_ids(source: Source, spec: ImageSpec) -> list[str]:
+    diff_ids = parse_config(spec.config)["rootfs"].get("diff_ids") or []
+    if len(diff_ids) != len(spec.layers):
+        raise InvalidInput(
+            f"image {dg.sha256_bytes(spec.config)}: config lists {len(diff_ids)} layers, manifest {len(spec.layers)}"
+        )
+    for i, (want, name) in enumerate(zip(diff_ids, spec.layers)):
+        got = source.layer(name).ingested.info.diff_id
+        if got != want:
+            raise DigestMismatch(f"layer {i} ({name}) has diff_id {got}, the config says {want}")
+    return diff_ids
+
+
+class _Committer:
+    """Commits each extracted layer once; the same diff under a second parent gets a copy."""
+
+    def __init__(self, store: Store, source: Source, lease: Lease) -> None:
+        self.store = store
+        self.source = source
+        self.lease = lease
+        self.committed: dict[str, str] = {}
+
+    def layer(self, name: str, parent: str | None) -> str:
+        layer = self.source.layer(name)
+        chain = dg.chain_id(parent, layer.ingested.info.diff_id)
+        with write(self.store.db):
+            if self.store.layers.exists(chain):
+                self.lease.add("layer", chain)
+                return chain
+        ingested = layer.ingested
+        if name in self.committed:
+            ingested = self.store.layers.copy_of(self.committed[name], ingested.info, self.lease)
+        self.committed[name] = chain
+        return self.store.layers.commit(ingested, parent, self.lease)
+
+    def image(self, spec: ImageSpec) -> Loaded:
+        parent_chain: str | None = None
+        for name in spec.layers:
+            parent_chain = self.layer(name, parent_chain)
+        images = self.store.images
+        parent = spec.parent if spec.parent and images.exists(spec.parent) else None
+        result = Loaded(images.create(spec.config, self.lease, parent=parent))
+        for text in spec.tags:
+            ref = reference.parse(text)
+            old = images.tag(result.image_id, ref)
+            result.tags.append(f"{ref.familiar}:{ref.tag}")
+            if old:
+                result.replaced.append((result.tags[-1], old))
+        return result
+
+
+def load(store: Store, source: BinaryIO | Path, platform: Platform | None = None) -> list[Loaded]:
+    """Load every image in `source` (a path or a binary stream); nothing is kept on error."""
+    with store.lease("load") as held:
+        if isinstance(source, Path) and source.is_dir():
+            src: Source = DirSource(store, held, source)
+        elif isinstance(source, Path):
+            with open(source, "rb") as f:
+                src = TarSource(store, held, f)
+        else:
+            src = TarSource(store, held, source)
+        specs = find_images(src, platform)
+        for spec in specs:
+            _check_diff_ids(src, spec)
+        committer = _Committer(store, src, held)
+        return [committer.image(spec) for spec in specs]

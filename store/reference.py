@@ -1,0 +1,89 @@
+"""Image references normalised the way Docker does (distribution/reference grammar)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import InvalidInput
+
+DEFAULT_DOMAIN = "docker.io"
+OFFICIAL_PREFIX = "library/"
+DEFAULT_TAG = "latest"
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_PATH_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_DOMAIN_RE = re.compile(r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$")
+_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A named reference: `domain/path` plus a tag and/or a digest."""
+
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def domain(self) -> str:
+        return self.repository.split("/", 1)[0]
+
+    @property
+    def path(self) -> str:
+        return self.repository.split("/", 1)[1]
+
+    @property
+    def familiar(self) -> str:
+        """What Docker prints: docker.io/library/busybox -> busybox."""
+        return familiar_name(self.repository)
+
+    def __str__(self) -> str:
+        out = self.familiar
+        if self.tag:
+            out += ":" + self.tag
+        if self.digest:
+            out += "@" + self.digest
+        return out
+
+
+def familiar_name(repository: str) -> str:
+    if repository.startswith(DEFAULT_DOMAIN + "/"):
+        repository = repository[len(DEFAULT_DOMAIN) + 1 :]
+        if repository.startswith(OFFICIAL_PREFIX) and repository.count("/") == 1:
+            repository = repository[len(OFFICIAL_PREFIX) :]
+    return repository
+
+
+def parse(text: str, default_tag: bool = True) -> Reference:
+    """Parse NAME[:TAG][@DIGEST]; a bare NAME gets `latest` unless `default_tag` is false."""
+    name, digest = text, None
+    if "@" in name:
+        name, digest = name.split("@", 1)
+        if not _DIGEST_RE.match(digest):
+            raise InvalidInput(f"invalid reference format: {text!r} (bad digest)")
+    tag = None
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        name, tag = name[:colon], name[colon + 1 :]
+        if not _TAG_RE.match(tag):
+            raise InvalidInput(f"invalid reference format: {text!r} (bad tag)")
+    domain, path = _split_domain(name)
+    if not path or not _PATH_RE.match(path) or len(name) > 255:
+        raise InvalidInput(f"invalid reference format: {text!r}")
+    if tag is None and digest is None and default_tag:
+        tag = DEFAULT_TAG
+    return Reference(f"{domain}/{path}", tag, digest)
+
+
+def _split_domain(name: str) -> tuple[str, str]:
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
+        if not _DOMAIN_RE.match(first):
+            raise InvalidInput(f"invalid reference format: {name!r} (bad registry host)")
+        return first, rest
+    if "/" not in name:
+        return DEFAULT_DOMAIN, OFFICIAL_PREFIX + name
+    return DEFAULT_DOMAIN, name
