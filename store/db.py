@@ -3,16 +3,37 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
+if TYPE_CHECKING:
+    import sqlite_utils
 
-Migration = Callable[[sqlite_utils.Database], None]
+Migration = Callable[["sqlite_utils.Database"], None]
 
 
-def _v1_core(db: sqlite_utils.Database) -> None:
+class Database:
+    """The connection every room shares: plain sqlite3 for queries, so start-up stays lean.
+
+    sqlite-utils (slow to import) is loaded only when the schema needs migrating.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, tuple(params))
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> Iterator[dict[str, Any]]:
+        cursor = self.conn.execute(sql, tuple(params))
+        names = [d[0] for d in cursor.description]
+        for row in cursor:
+            yield dict(zip(names, row))
+
+
+def _v1_core(db: sqlite_utils.Database) -> None:  # noqa: F821
     """Layers, images, their chains, tags, digests, blobs in use, leases and the trash log."""
     db["layers"].create(
         {
@@ -93,7 +114,7 @@ def _v1_core(db: sqlite_utils.Database) -> None:
 MIGRATIONS: list[Migration] = [_v1_core]
 
 
-def _cascade(db: sqlite_utils.Database) -> None:
+def _cascade(db: Database) -> None:
     """Child rows go with their parent row: sqlite-utils cannot declare ON DELETE CASCADE."""
     for child, parent_col, parent in (
         ("image_layers", "image_id", "images"),
@@ -107,31 +128,33 @@ def _cascade(db: sqlite_utils.Database) -> None:
         )
 
 
-def connect(path: Path) -> sqlite_utils.Database:
+def connect(path: Path) -> Database:
     """Open (creating and migrating if needed) with WAL, foreign keys and a generous busy wait."""
     conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    db = sqlite_utils.Database(conn)
+    db = Database(conn)
     _migrate(db)
     return db
 
 
-def _migrate(db: sqlite_utils.Database) -> None:
+def _migrate(db: Database) -> None:
     if _version(db) >= len(MIGRATIONS):
         return
+    import sqlite_utils
+
     with write(db):
         db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         current = _version(db)
         for migration in MIGRATIONS[current:]:
-            migration(db)
+            migration(sqlite_utils.Database(db.conn))
         _cascade(db)
         db.execute("DELETE FROM schema_version")
         db.execute("INSERT INTO schema_version (version) VALUES (?)", [len(MIGRATIONS)])
 
 
-def _version(db: sqlite_utils.Database) -> int:
+def _version(db: Database) -> int:
     try:
         row = db.execute("SELECT version FROM schema_version").fetchone()
     except sqlite3.OperationalError:
@@ -140,7 +163,7 @@ def _version(db: sqlite_utils.Database) -> int:
 
 
 @contextmanager
-def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+def write(db: Database) -> Iterator[Database]:
     """One IMMEDIATE transaction: writers queue up instead of failing half-way."""
     db.execute("BEGIN IMMEDIATE")
     try:

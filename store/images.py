@@ -6,12 +6,11 @@ import json
 import time
 from dataclasses import dataclass
 
-import sqlite_utils
 
 from . import digest as dg
 from . import reference
 from .blobs import BlobStore
-from .db import write
+from .db import Database, write
 from .errors import Conflict, InvalidInput, NotFound
 from .layers import LayerStore
 from .leases import Lease
@@ -45,7 +44,7 @@ def parse_config(data: bytes) -> dict:
 
 
 class ImageStore:
-    def __init__(self, db: sqlite_utils.Database, blobs: BlobStore, layers: LayerStore) -> None:
+    def __init__(self, db: Database, blobs: BlobStore, layers: LayerStore) -> None:
         self.db = db
         self.blobs = blobs
         self.layers = layers
@@ -109,17 +108,17 @@ class ImageStore:
     def resolve(self, name: str) -> str:
         """An image ID from a full or short ID, NAME[:TAG] or NAME@DIGEST, as Docker looks it up."""
         bare = name.removeprefix("sha256:")
-        if len(bare) == 64 and set(bare) <= _HEX and self.exists("sha256:" + bare):
-            return "sha256:" + bare
+        if reference.is_image_id(name):
+            if self.exists("sha256:" + bare):
+                return "sha256:" + bare
+            raise NotFound(f"No such image: {name}")
         try:
-            ref = reference.parse(name)
+            found = self._by_reference(reference.parse(name))
         except InvalidInput:
-            ref = None
-        if ref is not None:
-            found = self._by_reference(ref)
-            if found:
-                return found
-        if bare and set(bare) <= _HEX and (name == bare or len(bare) == 64):
+            found = None
+        if found:
+            return found
+        if bare and set(bare) <= _HEX:
             rows = self.db.execute(
                 "SELECT id FROM images WHERE id >= ? AND id < ? LIMIT 2", ["sha256:" + bare, "sha256:" + bare + "g"]
             ).fetchall()
@@ -206,6 +205,8 @@ class ImageStore:
         return Removal(untagged, deleted, layers)
 
     def _named_reference(self, name: str, image_id: str) -> Reference | None:
+        if reference.is_image_id(name):
+            return None
         try:
             ref = reference.parse(name)
         except InvalidInput:

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-import sqlite_utils
 
 from . import digest as dg
 from .blobs import BlobStore
-from .db import write
+from .db import Database, write
 from .errors import DigestMismatch, NotFound
 from .extract import Extracted, Limits, extract
 from .fsutil import copy_tree, new_scratch_dir
@@ -44,7 +43,7 @@ def layer_dir_name(chain_id: str) -> str:
 
 
 class LayerStore:
-    def __init__(self, layout: Layout, db: sqlite_utils.Database, blobs: BlobStore, trash: Trash) -> None:
+    def __init__(self, layout: Layout, db: Database, blobs: BlobStore, trash: Trash) -> None:
         self.layout = layout
         self.db = db
         self.blobs = blobs

@@ -12,13 +12,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import sqlite_utils
+from .db import Database
 
 DEFAULT_TTL = 6 * 3600
 
 
 class Lease:
-    def __init__(self, db: sqlite_utils.Database, lease_id: str) -> None:
+    def __init__(self, db: Database, lease_id: str) -> None:
         self.db = db
         self.id = lease_id
 
@@ -30,7 +30,7 @@ class Lease:
 
 
 @contextmanager
-def lease(db: sqlite_utils.Database, purpose: str, ttl: float = DEFAULT_TTL) -> Iterator[Lease]:
+def lease(db: Database, purpose: str, ttl: float = DEFAULT_TTL) -> Iterator[Lease]:
     lease_id = uuid.uuid4().hex
     now = time.time()
     db.execute(
@@ -41,7 +41,3 @@ def lease(db: sqlite_utils.Database, purpose: str, ttl: float = DEFAULT_TTL) -> 
         yield Lease(db, lease_id)
     finally:
         db.execute("DELETE FROM leases WHERE id = ?", [lease_id])
-
-
-def live_ids(db: sqlite_utils.Database) -> set[str]:
-    return {row[0] for row in db.execute("SELECT id FROM leases WHERE expires > ?", [time.time()])}

@@ -16,6 +16,7 @@ _PATH_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 _DOMAIN_RE = re.compile(r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$")
 _TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_ID_RE = re.compile(r"^(?:sha256:)?[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ class Reference:
         if self.digest:
             out += "@" + self.digest
         return out
+
+
+def is_image_id(text: str) -> bool:
+    """A full image ID, with or without `sha256:`: never a name, as Docker's ParseAnyReference decides."""
+    return bool(_ID_RE.match(text))
 
 
 def familiar_name(repository: str) -> str:

@@ -14,14 +14,13 @@ import time
 import uuid
 from collections.abc import Iterable
 
-import sqlite_utils
 
-from .db import write
+from .db import Database, write
 from .paths import Layout
 
 
 class Trash:
-    def __init__(self, layout: Layout, db: sqlite_utils.Database) -> None:
+    def __init__(self, layout: Layout, db: Database) -> None:
         self.layout = layout
         self.db = db
 

@@ -1,0 +1,68 @@
+"""The front door: mounts each room's commands and turns errors into one clear line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from bilge.store import cli as store_cli
+
+app = typer.Typer(
+    name="bilge",
+    help="A Docker-compatible image store that knows where your disk went.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+image_app = typer.Typer(help="Manage images", no_args_is_help=True)
+app.add_typer(image_app, name="image")
+store_cli.register(app, image_app)
+
+
+@app.callback()
+def _options(
+    root: Annotated[Optional[Path], typer.Option("--root", envvar="BILGE_ROOT", help="Store root directory")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors")] = False,
+) -> None:
+    if root is not None:
+        os.environ["BILGE_ROOT"] = str(root)
+
+
+@app.command()
+def demo(
+    keep: Annotated[Optional[Path], typer.Option("--root", help="Fill this store instead of a throw-away one")] = None,
+) -> None:
+    """Fill a throw-away store with generated images that share layers, then show where the space goes."""
+    from bilge.demo import run
+
+    run(keep)
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv[1:]
+    from bilge.store.errors import BilgeError
+
+    try:
+        app(prog_name="bilge")
+    except BilgeError as exc:
+        _fail(str(exc), exc.exit_code, debug)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130, debug)
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        _fail(f"{exc.strerror or exc}{where}", 1, debug)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1, debug)
+
+
+def _fail(message: str, code: int, debug: bool) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    sys.stderr.write(f"Error: {message}\n")
+    sys.exit(code)

@@ -1,0 +1,1 @@
+"""The garbage collector: the reference graph, mark & sweep, prune policies, size accounting."""

@@ -1,0 +1,235 @@
+"""The store's commands: load, save, tag, images, rmi, inspect, history.
+
+Only typer is imported at module level; each command imports what it needs, so
+`bilge --help` and the commands of other rooms stay fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from .core import Store
+
+FormatOpt = Annotated[str, typer.Option("--format", help="table, json, csv or md")]
+FilterOpt = Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="key=value (repeatable)")]
+
+
+def open_store() -> Store:
+    from .core import Store
+
+    return Store()
+
+
+def out(text: str) -> None:
+    if text:
+        sys.stdout.write(text + "\n")
+
+
+def err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def check_format(fmt: str) -> str:
+    from .errors import InvalidInput
+    from .tables import FORMATS
+
+    if fmt not in FORMATS:
+        raise InvalidInput(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    return fmt
+
+
+def short_id(image_id: str, no_trunc: bool) -> str:
+    return image_id if no_trunc else image_id.removeprefix("sha256:")[:12]
+
+
+def load(
+    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="Archive or OCI layout directory (default: stdin)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Suppress the load output")] = False,
+    platform: Annotated[Optional[str], typer.Option("--platform", help="os/arch[/variant] to pick from a multi-platform index")] = None,
+) -> None:
+    """Load images from a docker save archive or an OCI image layout."""
+    from . import platforms
+    from .errors import InvalidInput
+    from .load import load as do_load
+
+    wanted = platforms.parse(platform) if platform else None
+    if input is None and sys.stdin.isatty():
+        raise InvalidInput("requested load from stdin, but stdin is empty (use -i FILE)")
+    if input is not None and not input.exists():
+        raise InvalidInput(f"open {input}: no such file or directory")
+    store = open_store()
+    results = do_load(store, input if input is not None else sys.stdin.buffer, wanted)
+    if quiet:
+        return
+    for result in results:
+        for name, old in result.replaced:
+            err(f"The image {name} already exists, renaming the old one with ID {old} to empty string")
+        for name in result.tags:
+            out(f"Loaded image: {name}")
+        if not result.tags:
+            out(f"Loaded image ID: {result.image_id}")
+
+
+def save(
+    images: Annotated[list[str], typer.Argument(help="Images to save")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to a file instead of stdout")] = None,
+) -> None:
+    """Save images to a tar archive that docker load (any version) accepts."""
+    from .errors import InvalidInput
+    from .save import save as do_save
+
+    if output is None and sys.stdout.isatty():
+        raise InvalidInput("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    do_save(open_store(), images, output, sys.stdout.buffer)
+
+
+def tag(
+    source: Annotated[str, typer.Argument(help="SOURCE_IMAGE[:TAG]")],
+    target: Annotated[str, typer.Argument(help="TARGET_IMAGE[:TAG]")],
+) -> None:
+    """Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE."""
+    from . import reference
+
+    store = open_store()
+    ref = reference.parse(target)
+    if ref.digest:
+        from .errors import InvalidInput
+
+        raise InvalidInput("refusing to create a tag with a digest reference")
+    store.images.tag(store.images.resolve(source), ref)
+
+
+def images(
+    repository: Annotated[Optional[str], typer.Argument(help="Only this REPOSITORY[:TAG]")] = None,
+    all: Annotated[bool, typer.Option("--all", "-a", help="Show all images (default hides intermediate images)")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only show image IDs")] = False,
+    digests: Annotated[bool, typer.Option("--digests", help="Show digests")] = False,
+    no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Don't truncate output")] = False,
+    filter: FilterOpt = None,
+    format: FormatOpt = "table",
+) -> None:
+    """List images."""
+    from .listing import list_images
+    from .tables import ago, human_size, render
+    from .timeutil import format_utc
+
+    check_format(format)
+    filters = list(filter or []) + ([f"reference={repository}"] if repository else [])
+    found = list_images(open_store(), all, filters)
+    if quiet:
+        seen: list[str] = []
+        for img in found:
+            ident = short_id(img.id, no_trunc)
+            if ident not in seen:
+                seen.append(ident)
+        out("\n".join(seen))
+        return
+    rows, data = [], []
+    for img in found:
+        names = img.repo_tags or [("<none>", "<none>")]
+        digest_of = dict(img.repo_digests)
+        for repo, tag_name in names:
+            digest = digest_of.get(repo, "<none>")
+            rows.append({
+                "repository": repo, "tag": tag_name, "digest": digest, "id": short_id(img.id, no_trunc),
+                "created": ago(img.created), "size": human_size(img.size),
+            })
+            data.append({
+                "repository": repo, "tag": tag_name, "digest": digest, "id": img.id,
+                "created": format_utc(img.created), "size": img.size,
+            })
+    columns = [("repository", "REPOSITORY"), ("tag", "TAG")]
+    if digests:
+        columns.append(("digest", "DIGEST"))
+    columns += [("id", "IMAGE ID"), ("created", "CREATED"), ("size", "SIZE")]
+    out(render(rows, columns, format, data))
+
+
+def rmi(
+    images: Annotated[list[str], typer.Argument(help="Images to remove")],
+    force: Annotated[bool, typer.Option("--force", "-f", help="Force removal of the image")] = False,
+) -> None:
+    """Remove one or more images (untag while other names remain, as docker rmi does)."""
+    from .errors import BilgeError
+
+    store = open_store()
+    failed = False
+    for name in images:
+        try:
+            removal = store.images.remove(name, force)
+        except BilgeError as exc:
+            err(f"Error: {exc}")
+            failed = True
+            continue
+        for line in removal.untagged:
+            out(f"Untagged: {line}")
+        for line in removal.deleted_images + removal.deleted_layers:
+            out(f"Deleted: {line}")
+    store.trash.finish()
+    if failed:
+        raise typer.Exit(1)
+
+
+def inspect(
+    names: Annotated[list[str], typer.Argument(help="Images to inspect")],
+) -> None:
+    """Show low-level information on images, as JSON in Docker's shape."""
+    import json
+
+    from .describe import inspect_image
+    from .errors import NotFound
+
+    store = open_store()
+    found, missing = [], []
+    for name in names:
+        try:
+            found.append(inspect_image(store, store.images.resolve(name)))
+        except NotFound:
+            missing.append(name)
+    out(json.dumps(found, indent=4))
+    if missing:
+        raise NotFound(f"No such object: {missing[0]}")
+
+
+def history(
+    image: Annotated[str, typer.Argument(help="Image")],
+    no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Don't truncate output")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only show image IDs")] = False,
+    format: FormatOpt = "table",
+) -> None:
+    """Show the history of an image."""
+    from .describe import history as image_history
+    from .tables import ago, human_size, render
+
+    check_format(format)
+    store = open_store()
+    items = image_history(store, store.images.resolve(image))
+    if quiet:
+        out("\n".join(short_id(i["Id"], no_trunc) if i["Id"] != "<missing>" else i["Id"] for i in items))
+        return
+    rows = []
+    for item in items:
+        created_by = item["CreatedBy"]
+        if not no_trunc and len(created_by) > 45:
+            created_by = created_by[:44] + "…"
+        rows.append({
+            "id": item["Id"] if item["Id"] == "<missing>" else short_id(item["Id"], no_trunc),
+            "created": ago(item["Created"]), "created_by": created_by,
+            "size": human_size(item["Size"]), "comment": item["Comment"],
+        })
+    columns = [("id", "IMAGE"), ("created", "CREATED"), ("created_by", "CREATED BY"), ("size", "SIZE"), ("comment", "COMMENT")]
+    out(render(rows, columns, format, items))
+
+
+def register(app: typer.Typer, image_app: typer.Typer) -> None:
+    """Docker's top-level verbs, and the same commands under `image` as Docker's management form."""
+    for fn in (load, save, tag, images, rmi, inspect, history):
+        app.command()(fn)
+    for name, fn in (("load", load), ("save", save), ("tag", tag), ("ls", images), ("rm", rmi),
+                     ("inspect", inspect), ("history", history)):
+        image_app.command(name)(fn)

@@ -1,0 +1,178 @@
+"""`bilge save`: one archive that both `docker load` generations accept.
+
+Docker 25+ writes an OCI image layout (index.json, oci-layout, blobs/sha256/) and keeps the
+classic manifest.json beside it; we write the same. Layers are stored uncompressed, so a
+layer's blob digest is its diff_id, re-assembled from the store's tar-split and verified as
+it streams (rule 5); each layer appears once however many images share it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from . import digest as dg
+from . import mediatypes as mt
+from . import reference
+from .core import Store
+from .errors import InvalidInput
+
+_OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
+
+
+@dataclass
+class _Selected:
+    image_id: str
+    refs: list[reference.Reference] = field(default_factory=list)
+
+
+def _dumps(doc: object) -> bytes:
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file object over an iterator of chunks, for tarfile.addfile."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buf) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buf += chunk
+        if size < 0:
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:size], self._buf[size:]
+        return out
+
+
+def select(store: Store, names: list[str]) -> list[_Selected]:
+    """Images to save with the names each carries, as `docker save` picks them."""
+    chosen: dict[str, _Selected] = {}
+    for name in names:
+        image_id = store.images.resolve(name)
+        entry = chosen.setdefault(image_id, _Selected(image_id))
+        for ref in _refs_for(store, name, image_id):
+            if ref not in entry.refs:
+                entry.refs.append(ref)
+    return list(chosen.values())
+
+
+def _refs_for(store: Store, name: str, image_id: str) -> list[reference.Reference]:
+    if reference.is_image_id(name):
+        return []
+    try:
+        ref = reference.parse(name, default_tag=False)
+    except InvalidInput:
+        return []
+    if ref.digest:
+        return []
+    if ref.tag:
+        return [ref] if store.images.resolve(str(ref)) == image_id else []
+    tagged = [reference.parse(t) for t in store.images.repo_tags(image_id)]
+    return [r for r in tagged if r.repository == ref.repository]
+
+
+class _Writer:
+    def __init__(self, store: Store, out: BinaryIO) -> None:
+        self.store = store
+        self.tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)  # type: ignore[call-overload]
+        self.written: set[str] = set()
+
+    def _info(self, name: str, size: int = 0, directory: bool = False) -> tarfile.TarInfo:
+        ti = tarfile.TarInfo(name)
+        ti.size = size
+        ti.mtime = 0
+        ti.mode = 0o755 if directory else 0o644
+        ti.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
+        return ti
+
+    def start(self) -> None:
+        for d in ("blobs", "blobs/sha256"):
+            self.tar.addfile(self._info(d, directory=True))
+        self.file("oci-layout", _OCI_LAYOUT)
+
+    def file(self, name: str, data: bytes) -> None:
+        self.tar.addfile(self._info(name, len(data)), io.BytesIO(data))
+
+    def blob(self, data: bytes) -> str:
+        digest = dg.sha256_bytes(data)
+        name = f"blobs/sha256/{dg.hex_of(digest)}"
+        if name not in self.written:
+            self.written.add(name)
+            self.file(name, data)
+        return digest
+
+    def layer(self, chain: str) -> tuple[str, int]:
+        row = self.store.layers.get(chain)
+        size = self.store.layers.tar_size(chain)
+        name = f"blobs/sha256/{dg.hex_of(row['diff_id'])}"
+        if name not in self.written:
+            self.written.add(name)
+            self.tar.addfile(self._info(name, size), _ChunkReader(self.store.layers.tar(chain)))
+        return row["diff_id"], size
+
+    def close(self) -> None:
+        self.tar.close()
+
+
+def write_archive(store: Store, images: list[_Selected], out: BinaryIO) -> None:
+    writer = _Writer(store, out)
+    writer.start()
+    index, manifest_json = [], []
+    for sel in images:
+        config = store.images.config_bytes(sel.image_id)
+        writer.blob(config)
+        layers = [writer.layer(chain) for chain in store.images.chain(sel.image_id)]
+        manifest = _dumps({
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "config": {"mediaType": mt.OCI_CONFIG, "digest": sel.image_id, "size": len(config)},
+            "layers": [{"mediaType": mt.OCI_LAYER, "digest": d, "size": s} for d, s in layers],
+        })
+        desc = {"mediaType": mt.OCI_MANIFEST, "digest": writer.blob(manifest), "size": len(manifest)}
+        if not sel.refs:
+            index.append(desc)
+        for ref in sel.refs:
+            index.append({**desc, "annotations": {
+                mt.IMAGE_NAME_ANNOTATION: f"{ref.repository}:{ref.tag}",
+                mt.REF_NAME_ANNOTATION: ref.tag,
+            }})
+        manifest_json.append({
+            "Config": f"blobs/sha256/{dg.hex_of(sel.image_id)}",
+            "RepoTags": [f"{r.familiar}:{r.tag}" for r in sel.refs] or None,
+            "Layers": [f"blobs/sha256/{dg.hex_of(d)}" for d, _ in layers],
+        })
+    writer.file("index.json", _dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": index}))
+    writer.file("manifest.json", _dumps(manifest_json))
+    writer.close()
+
+
+def save(store: Store, names: list[str], output: Path | None, stdout: BinaryIO) -> None:
+    """Write the archive to `output` atomically (nothing half-written), or stream it to stdout."""
+    images = select(store, names)
+    if output is None:
+        write_archive(store, images, stdout)
+        return
+    fd, tmp = tempfile.mkstemp(dir=output.parent if str(output.parent) else ".", prefix=f".{output.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write_archive(store, images, f)
+        os.replace(tmp, output)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -1,0 +1,77 @@
+"""Docker-style human units and the four output formats every listing command offers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+FORMATS = ("table", "json", "csv", "md")
+_DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+
+
+def human_size(size: float, precision: int = 3) -> str:
+    """go-units HumanSizeWithPrecision: decimal units, `precision` significant digits."""
+    i = 0
+    while size >= 1000 and i < len(_DECIMAL) - 1:
+        size /= 1000.0
+        i += 1
+    return f"{size:.{precision}g}{_DECIMAL[i]}"
+
+
+def human_duration(seconds: float) -> str:
+    """go-units HumanDuration, as `docker images` prints CREATED."""
+    if seconds < 1:
+        return "Less than a second"
+    if int(seconds) == 1:
+        return "1 second"
+    if seconds < 60:
+        return f"{int(seconds)} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600 / 24 / 365)} years"
+
+
+def ago(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "N/A"
+    return human_duration(max(0.0, time.time() - timestamp)) + " ago"
+
+
+def render(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], fmt: str,
+           data: Sequence[dict[str, Any]] | None = None) -> str:
+    """`columns` are (key, HEADER) for table/csv/md; json prints `data` (exact values) if given."""
+    if fmt == "json":
+        return json.dumps(list(data if data is not None else rows), indent=2)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([key for key, _ in columns])
+        source = data if data is not None else rows
+        for row in source:
+            writer.writerow([row.get(key, "") for key, _ in columns])
+        return out.getvalue().rstrip("\n")
+    from tabulate import tabulate
+
+    table = [[row.get(key, "") for key, _ in columns] for row in rows]
+    headers = [header for _, header in columns]
+    if fmt == "md":
+        return tabulate(table, headers, tablefmt="github", disable_numparse=True)
+    return tabulate(table, headers, tablefmt="plain", disable_numparse=True)

@@ -1,0 +1,30 @@
+"""Timestamps as Docker writes and accepts them."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def parse_rfc3339(text: str | None) -> float | None:
+    """RFC 3339 with up to nanoseconds (Go's format); None when absent or unparsable."""
+    if not text:
+        return None
+    text = text.strip().replace("Z", "+00:00")
+    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def format_utc(timestamp: float | None) -> str:
+    """`2026-11-29 02:25:32 +0000 UTC`, the CreatedAt that `docker images` prints."""
+    if timestamp is None:
+        return ""
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
