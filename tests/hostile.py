@@ -168,7 +168,12 @@ def truncated_gzip(layer: bytes | None = None, keep: float = 0.5) -> bytes:
 
 
 def corrupt_gzip(layer: bytes | None = None, at: float = 0.5, span: int = 16) -> bytes:
-    """A gzip layer with `span` bytes inverted at `at` of its length (past the 10-byte header)."""
+    """A gzip layer with `span` bytes inverted at `at` of its length (past the 10-byte header).
+
+    Near the start (`at=0`) zlib soon fails on the deflate structure; in the middle (the
+    default) it usually decodes to wrong bytes and only the CRC at the end says so ("incorrect
+    data check"), which catches a reader that stops at the tar's end without checking it.
+    """
     data = bytearray(layer if layer is not None else gzip_bytes(sample_layer()))
     start = max(10, int(len(data) * at))
     for i in range(start, min(start + span, len(data) - 8)):
