@@ -49,7 +49,7 @@ def short_id(image_id: str, no_trunc: bool) -> str:
 
 def load(
     input: Annotated[Optional[Path], typer.Option("--input", "-i", help="Archive or OCI layout directory (default: stdin)")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Suppress the load output")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Suppress progress and notices (as docker load -q)")] = False,
     platform: Annotated[Optional[str], typer.Option("--platform", help="os/arch[/variant] to pick from a multi-platform index")] = None,
 ) -> None:
     """Load images from a docker save archive or an OCI image layout."""
@@ -64,10 +64,8 @@ def load(
         raise InvalidInput(f"open {input}: no such file or directory")
     store = open_store()
     results = do_load(store, input if input is not None else sys.stdin.buffer, wanted)
-    if quiet:
-        return
     for result in results:
-        for name, old in result.replaced:
+        for name, old in result.replaced if not quiet else []:
             err(f"The image {name} already exists, renaming the old one with ID {old} to empty string")
         for name in result.tags:
             out(f"Loaded image: {name}")
@@ -226,9 +224,26 @@ def history(
     out(render(rows, columns, format, items))
 
 
+def check(
+    repair: Annotated[bool, typer.Option("--repair", help="Move orphans to the trash, drop expired leases")] = False,
+) -> None:
+    """Verify that every file in the store has a row and every row has its files."""
+    from .check import check as run_check
+    from .errors import BilgeError
+
+    report = run_check(open_store(), repair)
+    for line in report.repaired:
+        err(line)
+    for line in report.problems:
+        out(line)
+    if not report.ok:
+        raise BilgeError(f"store is inconsistent: {len(report.problems)} problem(s)" + ("" if repair else "; try --repair"))
+    err("store is consistent")
+
+
 def register(app: typer.Typer, image_app: typer.Typer) -> None:
     """Docker's top-level verbs, and the same commands under `image` as Docker's management form."""
-    for fn in (load, save, tag, images, rmi, inspect, history):
+    for fn in (load, save, tag, images, rmi, inspect, history, check):
         app.command()(fn)
     for name, fn in (("load", load), ("save", save), ("tag", tag), ("ls", images), ("rm", rmi),
                      ("inspect", inspect), ("history", history)):

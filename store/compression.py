@@ -13,7 +13,7 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 CHUNK = 1 << 20
 
 
-class _Prefixed(io.RawIOBase):
+class Prefixed(io.RawIOBase):
     """Puts back bytes already read to sniff the format."""
 
     def __init__(self, head: bytes, rest: BinaryIO) -> None:
@@ -117,16 +117,20 @@ class _Zstd(io.RawIOBase):
         return len(data)
 
 
-def sniff(raw: BinaryIO) -> tuple[str, BinaryIO]:
-    """Return ("gzip"|"zstd"|"none", a reader that yields the uncompressed bytes)."""
+def detect(raw: BinaryIO) -> tuple[str, BinaryIO]:
+    """("gzip"|"zstd"|"none", the same bytes with the sniffed head put back)."""
     head = raw.read(4) or b""
-    stream = _Prefixed(head, raw)
-    if head.startswith(GZIP_MAGIC):
-        return "gzip", _Gunzip(stream)
-    if head.startswith(ZSTD_MAGIC):
-        return "zstd", _Zstd(stream)
-    return "none", stream
+    kind = "gzip" if head.startswith(GZIP_MAGIC) else "zstd" if head.startswith(ZSTD_MAGIC) else "none"
+    return kind, Prefixed(head, raw)  # type: ignore[return-value]
+
+
+def decompressor(kind: str, raw: BinaryIO) -> BinaryIO:
+    if kind == "gzip":
+        return _Gunzip(raw)  # type: ignore[return-value]
+    if kind == "zstd":
+        return _Zstd(raw)  # type: ignore[return-value]
+    return raw
 
 
 def decompressed(raw: BinaryIO) -> BinaryIO:
-    return sniff(raw)[1]
+    return decompressor(*detect(raw))

@@ -15,10 +15,12 @@ import shutil
 import stat
 import tarfile
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from . import securepath
 from .errors import InvalidInput
+from .streams import ForwardReader, members, open_tar
 from .tarsplit import Recording
 
 WHITEOUT_PREFIX = ".wh."
@@ -57,56 +59,44 @@ def whiteout_format() -> str:
     return "overlay" if os.geteuid() == 0 else "aufs"
 
 
-class _Recorder:
-    """Sits under tarfile: hashes every byte, keeps the bytes that are not file content.
+class _Recorder(ForwardReader):
+    """Sits under tarfile: hashes every byte, keeps every byte that is not file content.
 
-    Invariant: `buf` holds stream bytes [buf_start, max(pos, skip_to)); bytes below skip_to
-    are content of a file already being written to disk and are not kept.
+    tarfile reads headers and skips padding through `read`/`seek`, so those bytes land in
+    `raw`; file content is read by us through `content`, which hashes without keeping.
     """
 
     def __init__(self, src: BinaryIO, limits: Limits) -> None:
-        self.src = src
+        super().__init__(src)
         self.limits = limits
         self.hash = hashlib.sha256()
-        self.pos = 0
-        self.skip_to = 0
-        self.buf = bytearray()
-        self.buf_start = 0
+        self.raw = bytearray()
 
-    def read(self, size: int = -1) -> bytes:
-        data = self.src.read(size if size and size > 0 else _COPY_CHUNK)
-        if not data:
-            return b""
-        start = self.pos
+    def _counted(self, data: bytes) -> bytes:
         self.pos += len(data)
         if self.pos > self.limits.max_bytes:
             raise InvalidInput(f"layer is larger than the limit of {self.limits.max_bytes} bytes")
         self.hash.update(data)
-        if self.pos > self.skip_to:
-            self.buf += data[max(start, self.skip_to) - start :]
         return data
 
-    def take_until(self, offset: int) -> bytes:
-        """The kept bytes before `offset` (headers, padding), removed from the buffer."""
-        cut = offset - self.buf_start
-        out = bytes(self.buf[:cut])
-        del self.buf[:cut]
-        self.buf_start = offset
+    def read(self, size: int | None = -1) -> bytes:
+        data = self._counted(self.src.read(_COPY_CHUNK if size is None or size < 0 else size))
+        self.raw += data
+        return data
+
+    def content(self, size: int) -> Iterator[bytes]:
+        left = size
+        while left:
+            chunk = self._counted(self.src.read(min(left, _COPY_CHUNK)))
+            if not chunk:
+                raise InvalidInput("layer tar ends in the middle of a file")
+            left -= len(chunk)
+            yield chunk
+
+    def take(self) -> bytes:
+        out = bytes(self.raw)
+        self.raw.clear()
         return out
-
-    def skip(self, start: int, end: int) -> bytes:
-        """Declare [start, end) file content: return the kept bytes before it, drop the rest."""
-        head = self.take_until(start)
-        drop = min(end, self.buf_start + len(self.buf)) - self.buf_start
-        del self.buf[:drop]
-        self.buf_start = end
-        self.skip_to = max(self.skip_to, end)
-        return head
-
-    def drain(self) -> bytes:
-        while self.read(_COPY_CHUNK):
-            pass
-        return self.take_until(self.buf_start + len(self.buf))
 
 
 class _Applier:
@@ -118,7 +108,7 @@ class _Applier:
         self.content: dict[str, int] = {}
         self.dirs: list[tuple[str, tarfile.TarInfo]] = []
 
-    def apply(self, tf: tarfile.TarFile, ti: tarfile.TarInfo, rec: _Recorder) -> None:
+    def apply(self, ti: tarfile.TarInfo, rec: _Recorder) -> None:
         parts = securepath.split_name(ti.name)
         if not parts:
             return
@@ -135,7 +125,7 @@ class _Applier:
             return
         self._clear(path, rel)
         if ti.isreg():
-            self._write_file(tf, ti, rec, path, rel)
+            self._write_file(ti, rec, path, rel)
         elif ti.issym():
             os.symlink(ti.linkname, path)
         elif ti.islnk():
@@ -199,22 +189,17 @@ class _Applier:
         else:
             os.unlink(path)
 
-    def _write_file(self, tf: tarfile.TarFile, ti: tarfile.TarInfo, rec: _Recorder, path: str, rel: str) -> None:
+    def _write_file(self, ti: tarfile.TarInfo, rec: _Recorder, path: str, rel: str) -> None:
         if ti.type == tarfile.GNUTYPE_SPARSE or ti.sparse:
             raise InvalidInput(f"entry {ti.name!r}: sparse files are not supported")
-        self.recording.raw(rec.skip(ti.offset_data, ti.offset_data + ti.size))
+        if rec.tell() != ti.offset_data:
+            raise InvalidInput(f"entry {ti.name!r}: malformed header")
+        self.recording.raw(rec.take())
         self.content[rel] = self.recording.file(rel, ti.size)
-        src = tf.extractfile(ti)
-        assert src is not None
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
-            left = ti.size
-            while left:
-                chunk = src.read(min(left, _COPY_CHUNK))
-                if not chunk:
-                    raise InvalidInput(f"entry {ti.name!r}: unexpected end of data")
+            for chunk in rec.content(ti.size):
                 os.write(fd, chunk)
-                left -= len(chunk)
         finally:
             os.close(fd)
 
@@ -264,14 +249,15 @@ def extract(stream: BinaryIO, dest: str, limits: Limits, whiteouts: str | None =
     applier = _Applier(dest, whiteouts)
     entries = 0
     try:
-        with tarfile.open(fileobj=rec, mode="r|", bufsize=_COPY_CHUNK) as tf:  # type: ignore[call-overload]
-            for ti in tf:
+        with open_tar(rec) as tf:
+            for ti in members(tf):
                 entries += 1
                 if entries > limits.max_entries:
                     raise InvalidInput(f"layer has more than the limit of {limits.max_entries} entries")
-                applier.apply(tf, ti, rec)
+                applier.apply(ti, rec)
             applier.finish_dirs()
-            applier.recording.raw(rec.drain())
+            rec.drain()
+            applier.recording.raw(rec.take())
     except tarfile.TarError as exc:
         raise InvalidInput(f"corrupt layer tar: {exc}") from None
     except (EOFError, UnicodeError) as exc:

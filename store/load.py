@@ -21,7 +21,7 @@ from typing import BinaryIO, Protocol
 from . import digest as dg
 from . import mediatypes as mt
 from . import platforms, reference
-from .compression import GZIP_MAGIC, ZSTD_MAGIC, decompressed
+from .compression import GZIP_MAGIC, ZSTD_MAGIC, Prefixed, decompressed, decompressor, detect
 from .core import Store
 from .db import write
 from .errors import DigestMismatch, InvalidInput
@@ -29,6 +29,7 @@ from .images import parse_config
 from .layers import Ingested
 from .leases import Lease
 from .platforms import Platform
+from .streams import ForwardReader, Slice, members, open_tar
 
 SMALL_MEMBER = 16 << 20
 _MAX_LINK_DEPTH = 16
@@ -74,25 +75,14 @@ class _HashingReader:
         return data
 
 
-class _Rejoined:
-    """A member's stream with its sniffed head put back."""
-
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        self.head = head
-        self.rest = rest
-
-    def read(self, size: int = -1) -> bytes:
-        if self.head:
-            out = self.head if size < 0 else self.head[:size]
-            self.head = self.head[len(out):]
-            return out
-        return self.rest.read(size)
-
-
 def _ingest(store: Store, lease: Lease, raw: BinaryIO) -> Layer:
-    """Extract a (possibly compressed) layer blob, hashing the blob itself on the way."""
+    """Extract a layer blob; its digest is the diff_id when uncompressed, else hashed on the way."""
+    kind, raw = detect(raw)
+    if kind == "none":
+        ingested = store.layers.ingest(raw, lease)
+        return Layer(ingested, ingested.info.diff_id)
     hashing = _HashingReader(raw)
-    ingested = store.layers.ingest(decompressed(hashing), lease)  # type: ignore[arg-type]
+    ingested = store.layers.ingest(decompressor(kind, hashing), lease)  # type: ignore[arg-type]
     while hashing.read(1 << 20):
         pass
     return Layer(ingested, "sha256:" + hashing.hash.hexdigest())
@@ -120,29 +110,32 @@ class TarSource:
         self.files: dict[str, bytes] = {}
         self.layers: dict[str, Layer] = {}
         self.links: dict[str, str] = {}
+        reader = ForwardReader(decompressed(stream))
         try:
-            with tarfile.open(fileobj=decompressed(stream), mode="r|", bufsize=1 << 20) as tf:  # type: ignore[call-overload]
-                for ti in tf:
-                    self._member(tf, ti)
+            with open_tar(reader) as tf:
+                for ti in members(tf):
+                    self._member(reader, ti)
+            reader.drain()
         except tarfile.TarError as exc:
             raise InvalidInput(f"not a valid image archive: {exc}") from None
         if not self.files and not self.layers:
             raise InvalidInput("not a valid image archive: it is empty")
 
-    def _member(self, tf: tarfile.TarFile, ti: tarfile.TarInfo) -> None:
+    def _member(self, reader: ForwardReader, ti: tarfile.TarInfo) -> None:
         name = _clean(ti.name)
         if ti.issym():
             self.links[name] = _clean(posixpath.join(posixpath.dirname(name), ti.linkname))
         elif ti.islnk():
             self.links[name] = _clean(ti.linkname)
         elif ti.isreg():
-            src = tf.extractfile(ti)
-            assert src is not None
-            head = src.read(min(ti.size, 512))
+            data = Slice(reader, ti.size)
+            head = data.read(512)
             if _looks_like_layer(head):
-                self.layers[name] = _ingest(self.store, self.lease, _Rejoined(head, src))  # type: ignore[arg-type]
+                self.layers[name] = _ingest(self.store, self.lease, Prefixed(head, data))  # type: ignore[arg-type]
+                while data.read(1 << 20):
+                    pass  # a layer's own trailing padding
             elif ti.size <= SMALL_MEMBER:
-                self.files[name] = head + src.read()
+                self.files[name] = head + data.read()
 
     def _resolve(self, name: str) -> str:
         name = _clean(name)

@@ -1,0 +1,94 @@
+"""`bilge check`: prove rule 2 (every file has a row, every row has its files) and repair.
+
+Repairs are the ones a crash can make necessary: orphan directories and blobs go to the
+trash, expired leases and their ingest/ scratch are dropped. A row whose files are gone
+cannot be repaired from here and is reported.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from . import digest as dg
+from .core import Store
+from .db import write
+
+
+@dataclass
+class Report:
+    problems: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check(store: Store, repair: bool = False) -> Report:
+    report = Report()
+    with write(store.db):
+        _leases(store, report, repair)
+        _layers(store, report, repair)
+        _blobs(store, report, repair)
+        _images(store, report)
+    store.trash.finish()
+    return report
+
+
+def _orphan(store: Store, report: Report, repair: bool, path: str, what: str) -> None:
+    if repair:
+        store.trash.queue([path])
+        report.repaired.append(f"removed {what} {path}")
+    else:
+        report.problems.append(f"{what}: {path}")
+
+
+def _leases(store: Store, report: Report, repair: bool) -> None:
+    now = time.time()
+    expired = [r[0] for r in store.db.execute("SELECT id FROM leases WHERE expires <= ?", [now])]
+    if expired and repair:
+        store.db.execute("DELETE FROM leases WHERE expires <= ?", [now])
+        report.repaired.append(f"dropped {len(expired)} expired lease(s)")
+    elif expired:
+        report.problems.append(f"{len(expired)} expired lease(s)")
+    live = {r[0] for r in store.db.execute("SELECT id FROM leases WHERE expires > ?", [now])}
+    for entry in os.scandir(store.layout.ingest):
+        if entry.name not in live:
+            _orphan(store, report, repair, f"ingest/{entry.name}", "work in progress of no live lease")
+
+
+def _layers(store: Store, report: Report, repair: bool) -> None:
+    rows = {r["dir"]: r for r in store.db.query("SELECT chain_id, dir, short, tarsplit FROM layers")}
+    shorts = {r["short"]: r for r in rows.values()}
+    for entry in os.scandir(store.layout.layers):
+        if entry.name != "l" and entry.name not in rows:
+            _orphan(store, report, repair, f"layers/{entry.name}", "layer directory without a row")
+    for entry in os.scandir(store.layout.links):
+        if entry.name not in shorts:
+            _orphan(store, report, repair, f"layers/l/{entry.name}", "short link without a layer")
+    for name, row in rows.items():
+        if not (store.layout.layers / name / "diff").is_dir():
+            report.problems.append(f"layer {row['chain_id']}: its directory is missing")
+        if not os.path.islink(store.layout.links / row["short"]):
+            report.problems.append(f"layer {row['chain_id']}: its short link is missing")
+        if not store.blobs.path(row["tarsplit"]).is_file():
+            report.problems.append(f"layer {row['chain_id']}: its tar-split blob is missing")
+
+
+def _blobs(store: Store, report: Report, repair: bool) -> None:
+    wanted = {dg.hex_of(r[0]) for r in store.db.execute("SELECT tarsplit FROM layers UNION SELECT id FROM images")}
+    for entry in os.scandir(store.layout.blobs):
+        if entry.name not in wanted:
+            _orphan(store, report, repair, f"blobs/sha256/{entry.name}", "blob nothing refers to")
+
+
+def _images(store: Store, report: Report) -> None:
+    for (image_id,) in store.db.execute("SELECT id FROM images"):
+        if not store.blobs.path(image_id).is_file():
+            report.problems.append(f"image {image_id}: its config blob is missing")
+    for (image_id, chain) in store.db.execute(
+        "SELECT image_id, chain_id FROM image_layers WHERE chain_id NOT IN (SELECT chain_id FROM layers)"
+    ):
+        report.problems.append(f"image {image_id}: layer {chain} is missing")

@@ -1,0 +1,97 @@
+"""Readers that let tarfile's seekable mode run over a pipe: it only ever seeks forward.
+
+tarfile's stream mode ("r|") copies every byte through an internal buffer; its seekable
+mode reads straight from the file object, which is much faster, and only needs `tell` and
+forward `seek` when members are read in order, as we always do.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from .errors import InvalidInput
+
+CHUNK = 1 << 20
+
+
+class ForwardReader(io.RawIOBase):
+    def __init__(self, src: BinaryIO) -> None:
+        self.src = src
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self.src.read(CHUNK if size is None or size < 0 else size)
+        self.pos += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, target: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            target += self.pos
+        elif whence != io.SEEK_SET:
+            raise io.UnsupportedOperation("can only seek forward from the start")
+        if target < self.pos:
+            raise InvalidInput("tar stream asked to go backwards (malformed archive)")
+        while self.pos < target:
+            if not self.read(min(CHUNK, target - self.pos)):
+                break
+        return self.pos
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+
+class Slice(io.RawIOBase):
+    """The next `size` bytes of a reader (one tar member's data), and no more."""
+
+    def __init__(self, src: BinaryIO, size: int) -> None:
+        self.src = src
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = self.left if size is None or size < 0 else min(size, self.left)
+        data = self.src.read(want) if want else b""
+        self.left -= len(data)
+        return data
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def open_tar(reader: ForwardReader) -> tarfile.TarFile:
+    try:
+        return tarfile.open(fileobj=reader, mode="r:")  # type: ignore[call-overload]
+    except tarfile.ReadError as exc:
+        raise InvalidInput(f"not a tar archive: {exc}") from None
+
+
+def members(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """Each member once, forgetting it afterwards: tarfile would otherwise keep them all in memory."""
+    while True:
+        ti = tf.next()
+        if ti is None:
+            return
+        tf.members.clear()
+        yield ti

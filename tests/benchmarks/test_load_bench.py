@@ -1,0 +1,34 @@
+"""Issue 2: `bilge load` of a ~200 MB multi-layer archive against `docker load` of the same file.
+
+Run: python -m pytest -m benchmark tests/benchmarks/test_load_bench.py -s
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bench import compare  # type: ignore[import-not-found]
+from workloads import MIB, multi_layer_archive  # type: ignore[import-not-found]
+
+
+def test_load_vs_docker(tmp_path: Path, dockerd) -> None:
+    archive = multi_layer_archive(tmp_path / "bench.tar", total=200 * MIB, layers=4)
+    root = tmp_path / "store"
+    print(f"\narchive: {archive.stat().st_size / MIB:.0f} MiB, 4 layers, 8000 files")
+
+    def bilge() -> None:
+        subprocess.run([sys.executable, "-m", "bilge", "--root", str(root), "load", "-i", str(archive)],
+                       check=True, capture_output=True)
+
+    def docker() -> None:
+        dockerd.docker("load", "-i", str(archive))
+
+    def reset() -> None:
+        shutil.rmtree(root)
+        dockerd.docker("rmi", "bench/load:latest")
+
+    ours, peer = compare("load 200 MB", bilge, "docker load", docker, rounds=3, reset=reset)
+    assert ours > 0 and peer > 0
