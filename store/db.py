@@ -111,7 +111,23 @@ def _v1_core(db: sqlite_utils.Database) -> None:  # noqa: F821
     db["trash_log"].create({"path": str, "queued": float}, pk="path")
 
 
-MIGRATIONS: list[Migration] = [_v1_core]
+def _v2_containers(db: sqlite_utils.Database) -> None:  # noqa: F821
+    """What a container needs beyond its image: lifecycle, runtime, its writable layer's size.
+
+    size_rw/disk_rw are measured when the container stops (NULL until then, 0 for one never
+    started); only running containers are measured live.
+    """
+    table = db["containers"]
+    for column, kind in (
+        ("started_at", float), ("finished_at", float), ("exit_code", int), ("pid", int),
+        ("driver", str), ("runtime", str), ("config", str), ("labels", str),
+        ("size_rw", int), ("disk_rw", int),
+    ):
+        table.add_column(column, kind)
+    table.create_index(["state"])
+
+
+MIGRATIONS: list[Migration] = [_v1_core, _v2_containers]
 
 
 def _cascade(db: Database) -> None:
