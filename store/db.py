@@ -127,7 +127,26 @@ def _v2_containers(db: sqlite_utils.Database) -> None:  # noqa: F821
     table.create_index(["state"])
 
 
-MIGRATIONS: list[Migration] = [_v1_core, _v2_containers]
+def _v3_gc(db: sqlite_utils.Database) -> None:  # noqa: F821
+    """Pins (images no policy may prune) and the log of every prune run."""
+    db["pins"].create(
+        {"image_id": str, "created": float},
+        pk="image_id",
+        foreign_keys=[("image_id", "images", "id")],
+    )
+    db["gc_runs"].create(
+        {
+            "id": int, "started": float, "finished": float, "command": str, "policy": str,
+            "dry_run": int, "removed": str, "planned_bytes": int, "planned_disk": int,
+            "freed_bytes": int, "freed_disk": int, "fs_free_before": int, "fs_free_after": int,
+            "errors": str,
+        },
+        pk="id",
+    )
+    db["gc_runs"].create_index(["started"])
+
+
+MIGRATIONS: list[Migration] = [_v1_core, _v2_containers, _v3_gc]
 
 
 def _cascade(db: Database) -> None:
@@ -137,6 +156,7 @@ def _cascade(db: Database) -> None:
         ("tags", "image_id", "images"),
         ("digests", "image_id", "images"),
         ("lease_refs", "lease_id", "leases"),
+        ("pins", "image_id", "images"),
     ):
         db.execute(
             f"CREATE TRIGGER IF NOT EXISTS {child}_cascade BEFORE DELETE ON {parent} "
