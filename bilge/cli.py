@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from bilge.gc import cli as gc_cli
 from bilge.store import cli as store_cli
 
 app = typer.Typer(
@@ -17,10 +18,18 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
-image_app = typer.Typer(help="Manage images", no_args_is_help=True)
+image_app = typer.Typer(rich_markup_mode=None, help="Manage images", no_args_is_help=True)
+container_app = typer.Typer(rich_markup_mode=None, help="Manage containers", no_args_is_help=True)
+system_app = typer.Typer(rich_markup_mode=None, help="Disk usage and pruning across the store", no_args_is_help=True)
+gc_app = typer.Typer(rich_markup_mode=None, help="The garbage collector's record", no_args_is_help=True)
 app.add_typer(image_app, name="image")
+app.add_typer(container_app, name="container")
+app.add_typer(system_app, name="system")
+app.add_typer(gc_app, name="gc")
 store_cli.register(app, image_app)
+gc_cli.register(app, image_app, container_app, system_app, gc_app)
 
 
 @app.callback()

@@ -26,6 +26,7 @@ class ImageUsage:
     shared: int
     fair_share: float
     disk: int
+    shared_disk: int
 
     @property
     def unique(self) -> int:
@@ -39,12 +40,12 @@ def image_usage(db: Database) -> dict[str, ImageUsage]:
         "refs AS (SELECT il.chain_id, COUNT(DISTINCT il.image_id) AS n FROM image_layers il "
         "         JOIN listed ON listed.id = il.image_id GROUP BY il.chain_id) "
         "SELECT il.image_id, SUM(l.size), SUM(CASE WHEN refs.n > 1 THEN l.size ELSE 0 END), "
-        "       SUM(CAST(l.size AS REAL) / refs.n), SUM(l.disk) "
+        "       SUM(CAST(l.size AS REAL) / refs.n), SUM(l.disk), SUM(CASE WHEN refs.n > 1 THEN l.disk ELSE 0 END) "
         "FROM image_layers il JOIN listed ON listed.id = il.image_id "
         "JOIN layers l ON l.chain_id = il.chain_id JOIN refs ON refs.chain_id = il.chain_id "
         "GROUP BY il.image_id"
     ).fetchall()
-    usage = {r[0]: ImageUsage(r[0], r[1], r[2], r[3], r[4]) for r in rows}
+    usage = {r[0]: ImageUsage(*r) for r in rows}
     for (image_id,) in db.execute(TOP_LEVEL):
-        usage.setdefault(image_id, ImageUsage(image_id, 0, 0, 0.0, 0))
+        usage.setdefault(image_id, ImageUsage(image_id, 0, 0, 0.0, 0, 0))
     return usage

@@ -230,14 +230,22 @@ class ImageStore:
                     f"conflict: unable to delete {shown} (must be forced) - image is being used by stopped container {user['id'][:12]}"
                 )
 
+    def delete_rows(self, image_ids: list[str]) -> None:
+        """Inside a write transaction: drop the images (names and chains go with them) and queue their configs.
+
+        Layers are left to `LayerStore.sweep_unreferenced`, which frees what nothing else holds.
+        """
+        for image_id in image_ids:
+            self.db.execute("DELETE FROM images WHERE id = ?", [image_id])
+        self.layers.trash.queue([f"blobs/sha256/{dg.hex_of(i)}" for i in image_ids])
+
     def _delete_with_parents(self, image_id: str) -> list[str]:
         """Delete the image, then each parent that is left untagged, childless and unused."""
         deleted = []
         current: str | None = image_id
         while current:
             parent = self.get(current)["parent"]
-            self.db.execute("DELETE FROM images WHERE id = ?", [current])
-            self.layers.trash.queue([f"blobs/sha256/{dg.hex_of(current)}"])
+            self.delete_rows([current])
             deleted.append(current)
             if not parent or not self.exists(parent):
                 break

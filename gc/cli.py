@@ -1,0 +1,264 @@
+"""The collector's commands: image/container/system prune, system df, pin/unpin, gc history."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from bilge.store.cli import FormatOpt, check_format, err, open_store, out
+
+if TYPE_CHECKING:
+    from .policy import ImagePolicy
+    from .prune import Outcome, Plan, Request
+
+_WARN = {
+    "image": "WARNING! This will remove all dangling images.",
+    "image-all": "WARNING! This will remove all images without at least one container associated to them.",
+    "container": "WARNING! This will remove all stopped containers.",
+    "system": "WARNING! This will remove:\n  - all stopped containers\n  - all dangling images\n  - all dangling build cache",
+    "system-all": "WARNING! This will remove:\n  - all stopped containers\n"
+                  "  - all images without at least one container associated to them\n  - all build cache",
+}
+
+FilterOpt = Annotated[Optional[list[str]], typer.Option("--filter", help="until=, label=, label!= (repeatable)")]
+AllOpt = Annotated[bool, typer.Option("--all", "-a", help="Remove all unused images, not just dangling ones")]
+ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Do not prompt for confirmation")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print what would be removed and the exact bytes it frees")]
+KeepOpt = Annotated[Optional[int], typer.Option("--keep", min=0, help="Keep the newest N images of each repository")]
+UnusedOpt = Annotated[Optional[str], typer.Option("--unused-for", help="Only images not used for DURATION (e.g. 7d)")]
+MinAgeOpt = Annotated[Optional[str], typer.Option("--min-age", help="Grace period: never images added less than DURATION ago")]
+MaxSizeOpt = Annotated[Optional[str], typer.Option("--max-size", help="Evict least recently used images until the store is under SIZE")]
+HighOpt = Annotated[Optional[str], typer.Option("--high", help="Act only when the store's file system is at least PCT full")]
+LowOpt = Annotated[Optional[str], typer.Option("--low", help="…then evict least recently used images until it is under PCT")]
+
+
+def image_policy(all: bool, filters: list[str], keep: int | None, unused_for: str | None, min_age: str | None,
+                 max_size: str | None, high: str | None, low: str | None, now: float) -> ImagePolicy:
+    from bilge.store.errors import InvalidInput
+
+    from .policy import Filters, ImagePolicy
+    from .units import parse_duration, parse_percent, parse_size
+
+    if low is not None and high is None:
+        raise InvalidInput("--low needs --high")
+    policy = ImagePolicy(
+        all=all or any(x is not None for x in (keep, unused_for, max_size, high)),
+        filters=Filters.parse(filters, now),
+        keep=keep,
+        unused_for=parse_duration(unused_for) if unused_for else None,
+        min_age=parse_duration(min_age) if min_age else None,
+        max_size=parse_size(max_size) if max_size else None,
+        high=parse_percent(high) if high else None,
+        low=parse_percent(low) if low else None,
+    )
+    if policy.high is not None and policy.low is not None and policy.low > policy.high:
+        raise InvalidInput("--low must not be above --high")
+    return policy
+
+
+def _describe(plan: Plan) -> list[str]:
+    return ([f"  container {c[:12]}" for c in plan.containers]
+            + [f"  image {i}" for i in plan.images]
+            + [f"  layer {layer}" for layer in plan.layers])
+
+
+def _confirm(warning: str, plan: Plan) -> bool:
+    from bilge.store.tables import human_size
+
+    err(warning)
+    if plan:
+        err("It would remove:")
+        for line in _describe(plan):
+            err(line)
+        err(f"freeing {human_size(plan.bytes, 4)} ({plan.bytes} bytes)")
+    sys.stderr.write("Are you sure you want to continue? [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+def run_prune(request: Request, force: bool, dry_run: bool, warning: str, fmt: str) -> None:
+    import time
+
+    from .prune import execute, preview, record
+
+    store = open_store()
+    if dry_run:
+        plan = preview(store, request)
+        record(store, request, plan, time.time(), 0, 0, 0, 0, dry_run=True)
+        _report_dry_run(plan, fmt)
+        return
+    allowed = None
+    if not force:
+        allowed = preview(store, request)
+        if not _confirm(warning, allowed):
+            return
+    _report(execute(store, request, allowed), request, fmt)
+
+
+def _report_dry_run(plan: Plan, fmt: str) -> None:
+    import json
+
+    from bilge.store.tables import human_size
+
+    if fmt == "json":
+        out(json.dumps(_plan_json(plan), indent=2))
+        return
+    out("Would remove:")
+    for line in _describe(plan):
+        out(line)
+    out(f"\nWould reclaim: {human_size(plan.bytes, 4)} ({plan.bytes} bytes; {plan.disk} bytes on disk)")
+
+
+def _plan_json(plan: Plan) -> dict:
+    return {"Containers": plan.containers, "Images": plan.images, "Untagged": plan.untagged,
+            "Layers": plan.layers, "Bytes": plan.bytes, "Disk": plan.disk}
+
+
+def _report(outcome: Outcome, request: Request, fmt: str) -> None:
+    import json
+
+    from bilge.store.tables import human_size
+
+    plan = outcome.plan
+    if fmt == "json":
+        out(json.dumps({**_plan_json(plan), "SpaceReclaimed": outcome.freed_bytes, "DiskReclaimed": outcome.freed_disk,
+                        "PlannedBytes": plan.bytes, "PlannedDisk": plan.disk,
+                        "FreeBefore": outcome.fs_before, "FreeAfter": outcome.fs_after, "Run": outcome.run_id},
+                       indent=2))
+        return
+    if plan.containers:
+        out("Deleted Containers:")
+        out("\n".join(plan.containers) + "\n")
+    if plan.images or plan.layers:
+        out("Deleted Images:")
+        for tag in plan.untagged:
+            out(f"untagged: {tag}")
+        for item in plan.images + plan.layers:
+            out(f"deleted: {item}")
+        out("")
+    out(f"Total reclaimed space: {human_size(outcome.freed_bytes, 4)}")
+    err(f"planned {plan.bytes} bytes ({plan.disk} on disk), freed {outcome.freed_bytes} bytes "
+        f"({outcome.freed_disk} on disk); file system free {human_size(outcome.fs_before, 4)} -> "
+        f"{human_size(outcome.fs_after, 4)}")
+
+
+def image_prune(
+    all: AllOpt = False, force: ForceOpt = False, filter: FilterOpt = None, dry_run: DryRunOpt = False,
+    keep: KeepOpt = None, unused_for: UnusedOpt = None, min_age: MinAgeOpt = None, max_size: MaxSizeOpt = None,
+    high: HighOpt = None, low: LowOpt = None, format: FormatOpt = "table",
+) -> None:
+    """Remove unused images (dangling only, unless -a or a policy asks for more)."""
+    import time
+
+    from .prune import Request
+
+    check_format(format)
+    policy = image_policy(all, list(filter or []), keep, unused_for, min_age, max_size, high, low, time.time())
+    run_prune(Request("image prune", images=policy), force, dry_run, _WARN["image-all" if policy.all else "image"], format)
+
+
+def container_prune(
+    force: ForceOpt = False, filter: FilterOpt = None, dry_run: DryRunOpt = False, format: FormatOpt = "table",
+) -> None:
+    """Remove all stopped containers."""
+    import time
+
+    from .policy import Filters
+    from .prune import Request
+
+    check_format(format)
+    request = Request("container prune", containers=Filters.parse(list(filter or []), time.time()))
+    run_prune(request, force, dry_run, _WARN["container"], format)
+
+
+def system_prune(
+    all: AllOpt = False, force: ForceOpt = False, filter: FilterOpt = None, dry_run: DryRunOpt = False,
+    keep: KeepOpt = None, unused_for: UnusedOpt = None, min_age: MinAgeOpt = None, max_size: MaxSizeOpt = None,
+    high: HighOpt = None, low: LowOpt = None, format: FormatOpt = "table",
+) -> None:
+    """Remove stopped containers, dangling images (all unused with -a) and build cache."""
+    import time
+
+    from .policy import Filters
+    from .prune import Request
+
+    check_format(format)
+    now = time.time()
+    filters = list(filter or [])
+    policy = image_policy(all, filters, keep, unused_for, min_age, max_size, high, low, now)
+    request = Request("system prune", containers=Filters.parse(filters, now), images=policy)
+    run_prune(request, force, dry_run, _WARN["system-all" if policy.all else "system"], format)
+
+
+def system_df(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show detailed information on space usage")] = False,
+    disk: Annotated[bool, typer.Option("--disk", help="Allocated bytes (what deleting frees) instead of apparent size")] = False,
+    format: FormatOpt = "table",
+) -> None:
+    """Show disk usage: images, containers, build cache (exact bytes with --format json)."""
+    from .df import system_df as compute
+    from .df_render import render
+
+    check_format(format)
+    out(render(compute(open_store()), verbose, disk, format))
+
+
+def pin(images: Annotated[list[str], typer.Argument(help="Images no prune may remove")]) -> None:
+    """Protect images from every prune and policy (the label bilge.pin=true does the same)."""
+    import time
+
+    store = open_store()
+    for name in images:
+        image_id = store.images.resolve(name)
+        store.db.execute("INSERT OR REPLACE INTO pins (image_id, created) VALUES (?, ?)", [image_id, time.time()])
+        out(image_id)
+
+
+def unpin(images: Annotated[list[str], typer.Argument(help="Images to unpin")]) -> None:
+    """Let prunes consider these images again."""
+    store = open_store()
+    for name in images:
+        image_id = store.images.resolve(name)
+        store.db.execute("DELETE FROM pins WHERE image_id = ?", [image_id])
+        out(image_id)
+
+
+def gc_history(format: FormatOpt = "table",
+               limit: Annotated[int, typer.Option("--limit", "-n", help="Most recent N runs")] = 20) -> None:
+    """List prune runs: when, what policy, what went, bytes planned and freed, errors."""
+    import json
+    from datetime import datetime, timezone
+
+    from bilge.store.tables import human_size, render
+
+    check_format(format)
+    rows = list(open_store().db.query("SELECT * FROM gc_runs ORDER BY id DESC LIMIT ?", [limit]))
+    table = []
+    for r in rows:
+        removed = json.loads(r["removed"])
+        table.append({
+            "id": r["id"],
+            "when": datetime.fromtimestamp(r["started"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+            "command": r["command"] + (" (dry run)" if r["dry_run"] else ""),
+            "removed": f"{len(removed['containers'])} containers, {len(removed['images'])} images, {len(removed['layers'])} layers",
+            "planned": human_size(r["planned_bytes"], 4), "freed": human_size(r["freed_bytes"], 4),
+            "errors": r["errors"] or "",
+        })
+    columns = [("id", "RUN"), ("when", "WHEN (UTC)"), ("command", "COMMAND"), ("removed", "REMOVED"),
+               ("planned", "PLANNED"), ("freed", "FREED"), ("errors", "ERRORS")]
+    out(render(table, columns, format, rows))
+
+
+def register(app: typer.Typer, image_app: typer.Typer, container_app: typer.Typer, system_app: typer.Typer,
+             gc_app: typer.Typer) -> None:
+    image_app.command("prune")(image_prune)
+    container_app.command("prune")(container_prune)
+    system_app.command("prune")(system_prune)
+    system_app.command("df")(system_df)
+    app.command("df", help="Alias of `system df`.")(system_df)
+    app.command()(pin)
+    app.command()(unpin)
+    gc_app.command("history")(gc_history)

@@ -1,0 +1,192 @@
+"""What a prune may take: Docker's candidates and filters, then the policies Docker lacks.
+
+Everything here is a pure function of the graph and the clock, so a dry run, the prompt
+and the sweep (which re-plans inside its write transaction) all agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bilge.store.errors import InvalidInput
+
+from .graph import Graph, ImageNode
+from .units import parse_until
+
+
+@dataclass
+class Filters:
+    """Docker's prune filters: until=, label=, label!=."""
+
+    until: float | None = None
+    labels: list[str] = field(default_factory=list)
+    not_labels: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, items: list[str], now: float) -> Filters:
+        out = cls()
+        for item in items:
+            key, sep, value = item.partition("=")
+            if not sep or not value:
+                raise InvalidInput(f"invalid filter {item!r} (supported: until=, label=, label!=)")
+            if key == "until":
+                out.until = parse_until(value, now)
+            elif key == "label":
+                out.labels.append(value)
+            elif key == "label!":
+                out.not_labels.append(value)
+            else:
+                raise InvalidInput(f"invalid filter {item!r} (supported: until=, label=, label!=)")
+        return out
+
+    def admit(self, created: float | None, labels: dict[str, str]) -> bool:
+        if self.until is not None and (created is None or created >= self.until):
+            return False
+        if not all(_has_label(labels, want) for want in self.labels):
+            return False
+        return not any(_has_label(labels, unwanted) for unwanted in self.not_labels)
+
+
+def _has_label(labels: dict[str, str], spec: str) -> bool:
+    key, sep, value = spec.partition("=")
+    return key in labels and (not sep or labels[key] == value)
+
+
+@dataclass
+class ImagePolicy:
+    all: bool = False
+    filters: Filters = field(default_factory=Filters)
+    keep: int | None = None
+    unused_for: float | None = None
+    min_age: float | None = None
+    max_size: int | None = None
+    high: float | None = None
+    low: float | None = None
+
+
+@dataclass(frozen=True)
+class Disk:
+    """The store's file system, as psutil.disk_usage reports it."""
+
+    total: int
+    used: int
+    free: int
+
+
+def prune_containers(graph: Graph, filters: Filters) -> list[str]:
+    """Every container not running, as `docker container prune` takes them."""
+    return sorted(
+        (c.id for c in graph.containers.values() if c.state != "running" and filters.admit(c.created, c.labels)),
+        key=lambda cid: graph.containers[cid].created,
+    )
+
+
+def prune_images(graph: Graph, policy: ImagePolicy, now: float, disk: Disk | None,
+                 doomed_containers: set[str] = frozenset()) -> list[str]:
+    """The images to remove, children before parents."""
+    in_use = {c.image_id for c in graph.containers.values() if c.id not in doomed_containers}
+    candidates = [
+        img for img in graph.images.values()
+        if img.id not in in_use and not img.pinned and not img.leased
+        and (policy.all or graph.dangling(img))
+        and policy.filters.admit(img.created, img.labels)
+        and (policy.min_age is None or img.added <= now - policy.min_age)
+        and (policy.unused_for is None or img.used_at <= now - policy.unused_for)
+    ]
+    if policy.keep is not None:
+        kept = _newest_per_repository(graph, policy.keep)
+        candidates = [img for img in candidates if img.id not in kept]
+    candidates.sort(key=lambda img: (img.used_at, img.created or 0, img.id))
+    target = _bytes_to_free(graph, policy, disk, doomed_containers)
+    chosen = candidates if target is None else _least_recently_used(graph, candidates, *target, doomed_containers)
+    return _children_first(graph, _with_orphaned_parents(graph, {img.id for img in chosen}, in_use))
+
+
+def _newest_per_repository(graph: Graph, keep: int) -> set[str]:
+    by_repo: dict[str, list[ImageNode]] = {}
+    for img in graph.images.values():
+        for repo in {repo for repo, _ in img.tags}:
+            by_repo.setdefault(repo, []).append(img)
+    kept: set[str] = set()
+    for images in by_repo.values():
+        images.sort(key=lambda i: (i.created or 0, i.added), reverse=True)
+        kept.update(i.id for i in images[:keep])
+    return kept
+
+
+def _bytes_to_free(graph: Graph, policy: ImagePolicy, disk: Disk | None,
+                   doomed_containers: set[str]) -> tuple[int, bool] | None:
+    """(bytes, counted as disk) the size policies want back; None when no size policy applies."""
+    needs: list[tuple[int, bool]] = []
+    if policy.max_size is not None:
+        store = sum(layer.size for layer in graph.layers.values())
+        store += sum(c.size_rw for c in graph.containers.values() if c.id not in doomed_containers)
+        needs.append((max(0, store - policy.max_size), False))
+    if policy.high is not None:
+        if disk is None:
+            raise InvalidInput("disk watermarks need the store's file system usage")
+        low = policy.low if policy.low is not None else policy.high
+        if disk.used * 100 >= policy.high * disk.total:
+            needs.append((max(0, disk.used - int(disk.total * low / 100)), True))
+        else:
+            needs.append((0, True))
+    if not needs:
+        return None
+    return max(needs, key=lambda n: n[0])
+
+
+def _least_recently_used(graph: Graph, candidates: list[ImageNode], need: int, as_disk: bool,
+                         doomed_containers: set[str]) -> list[ImageNode]:
+    """The shortest LRU prefix whose removal frees `need` bytes, counted exactly from the graph.
+
+    A layer is freed when the last image holding it goes (kubelet's mistake is to add up
+    image sizes, counting shared layers again for every image).
+    """
+    if need <= 0:
+        return []
+    holders: dict[str, int] = {}
+    for img in graph.images.values():
+        for chain in img.chain:
+            holders[chain] = holders.get(chain, 0) + 1
+    # Layers that a surviving container, a pin or a lease holds whatever goes.
+    kept_by_root = graph.mark(set(), set(graph.containers) - doomed_containers)[1]
+    freed = 0
+    chosen: list[ImageNode] = []
+    for img in candidates:
+        chosen.append(img)
+        for chain in img.chain:
+            holders[chain] -= 1
+            if holders[chain] == 0 and chain not in kept_by_root:
+                layer = graph.layers[chain]
+                freed += layer.disk if as_disk else layer.size
+        if freed >= need:
+            break
+    return chosen
+
+
+def _with_orphaned_parents(graph: Graph, doomed: set[str], in_use: set[str]) -> set[str]:
+    """Docker's prune-parents: an untagged parent goes too once all its children go."""
+    changed = True
+    while changed:
+        changed = False
+        for image_id in list(doomed):
+            parent = graph.images[image_id].parent
+            node = graph.images.get(parent) if parent else None
+            if (node and node.id not in doomed and not node.named and node.id not in in_use
+                    and not node.pinned and not node.leased
+                    and all(child in doomed for child in graph.children.get(node.id, []))):
+                doomed.add(node.id)
+                changed = True
+    return doomed
+
+
+def _children_first(graph: Graph, doomed: set[str]) -> list[str]:
+    depth: dict[str, int] = {}
+
+    def depth_of(image_id: str) -> int:
+        if image_id not in depth:
+            parent = graph.images[image_id].parent
+            depth[image_id] = 1 + depth_of(parent) if parent in graph.images else 0
+        return depth[image_id]
+
+    return sorted(doomed, key=lambda i: (-depth_of(i), i))
