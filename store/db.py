@@ -146,7 +146,28 @@ def _v3_gc(db: sqlite_utils.Database) -> None:  # noqa: F821
     db["gc_runs"].create_index(["started"])
 
 
-MIGRATIONS: list[Migration] = [_v1_core, _v2_containers, _v3_gc]
+def _v4_registry(db: sqlite_utils.Database) -> None:  # noqa: F821
+    """Which compressed registry blob holds which diff_id, and where it was seen.
+
+    Pull records what it fetched and push what it compressed, so a later push can HEAD or
+    cross-repository-mount a blob the registry already has instead of compressing the layer
+    again, and a second push of the same image uploads nothing. Metadata only: no files.
+    """
+    db["layer_blobs"].create(
+        {"digest": str, "diff_id": str, "media_type": str, "size": int, "created": float},
+        pk="digest",
+        not_null={"diff_id", "media_type", "size", "created"},
+    )
+    db["layer_blobs"].create_index(["diff_id"])
+    db["blob_sources"].create(
+        {"digest": str, "repository": str, "seen": float},
+        pk=("digest", "repository"),
+        foreign_keys=[("digest", "layer_blobs", "digest")],
+        not_null={"seen"},
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1_core, _v2_containers, _v3_gc, _v4_registry]
 
 
 def _cascade(db: Database) -> None:

@@ -9,24 +9,20 @@ the manifests say which layers they need; unused extractions go with the lease.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import posixpath
 import tarfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from . import digest as dg
 from . import mediatypes as mt
 from . import platforms, reference
-from .compression import GZIP_MAGIC, ZSTD_MAGIC, Prefixed, decompressed, decompressor, detect
+from .compression import GZIP_MAGIC, ZSTD_MAGIC, Prefixed, decompressed
 from .core import Store
-from .db import write
 from .errors import DigestMismatch, InvalidInput
-from .images import parse_config
-from .layers import Ingested
+from .intake import Committer, ImageSpec, Layer, Loaded, check_diff_ids, choose_platform, ingest_blob
 from .leases import Lease
 from .platforms import Platform
 from .streams import ForwardReader, Slice, members, open_tar
@@ -35,57 +31,10 @@ SMALL_MEMBER = 16 << 20
 _MAX_LINK_DEPTH = 16
 
 
-@dataclass
-class ImageSpec:
-    """One image found in an archive: its config, its layers by member name, its names."""
-
-    config: bytes
-    layers: list[str]
-    tags: list[str] = field(default_factory=list)
-    parent: str | None = None
-
-
-@dataclass
-class Loaded:
-    image_id: str
-    tags: list[str] = field(default_factory=list)
-    replaced: list[tuple[str, str]] = field(default_factory=list)
-
-
-@dataclass
-class Layer:
-    ingested: Ingested
-    blob_digest: str
-
-
 class Source(Protocol):
     def has(self, name: str) -> bool: ...
     def small(self, name: str) -> bytes: ...
     def layer(self, name: str) -> Layer: ...
-
-
-class _HashingReader:
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
-        self.hash = hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        self.hash.update(data)
-        return data
-
-
-def _ingest(store: Store, lease: Lease, raw: BinaryIO) -> Layer:
-    """Extract a layer blob; its digest is the diff_id when uncompressed, else hashed on the way."""
-    kind, raw = detect(raw)
-    if kind == "none":
-        ingested = store.layers.ingest(raw, lease)
-        return Layer(ingested, ingested.info.diff_id)
-    hashing = _HashingReader(raw)
-    ingested = store.layers.ingest(decompressor(kind, hashing), lease)  # type: ignore[arg-type]
-    while hashing.read(1 << 20):
-        pass
-    return Layer(ingested, "sha256:" + hashing.hash.hexdigest())
 
 
 def _looks_like_layer(head: bytes) -> bool:
@@ -131,7 +80,7 @@ class TarSource:
             data = Slice(reader, ti.size)
             head = data.read(512)
             if _looks_like_layer(head):
-                self.layers[name] = _ingest(self.store, self.lease, Prefixed(head, data))  # type: ignore[arg-type]
+                self.layers[name] = ingest_blob(self.store, self.lease, Prefixed(head, data))  # type: ignore[arg-type]
                 while data.read(1 << 20):
                     pass  # a layer's own trailing padding
             elif ti.size <= SMALL_MEMBER:
@@ -160,7 +109,7 @@ class TarSource:
         if resolved not in self.layers:
             if resolved not in self.files:
                 raise InvalidInput(f"archive is missing layer {name!r}")
-            self.layers[resolved] = _ingest(self.store, self.lease, io.BytesIO(self.files.pop(resolved)))
+            self.layers[resolved] = ingest_blob(self.store, self.lease, io.BytesIO(self.files.pop(resolved)))
         return self.layers[resolved]
 
 
@@ -190,7 +139,7 @@ class DirSource:
             if not self.has(name):
                 raise InvalidInput(f"{self.root}: missing layer {name!r}")
             with open(self._path(name), "rb") as f:
-                self.layers[name] = _ingest(self.store, self.lease, f)
+                self.layers[name] = ingest_blob(self.store, self.lease, f)
         return self.layers[name]
 
 
@@ -278,17 +227,6 @@ def _from_descriptor(source: Source, desc: dict, platform: Platform) -> ImageSpe
     return ImageSpec(config=_verified(source, doc["config"]), layers=layers)
 
 
-def choose_platform(index: dict, want: Platform) -> dict:
-    """The index entry for `want`, as containerd's platform matcher would pick it."""
-    manifests = [m for m in index.get("manifests") or [] if isinstance(m, dict)]
-    for m in manifests:
-        p = platforms.from_descriptor(m)
-        if p is not None and want.matches(p):
-            return m
-    available = ", ".join(str(platforms.from_descriptor(m)) for m in manifests)
-    raise InvalidInput(f"no image for platform {want} in the index (it has: {available})")
-
-
 def _image_name(desc: dict) -> str | None:
     """The repository:tag an index entry names, when it names a full reference."""
     annotations = desc.get("annotations") or {}
@@ -303,60 +241,6 @@ def _image_name(desc: dict) -> str | None:
     return None
 
 
-# -- committing ----------------------------------------------------------------------------
-
-
-def _check_diff_ids(source: Source, spec: ImageSpec) -> list[str]:
-    diff_ids = parse_config(spec.config)["rootfs"].get("diff_ids") or []
-    if len(diff_ids) != len(spec.layers):
-        raise InvalidInput(
-            f"image {dg.sha256_bytes(spec.config)}: config lists {len(diff_ids)} layers, manifest {len(spec.layers)}"
-        )
-    for i, (want, name) in enumerate(zip(diff_ids, spec.layers)):
-        got = source.layer(name).ingested.info.diff_id
-        if got != want:
-            raise DigestMismatch(f"layer {i} ({name}) has diff_id {got}, the config says {want}")
-    return diff_ids
-
-
-class _Committer:
-    """Commits each extracted layer once; the same diff under a second parent gets a copy."""
-
-    def __init__(self, store: Store, source: Source, lease: Lease) -> None:
-        self.store = store
-        self.source = source
-        self.lease = lease
-        self.committed: dict[str, str] = {}
-
-    def layer(self, name: str, parent: str | None) -> str:
-        layer = self.source.layer(name)
-        chain = dg.chain_id(parent, layer.ingested.info.diff_id)
-        with write(self.store.db):
-            if self.store.layers.exists(chain):
-                self.lease.add("layer", chain)
-                return chain
-        ingested = layer.ingested
-        if name in self.committed:
-            ingested = self.store.layers.copy_of(self.committed[name], ingested.info, self.lease)
-        self.committed[name] = chain
-        return self.store.layers.commit(ingested, parent, self.lease)
-
-    def image(self, spec: ImageSpec) -> Loaded:
-        parent_chain: str | None = None
-        for name in spec.layers:
-            parent_chain = self.layer(name, parent_chain)
-        images = self.store.images
-        parent = spec.parent if spec.parent and images.exists(spec.parent) else None
-        result = Loaded(images.create(spec.config, self.lease, parent=parent))
-        for text in spec.tags:
-            ref = reference.parse(text)
-            old = images.tag(result.image_id, ref)
-            result.tags.append(f"{ref.familiar}:{ref.tag}")
-            if old:
-                result.replaced.append((result.tags[-1], old))
-        return result
-
-
 def load(store: Store, source: BinaryIO | Path, platform: Platform | None = None) -> list[Loaded]:
     """Load every image in `source` (a path or a binary stream); nothing is kept on error."""
     with store.lease("load") as held:
@@ -369,6 +253,6 @@ def load(store: Store, source: BinaryIO | Path, platform: Platform | None = None
             src = TarSource(store, held, source)
         specs = find_images(src, platform)
         for spec in specs:
-            _check_diff_ids(src, spec)
-        committer = _Committer(store, src, held)
+            check_diff_ids(spec, src.layer)
+        committer = Committer(store, src.layer, held)
         return [committer.image(spec) for spec in specs]

@@ -1,0 +1,151 @@
+"""What `load` and `pull` share: a layer blob in (verified, decompressed, extracted), then the
+image committed layer by layer in chain order.
+
+A blob's compression is sniffed from its bytes, never from a name or a media type, and its
+compressed digest is hashed on the way through, so one pass verifies, decompresses and
+extracts. Committing is separate, so nothing becomes visible before every layer of an image
+has been checked against the config's diff_ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from . import digest as dg
+from . import platforms, reference
+from .compression import decompressor, detect
+from .core import Store
+from .db import write
+from .errors import DigestMismatch, InvalidInput
+from .images import parse_config
+from .layers import Ingested
+from .leases import Lease
+from .platforms import Platform
+
+
+@dataclass
+class ImageSpec:
+    """One image to commit: its config, its layers by source name, its names."""
+
+    config: bytes
+    layers: list[str]
+    tags: list[str] = field(default_factory=list)
+    parent: str | None = None
+
+
+@dataclass
+class Loaded:
+    image_id: str
+    tags: list[str] = field(default_factory=list)
+    replaced: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Layer:
+    ingested: Ingested
+    blob_digest: str
+
+
+class HashingReader:
+    """Hashes what passes through, so the compressed digest costs no second read."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.hash = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.hash.update(data)
+        return data
+
+
+def ingest_blob(store: Store, lease: Lease, raw: BinaryIO) -> Layer:
+    """Extract a layer blob; its digest is the diff_id when uncompressed, else hashed on the way."""
+    kind, raw = detect(raw)
+    if kind == "none":
+        ingested = store.layers.ingest(raw, lease)
+        return Layer(ingested, ingested.info.diff_id)
+    hashing = HashingReader(raw)
+    ingested = store.layers.ingest(decompressor(kind, hashing), lease)  # type: ignore[arg-type]
+    while hashing.read(1 << 20):
+        pass
+    return Layer(ingested, "sha256:" + hashing.hash.hexdigest())
+
+
+def choose_platform(index: dict, want: Platform) -> dict:
+    """The index entry for `want`, as containerd's platform matcher would pick it."""
+    manifests = [m for m in index.get("manifests") or [] if isinstance(m, dict)]
+    for m in manifests:
+        p = platforms.from_descriptor(m)
+        if p is not None and want.matches(p):
+            return m
+    available = ", ".join(str(platforms.from_descriptor(m)) for m in manifests)
+    raise InvalidInput(f"no image for platform {want} in the index (it has: {available})")
+
+
+def config_diff_ids(spec: ImageSpec) -> list[str]:
+    """The config's diff_ids, one per manifest layer."""
+    diff_ids = parse_config(spec.config)["rootfs"].get("diff_ids") or []
+    if len(diff_ids) != len(spec.layers):
+        raise InvalidInput(
+            f"image {dg.sha256_bytes(spec.config)}: config lists {len(diff_ids)} layers, manifest {len(spec.layers)}"
+        )
+    return diff_ids
+
+
+def check_layer(position: int, name: str, want: str, layer: Layer) -> None:
+    got = layer.ingested.info.diff_id
+    if got != want:
+        raise DigestMismatch(f"layer {position} ({name}) has diff_id {got}, the config says {want}")
+
+
+def check_diff_ids(spec: ImageSpec, layer: Callable[[str], Layer]) -> list[str]:
+    diff_ids = config_diff_ids(spec)
+    for i, (want, name) in enumerate(zip(diff_ids, spec.layers)):
+        check_layer(i, name, want, layer(name))
+    return diff_ids
+
+
+class Committer:
+    """Commits each extracted layer once; the same diff under a second parent gets a copy.
+
+    A layer whose chain is already stored is only leased: `layer` (name -> extracted Layer)
+    is not even asked for it, which is what lets a pull skip downloading it.
+    """
+
+    def __init__(self, store: Store, layer: Callable[[str], Layer], lease: Lease) -> None:
+        self.store = store
+        self.source_layer = layer
+        self.lease = lease
+        self.committed: dict[str, str] = {}
+
+    def layer(self, name: str, diff_id: str, parent: str | None) -> str:
+        chain = dg.chain_id(parent, diff_id)
+        with write(self.store.db):
+            if self.store.layers.exists(chain):
+                self.lease.add("layer", chain)
+                return chain
+        ingested = self.source_layer(name).ingested
+        if name in self.committed:
+            ingested = self.store.layers.copy_of(self.committed[name], ingested.info, self.lease)
+        self.committed[name] = chain
+        return self.store.layers.commit(ingested, parent, self.lease)
+
+    def image(self, spec: ImageSpec) -> Loaded:
+        """Commit the layers (checked beforehand with `check_diff_ids`), then the image and its tags."""
+        parent_chain: str | None = None
+        for name, diff_id in zip(spec.layers, config_diff_ids(spec)):
+            parent_chain = self.layer(name, diff_id, parent_chain)
+        images = self.store.images
+        parent = spec.parent if spec.parent and images.exists(spec.parent) else None
+        result = Loaded(images.create(spec.config, self.lease, parent=parent))
+        for text in spec.tags:
+            ref = reference.parse(text)
+            old = images.tag(result.image_id, ref)
+            result.tags.append(f"{ref.familiar}:{ref.tag}")
+            if old:
+                result.replaced.append((result.tags[-1], old))
+        return result
