@@ -9,7 +9,7 @@ nothing unreferenced behind for long.
 from __future__ import annotations
 
 import os
-import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Iterable
@@ -47,20 +47,21 @@ class Trash:
             with write(self.db):
                 for (path,) in self.db.execute("SELECT path FROM trash_log").fetchall():
                     self.claim(path)
-        removed = 0
+        mine = []
         for entry in list(os.scandir(self.layout.trash)):
-            mine = self.layout.trash / f".del-{uuid.uuid4().hex}"
+            claimed = self.layout.trash / f".del-{uuid.uuid4().hex}"
             try:
-                os.rename(entry.path, mine)
+                os.rename(entry.path, claimed)
             except FileNotFoundError:
                 continue  # another process is deleting it
-            remove_tree(mine)
-            removed += 1
-        return removed
+            mine.append(str(claimed))
+        remove_trees(mine)
+        return len(mine)
 
 
-def remove_tree(path: os.PathLike[str] | str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
+def remove_trees(paths: list[str]) -> None:
+    """Delete with rm(1), in as few processes as the argument limit allows: it is as fast as
+    deletion gets, and the prune benchmark holds us to `rm -rf` itself."""
+    batch = 2000
+    for start in range(0, len(paths), batch):
+        subprocess.run(["rm", "-rf", "--", *paths[start : start + batch]], check=True)
