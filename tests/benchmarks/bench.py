@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def settle() -> None:
@@ -38,3 +40,8 @@ def compare(name: str, ours: Callable[[], object], peer_name: str, peer: Callabl
     print(f"\n{name}: bilge {ours_s:.2f} s, {peer_name} {peer_s:.2f} s, "
           f"ratio {peer_name}/bilge = {peer_s / ours_s:.2f}x (medians of {rounds})")
     return ours_s, peer_s
+
+
+def disk_dir(prefix: str) -> Path:
+    """Scratch on the disk (not the tests' tmpfs), where bilge and its peer both keep their data."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))

@@ -8,15 +8,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-from bench import compare  # type: ignore[import-not-found]
+from bench import compare, disk_dir  # type: ignore[import-not-found]
 from workloads import MIB, multi_layer_archive  # type: ignore[import-not-found]
 
 
-def test_load_vs_docker(tmp_path: Path, dockerd) -> None:
-    archive = multi_layer_archive(tmp_path / "bench.tar", total=200 * MIB, layers=4)
-    root = tmp_path / "store"
+def test_load_vs_docker(dockerd) -> None:
+    scratch = disk_dir("bilge-bench-load-")
+    archive = multi_layer_archive(scratch / "bench.tar", total=200 * MIB, layers=4)
+    root = scratch / "store"
     print(f"\narchive: {archive.stat().st_size / MIB:.0f} MiB, 4 layers, 8000 files")
 
     def bilge() -> None:
@@ -30,5 +30,8 @@ def test_load_vs_docker(tmp_path: Path, dockerd) -> None:
         shutil.rmtree(root)
         dockerd.docker("rmi", "bench/load:latest")
 
-    ours, peer = compare("load 200 MB", bilge, "docker load", docker, rounds=3, reset=reset)
+    try:
+        ours, peer = compare("load 200 MB", bilge, "docker load", docker, rounds=3, reset=reset)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     assert ours > 0 and peer > 0

@@ -1,0 +1,275 @@
+"""Issue 4: system df equals Docker's numbers, prunes take exactly what Docker's would and free
+exactly what they say, the policies Docker lacks, and a collector that survives races and kills."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bilge.fabricate import Image, docker_archive, layer_tar
+
+FIXTURE = "docker/images.tar.gz"
+
+
+def apparent_bytes(top: Path) -> int:
+    """Docker's directory.Size over a tree, written independently of bilge's own measure()."""
+    seen, total = set(), 0
+    for parent, dirs, files in os.walk(top):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(parent, d))]:
+            st = os.lstat(os.path.join(parent, name))
+            if st.st_size and st.st_ino not in seen:
+                seen.add(st.st_ino)
+                total += st.st_size
+    return total
+
+
+def layers_bytes(root: Path) -> int:
+    return sum(apparent_bytes(d / "diff") for d in (root / "layers").iterdir() if d.name != "l")
+
+
+def image_ids(bilge) -> set[str]:
+    return {row["id"] for row in json.loads(bilge("images", "-a", "--no-trunc", "--format", "json").stdout)}
+
+
+def tags(bilge) -> set[str]:
+    rows = json.loads(bilge("images", "--format", "json").stdout)
+    return {f"{r['repository']}:{r['tag']}" for r in rows if r["tag"] != "<none>"}
+
+
+@pytest.fixture
+def fixture_loaded(bilge, fixtures_dir: Path):
+    bilge("load", "-i", fixtures_dir / FIXTURE)
+    return json.loads((fixtures_dir / "docker/api-system-df.json").read_text())
+
+
+def test_system_df_equals_docker_for_images(bilge, fixture_loaded) -> None:
+    want = fixture_loaded
+    got = json.loads(bilge("system", "df", "-v", "--format", "json").stdout)
+    assert got["LayersSize"] == want["LayersSize"] == 3854111
+    ours = {i["Id"]: i for i in got["Images"]}
+    assert set(ours) == {i["Id"] for i in want["Images"]}
+    for image in want["Images"]:
+        mine = ours[image["Id"]]
+        assert (mine["Size"], mine["SharedSize"]) == (image["Size"], image["SharedSize"]), image["RepoTags"]
+        assert sorted(mine["RepoTags"]) == sorted(image["RepoTags"])
+    summary = json.loads(bilge("system", "df", "--format", "json").stdout)
+    assert summary[0] == {"Type": "Images", "TotalCount": 8, "Active": 0, "Size": 3854111, "Reclaimable": 3854111}
+
+
+def test_fair_share_adds_up_to_the_total(bilge, fixture_loaded) -> None:
+    got = json.loads(bilge("system", "df", "-v", "--format", "json").stdout)
+    assert abs(sum(i["FairShare"] for i in got["Images"]) - got["LayersSize"]) <= len(got["Images"])
+
+
+def test_image_prune_takes_exactly_dockers_dangling_images(bilge, bilge_root: Path, fixture_loaded) -> None:
+    dangling = {i["Id"] for i in fixture_loaded["Images"] if i["RepoTags"] == ["<none>:<none>"]}
+    assert len(dangling) == 2
+    before_ids, before_bytes = image_ids(bilge), layers_bytes(bilge_root)
+    dry = json.loads(bilge("image", "prune", "--dry-run", "--format", "json").stdout)
+    assert set(dry["Images"]) == dangling
+    assert image_ids(bilge) == before_ids, "a dry run removes nothing"
+    done = json.loads(bilge("image", "prune", "-f", "--format", "json").stdout)
+    assert set(done["Images"]) == dangling
+    assert before_ids - image_ids(bilge) == dangling
+    left = before_bytes - layers_bytes(bilge_root)
+    assert done["SpaceReclaimed"] == left == dry["Bytes"] == done["PlannedBytes"] == 150009
+    assert bilge("check").returncode == 0
+
+
+def test_image_prune_all_takes_everything_unused_and_says_so(bilge, bilge_root: Path, fixture_loaded) -> None:
+    before = layers_bytes(bilge_root)
+    out = bilge("image", "prune", "-a", "-f").stdout
+    assert "untagged: busybox:latest" in out and "untagged: app:v2" in out
+    assert out.strip().endswith("Total reclaimed space: 3.854MB")
+    assert image_ids(bilge) == set()
+    assert layers_bytes(bilge_root) == 0 and before == 3854111
+    assert sorted(p.name for p in (bilge_root / "layers").iterdir()) == ["l"]
+    assert list((bilge_root / "layers" / "l").iterdir()) == []
+    assert list((bilge_root / "blobs" / "sha256").iterdir()) == []
+    assert list((bilge_root / "trash").iterdir()) == []
+
+
+def test_prompt_lists_what_goes_and_no_keeps_it(bilge, fixture_loaded) -> None:
+    before = image_ids(bilge)
+    answer = bilge("image", "prune", input="n\n")
+    assert "WARNING! This will remove all dangling images." in answer.stderr
+    assert "image sha256:f0989b0bdf4866d4bb2b6a0f3f097e1a0e3f02842d3813cd0ddcbf7bcc0ab4fc" in answer.stderr
+    assert image_ids(bilge) == before
+    bilge("image", "prune", input="y\n")
+    assert len(before - image_ids(bilge)) == 2
+
+
+# -- policies ------------------------------------------------------------------------------------
+
+
+def _family(bilge, tmp_path: Path) -> list[str]:
+    """svc:1..4 (one a day) on a shared base, plus other:1; loaded one by one, so LRU = load order."""
+    base = layer_tar("base", {"lib/base.so": 300_000})
+    specs = [Image([f"svc:{n}"], [base, layer_tar(f"svc{n}", {f"app/{n}.bin": 100_000 * n})],
+                   f"2026-01-0{n}T00:00:00Z", {"tier": "web" if n % 2 else "db"}) for n in range(1, 5)]
+    specs.append(Image(["other:1"], [layer_tar("other", {"o.bin": 50_000})], "2025-12-01T00:00:00Z"))
+    for n, spec in enumerate(specs):
+        archive = tmp_path / f"img{n}.tar"
+        archive.write_bytes(docker_archive([spec]))
+        bilge("load", "-i", archive)
+        time.sleep(0.01)
+    return [s.tags[0] for s in specs]
+
+
+def test_keep_newest_per_repository(bilge, tmp_path: Path) -> None:
+    _family(bilge, tmp_path)
+    bilge("image", "prune", "-a", "-f", "--keep", "2")
+    assert tags(bilge) == {"svc:3", "svc:4", "other:1"}
+
+
+def test_pins_and_pin_label_survive_prune_all(bilge, tmp_path: Path) -> None:
+    _family(bilge, tmp_path)
+    archive = tmp_path / "pinned.tar"
+    archive.write_bytes(docker_archive([Image(["labelled:1"], [layer_tar("lab", {"x": 10})],
+                                              labels={"bilge.pin": "true"})]))
+    bilge("load", "-i", archive)
+    bilge("pin", "svc:1")
+    bilge("image", "prune", "-a", "-f")
+    assert tags(bilge) == {"svc:1", "labelled:1"}
+    bilge("unpin", "svc:1")
+    bilge("image", "prune", "-a", "-f")
+    assert tags(bilge) == {"labelled:1"}
+
+
+def test_unused_for_and_min_age_respect_the_clock(bilge, tmp_path: Path) -> None:
+    names = _family(bilge, tmp_path)
+    for flags in (["--unused-for", "1h"], ["--min-age", "1h"]):
+        assert json.loads(bilge("image", "prune", "-a", "-f", "--format", "json", *flags).stdout)["Images"] == []
+    bilge("image", "prune", "-a", "-f", "--unused-for", "0s")
+    assert tags(bilge) == set() and len(names) == 5
+
+
+def test_filters_until_and_labels(bilge, tmp_path: Path) -> None:
+    _family(bilge, tmp_path)
+    bilge("image", "prune", "-a", "-f", "--filter", "until=2026-01-02T12:00:00Z")
+    assert tags(bilge) == {"svc:3", "svc:4"}
+    bilge("image", "prune", "-a", "-f", "--filter", "label!=tier=web")
+    assert tags(bilge) == {"svc:3"}
+    bilge("image", "prune", "-a", "-f", "--filter", "label=tier")
+    assert tags(bilge) == set()
+
+
+def test_max_size_evicts_least_recently_used_until_under(bilge, bilge_root: Path, tmp_path: Path) -> None:
+    names = _family(bilge, tmp_path)
+    total = json.loads(bilge("system", "df", "--format", "json").stdout)[0]["Size"]
+    limit = total - 150_000
+    plan = json.loads(bilge("image", "prune", "--max-size", str(limit), "--dry-run", "--format", "json").stdout)
+    done = json.loads(bilge("image", "prune", "--max-size", str(limit), "-f", "--format", "json").stdout)
+    assert done["Images"] == plan["Images"] and done["SpaceReclaimed"] == plan["Bytes"]
+    left = json.loads(bilge("system", "df", "--format", "json").stdout)[0]["Size"]
+    assert left <= limit == total - 150_000
+    # svc:1 frees 100 kB (the base stays with svc:2..4), then svc:2 frees 200 kB: enough.
+    assert tags(bilge) == set(names) - {"svc:1", "svc:2"}
+    assert total - left == done["SpaceReclaimed"] == 300_000
+    assert layers_bytes(bilge_root) == left
+
+
+def test_watermarks(bilge, tmp_path: Path) -> None:
+    _family(bilge, tmp_path)
+    untouched = json.loads(bilge("image", "prune", "--high", "100", "--low", "90", "-f", "--format", "json").stdout)
+    assert untouched["Images"] == [] and len(tags(bilge)) == 5
+    bilge("image", "prune", "--high", "0", "--low", "0", "-f")
+    assert tags(bilge) == set()
+
+
+def test_bad_policy_is_one_line_error(bilge) -> None:
+    for args in (["--low", "10"], ["--high", "50", "--low", "60"], ["--max-size", "lots"], ["--unused-for", "soon"]):
+        result = bilge("image", "prune", "-f", *args, check=False)
+        assert result.returncode != 0
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: "), result.stderr
+
+
+def test_every_run_is_recorded(bilge, fixture_loaded) -> None:
+    bilge("image", "prune", "--dry-run")
+    bilge("image", "prune", "-f")
+    runs = json.loads(bilge("gc", "history", "--format", "json").stdout)
+    assert [r["dry_run"] for r in runs] == [0, 1]
+    assert runs[0]["freed_bytes"] == runs[0]["planned_bytes"] == runs[1]["planned_bytes"] == 150009
+    assert json.loads(runs[0]["removed"])["images"]
+
+
+# -- races and crashes ---------------------------------------------------------------------------
+
+
+def _bilge_cmd(root: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "bilge", "--root", str(root), *args]
+
+
+def test_prune_in_a_loop_while_others_load(bilge, bilge_root: Path, tmp_path: Path) -> None:
+    archives = []
+    for n in range(4):
+        shared = layer_tar("shared", {"lib/shared.so": 200_000})
+        archive = tmp_path / f"w{n}.tar"
+        archive.write_bytes(docker_archive([Image([f"w{n}:{k}"], [shared, layer_tar(f"w{n}-{k}", {"f": 5000 * k + 1})])
+                                            for k in range(3)]))
+        archives.append(archive)
+    loaders = [subprocess.Popen(["bash", "-c", f"for i in 1 2 3 4 5; do {' '.join(_bilge_cmd(bilge_root, 'load', '-i', str(a)))} >/dev/null || exit 1; done"])
+               for a in archives]
+    prunes = 0
+    while any(p.poll() is None for p in loaders):
+        bilge("image", "prune", "-a", "-f")
+        prunes += 1
+    assert [p.returncode for p in loaders] == [0, 0, 0, 0]
+    assert prunes > 0
+    assert bilge("check").returncode == 0
+    for archive in archives:  # whatever survived is whole: load again and save everything
+        bilge("load", "-i", archive)
+    bilge("save", "-o", tmp_path / "all.tar", *sorted(tags(bilge)))
+    db = sqlite3.connect(bilge_root / "bilge.db")
+    assert db.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0
+
+
+def test_sigkill_mid_sweep_leaves_a_consistent_store(bilge, bilge_root: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "many.tar"
+    keep = Image(["keep:1"], [layer_tar("keep", {f"k/{i}": 10 for i in range(50)})])
+    doomed = [Image([f"doomed:{n}"], [layer_tar(f"d{n}", {f"d/{i}": 10 for i in range(20)})]) for n in range(100)]
+    archive.write_bytes(docker_archive([keep, *doomed]))
+    prune = _bilge_cmd(bilge_root, "image", "prune", "-a", "-f")
+
+    def reload() -> None:
+        bilge("load", "-i", archive)
+        bilge("pin", "keep:1")
+
+    reload()
+    start = time.monotonic()
+    subprocess.run(prune, check=True, capture_output=True)
+    whole = time.monotonic() - start  # kill at fractions of an uninterrupted run, whatever the machine
+    states = []
+    for fraction in (0.4, 0.55, 0.7, 0.8, 0.9, 0.95):
+        reload()
+        proc = subprocess.Popen(prune, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(whole * fraction)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        states.append(_sweep_state(bilge_root))
+        check = bilge("check", check=False)
+        assert check.returncode == 0, f"after kill at {fraction:.0%}: {check.stdout}{check.stderr}"
+        survivors = sorted(tags(bilge))
+        assert "keep:1" in survivors
+        bilge("save", "-o", tmp_path / "left.tar", *survivors)  # re-assembles and verifies every layer
+    assert any(images == 1 and pending for images, pending in states), f"no kill landed mid-sweep: {states}"
+    bilge("image", "prune", "-a", "-f")
+    assert tags(bilge) == {"keep:1"}
+    assert bilge("check").returncode == 0
+
+
+def _sweep_state(root: Path) -> tuple[int, int]:
+    """(images left, deletions still pending on disk) right after a kill, before anything repairs."""
+    db = sqlite3.connect(root / "bilge.db")
+    images = db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+    pending = db.execute("SELECT COUNT(*) FROM trash_log").fetchone()[0] + len(list((root / "trash").iterdir()))
+    db.close()
+    return images, pending
