@@ -11,6 +11,8 @@ import typer
 
 from bilge.gc import cli as gc_cli
 from bilge.store import cli as store_cli
+from bilge.store import container_cli
+from bilge.store import registry_cli
 
 app = typer.Typer(
     name="bilge",
@@ -29,6 +31,8 @@ app.add_typer(container_app, name="container")
 app.add_typer(system_app, name="system")
 app.add_typer(gc_app, name="gc")
 store_cli.register(app, image_app)
+container_cli.register(app, container_app)
+registry_cli.register(app, image_app)
 gc_cli.register(app, image_app, container_app, system_app, gc_app)
 
 
