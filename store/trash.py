@@ -13,6 +13,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterable
+from pathlib import Path
 
 
 from .db import Database, write
@@ -42,26 +43,69 @@ class Trash:
         self.db.execute("DELETE FROM trash_log WHERE path = ?", [path])
 
     def finish(self) -> int:
-        """Move every queued directory into trash/, then delete all of trash/. Returns entries removed."""
+        """Delete everything queued and whatever trash/ holds. Returns the number of entries removed.
+
+        Under the write lock (so no writer can be re-creating the same path), queued files are
+        unlinked and queued directories renamed into trash/ under a name carrying our pid;
+        the slow part, deleting those trees, runs after the lock is released.
+        """
+        mine: list[str] = []
         if self.db.execute("SELECT 1 FROM trash_log LIMIT 1").fetchone():
             with write(self.db):
                 for (path,) in self.db.execute("SELECT path FROM trash_log").fetchall():
-                    self.claim(path)
-        mine = []
+                    target = self.layout.root / path
+                    if target.is_dir() and not target.is_symlink():
+                        mine.append(self._claim_into_trash(target))
+                    elif os.path.lexists(target):
+                        os.unlink(target)
+                    self.keep(path)
         for entry in list(os.scandir(self.layout.trash)):
-            claimed = self.layout.trash / f".del-{uuid.uuid4().hex}"
-            try:
-                os.rename(entry.path, claimed)
-            except FileNotFoundError:
-                continue  # another process is deleting it
-            mine.append(str(claimed))
+            if not _owned_by_live_process(entry.name):
+                try:
+                    mine.append(self._claim_into_trash(Path(entry.path)))
+                except FileNotFoundError:
+                    continue  # another process took it first
         remove_trees(mine)
         return len(mine)
+
+    def _claim_into_trash(self, path: Path) -> str:
+        claimed = self.layout.trash / f".del-{os.getpid()}-{uuid.uuid4().hex}"
+        os.rename(path, claimed)
+        return str(claimed)
+
+
+def _owned_by_live_process(name: str) -> bool:
+    """`.del-<pid>-…` is being deleted by <pid> unless that process is gone."""
+    if not name.startswith(".del-"):
+        return False
+    try:
+        pid = int(name.split("-")[1])
+        os.kill(pid, 0)
+    except (ValueError, IndexError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def remove_trees(paths: list[str]) -> None:
     """Delete with rm(1), in as few processes as the argument limit allows: it is as fast as
-    deletion gets, and the prune benchmark holds us to `rm -rf` itself."""
+    deletion gets, and the prune benchmark holds us to `rm -rf` itself.
+
+    rm dies with us (PR_SET_PDEATHSIG), so a killed prune leaves its claimed entries for the
+    next command instead of an orphan still deleting them.
+    """
     batch = 2000
     for start in range(0, len(paths), batch):
-        subprocess.run(["rm", "-rf", "--", *paths[start : start + batch]], check=True)
+        chunk = paths[start : start + batch]
+        subprocess.run(["rm", "-rf", "--", *chunk], preexec_fn=_die_with_parent, check=False)
+        left = [p for p in chunk if os.path.lexists(p)]
+        if left:
+            raise OSError(f"could not delete {len(left)} trash entries, e.g. {left[0]}")
+
+
+def _die_with_parent() -> None:
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG

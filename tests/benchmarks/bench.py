@@ -27,19 +27,26 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def compare(name: str, ours: Callable[[], object], peer_name: str, peer: Callable[[], object],
-            rounds: int = 3, reset: Callable[[], object] | None = None) -> tuple[float, float]:
-    """Alternate the two workloads `rounds` times; print and return the medians (ours, peer)."""
-    a, b = [], []
+Step = Callable[[], object]
+
+
+def race(name: str, runs: dict[str, tuple[Step | None, Step]], rounds: int = 3) -> dict[str, float]:
+    """Each round, for each tool in turn: prepare (untimed), settle, then time its work.
+
+    Returns the median seconds per tool and prints them with each peer's ratio to bilge.
+    """
+    times: dict[str, list[float]] = {tool: [] for tool in runs}
     for _ in range(rounds):
-        a.append(timed(ours))
-        b.append(timed(peer))
-        if reset:
-            reset()
-    ours_s, peer_s = statistics.median(a), statistics.median(b)
-    print(f"\n{name}: bilge {ours_s:.2f} s, {peer_name} {peer_s:.2f} s, "
-          f"ratio {peer_name}/bilge = {peer_s / ours_s:.2f}x (medians of {rounds})")
-    return ours_s, peer_s
+        for tool, (prepare, work) in runs.items():
+            if prepare:
+                prepare()
+            times[tool].append(timed(work))
+    medians = {tool: statistics.median(t) for tool, t in times.items()}
+    ours = medians["bilge"]
+    parts = [f"{tool} {s:.2f} s" + ("" if tool == "bilge" else f" ({s / ours:.2f}x bilge)")
+             for tool, s in medians.items()]
+    print(f"\n{name}: " + ", ".join(parts) + f" (medians of {rounds})")
+    return medians
 
 
 def disk_dir(prefix: str) -> Path:
