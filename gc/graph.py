@@ -122,27 +122,11 @@ class Graph:
         """Images and layers reachable from the roots, given the images the caller keeps."""
         users = {c.image_id for cid, c in self.containers.items()
                  if containers_kept is None or cid in containers_kept}
-        stack = [i for i in self.images if i in kept or i in users or self.images[i].pinned or self.images[i].leased]
-        images: set[str] = set()
-        while stack:
-            image_id = stack.pop()
-            if image_id in images or image_id not in self.images:
-                continue
-            images.add(image_id)
-            parent = self.images[image_id].parent
-            if parent:
-                stack.append(parent)
-        layer_stack = [c for i in images for c in self.images[i].chain]
-        layer_stack += [c for c, layer in self.layers.items() if layer.leased]
-        layers: set[str] = set()
-        while layer_stack:
-            chain = layer_stack.pop()
-            if chain in layers or chain not in self.layers:
-                continue
-            layers.add(chain)
-            parent = self.layers[chain].parent
-            if parent:
-                layer_stack.append(parent)
+        roots = [i for i in self.images if i in kept or i in users or self.images[i].pinned or self.images[i].leased]
+        images = _closure(roots, {i: img.parent for i, img in self.images.items()})
+        layer_roots = [c for i in images for c in self.images[i].chain]
+        layer_roots += [c for c, layer in self.layers.items() if layer.leased]
+        layers = _closure(layer_roots, {c: layer.parent for c, layer in self.layers.items()})
         return images, layers
 
     def garbage(self, doomed_images: set[str], doomed_containers: set[str] = frozenset()) -> tuple[set[str], set[str]]:
@@ -160,3 +144,18 @@ class Graph:
 
     def dangling(self, image: ImageNode) -> bool:
         return not image.named and not self.children.get(image.id)
+
+
+def _closure(roots: list[str], parent_of: dict[str, str | None]) -> set[str]:
+    """Every node reachable from `roots` by following parents (the mark walk)."""
+    marked: set[str] = set()
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if node in marked or node not in parent_of:
+            continue
+        marked.add(node)
+        parent = parent_of[node]
+        if parent:
+            stack.append(parent)
+    return marked
