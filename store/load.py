@@ -22,6 +22,7 @@ from . import platforms, reference
 from .compression import GZIP_MAGIC, ZSTD_MAGIC, Prefixed, decompressed
 from .core import Store
 from .errors import DigestMismatch, InvalidInput
+from .images import parse_config
 from .intake import Committer, ImageSpec, Layer, Loaded, check_diff_ids, choose_platform, ingest_blob
 from .leases import Lease
 from .platforms import Platform
@@ -181,17 +182,36 @@ def _docker_manifest(source: Source) -> list[ImageSpec]:
 
 
 def _oci_index(source: Source, platform: Platform) -> list[ImageSpec]:
+    """Every image the index names, resolved to `platform`: an entry for another platform
+    (a plain manifest, or an index without it) is left out, and one image named twice is
+    loaded once with both names."""
     index = _json(source.small("index.json"), "index.json")
     if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
         raise InvalidInput("index.json has no manifests")
-    specs = []
+    chosen: dict[bytes, ImageSpec] = {}
+    seen: list[str] = []
     for desc in index["manifests"]:
-        spec = _from_descriptor(source, desc, platform)
+        spec, blob_digests = _from_descriptor(source, desc, platform)
+        found = _config_platform(spec.config)
+        seen.append(str(found))
+        if not platform.matches(found):
+            continue
+        for name, digest in zip(spec.layers, blob_digests):
+            got = source.layer(name).blob_digest
+            if got != digest:
+                raise DigestMismatch(f"layer blob {digest} hashes to {got}")
+        spec = chosen.setdefault(spec.config, spec)
         name = _image_name(desc)
-        if name:
+        if name and name not in spec.tags:
             spec.tags.append(name)
-        specs.append(spec)
-    return specs
+    if not chosen:
+        raise InvalidInput(f"no image for platform {platform} in the layout (it has: {', '.join(sorted(set(seen)))})")
+    return list(chosen.values())
+
+
+def _config_platform(config: bytes) -> Platform:
+    doc = parse_config(config)
+    return Platform(doc.get("os", ""), doc.get("architecture", ""), doc.get("variant"))
 
 
 def _blob_name(desc: object) -> str:
@@ -208,7 +228,8 @@ def _verified(source: Source, desc: dict) -> bytes:
     return data
 
 
-def _from_descriptor(source: Source, desc: dict, platform: Platform) -> ImageSpec:
+def _from_descriptor(source: Source, desc: dict, platform: Platform) -> tuple[ImageSpec, list[str]]:
+    """The image a descriptor leads to for `platform`, and the digests its layer blobs must have."""
     doc = _json(_verified(source, desc), f"blob {desc.get('digest')}")
     if not isinstance(doc, dict):
         raise InvalidInput(f"blob {desc.get('digest')} is not a JSON object")
@@ -217,14 +238,9 @@ def _from_descriptor(source: Source, desc: dict, platform: Platform) -> ImageSpe
         return _from_descriptor(source, choose_platform(doc, platform), platform)
     if media not in mt.MANIFESTS or not isinstance(doc.get("config"), dict):
         raise InvalidInput(f"unsupported manifest media type {media!r}")
-    layers = []
-    for layer_desc in doc.get("layers") or []:
-        name = _blob_name(layer_desc)
-        got = source.layer(name).blob_digest
-        if got != layer_desc.get("digest"):
-            raise DigestMismatch(f"layer blob {layer_desc.get('digest')} hashes to {got}")
-        layers.append(name)
-    return ImageSpec(config=_verified(source, doc["config"]), layers=layers)
+    layer_descs = doc.get("layers") or []
+    layers = [_blob_name(d) for d in layer_descs]
+    return ImageSpec(config=_verified(source, doc["config"]), layers=layers), [str(d.get("digest")) for d in layer_descs]
 
 
 def _image_name(desc: dict) -> str | None:

@@ -55,18 +55,23 @@ def ago(timestamp: float | None) -> str:
     return human_duration(max(0.0, time.time() - timestamp)) + " ago"
 
 
+def _cell(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, (list, dict)) else value
+
+
 def render(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], fmt: str,
            data: Sequence[dict[str, Any]] | None = None) -> str:
-    """`columns` are (key, HEADER) for table/csv/md; json prints `data` (exact values) if given."""
+    """`columns` are (key, HEADER) for table and md; json and csv carry `data` (exact values, the
+    API's field names) when given, else the rows."""
     if fmt == "json":
         return json.dumps(list(data if data is not None else rows), indent=2)
     if fmt == "csv":
         out = io.StringIO()
+        keys = list(data[0]) if data else [key for key, _ in columns]
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([key for key, _ in columns])
-        source = data if data is not None else rows
-        for row in source:
-            writer.writerow([row.get(key, "") for key, _ in columns])
+        writer.writerow(keys)
+        for row in data if data is not None else rows:
+            writer.writerow([_cell(row.get(key, "")) for key in keys])
         return out.getvalue().rstrip("\n")
     from tabulate import tabulate
 
