@@ -104,7 +104,7 @@ def login(
         client.login_check()
     finally:
         client.close()
-    path = auth.store(domain, creds)
+    path = auth.save(domain, creds)
     err(f"Credentials saved in {path}")
     out("Login Succeeded")
 

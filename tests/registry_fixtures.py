@@ -296,6 +296,9 @@ class Faults:
     corrupt: set[str] = field(default_factory=set)  # flip bytes, keep the length
     fail: dict[str, int] = field(default_factory=dict)  # answer 500 for every matching request
     throttle: float = 0.0  # seconds to sleep between 64 KiB body chunks of blobs
+    dribble: int = 0  # send blob bodies in writes of this many bytes, each on its own
+    redirect_blobs: bool = False  # answer blob GETs with a 307 to another origin (localhost)
+    direct_auth: list[str | None] = field(default_factory=list)  # Authorization seen there
     log: list[tuple[str, str, int, str]] = field(default_factory=list)  # method, path, status, range
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -309,16 +312,39 @@ class Proxy:
     faults: Faults
 
 
-def _start_proxy(upstream: str) -> tuple[ThreadingHTTPServer, Faults]:
+def _start_proxy(upstream: str, upstream_auth: str | None) -> tuple[ThreadingHTTPServer, Faults]:
+    """A forwarding proxy; `upstream_auth` is what it sends itself on the redirect target,
+    standing in for blob storage's own (pre-signed URL) authorisation."""
     faults = Faults()
     up_host, up_port = upstream.rsplit(":", 1)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def _redirect(self) -> bool:
+            if not (faults.redirect_blobs and self.command == "GET" and self.path.startswith("/v2/")
+                    and "/blobs/sha256:" in self.path):
+                return False
+            port = self.server.server_address[1]
+            self.send_response(307)
+            self.send_header("Location", f"http://localhost:{port}/direct{self.path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return True
+
         def _forward(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
+            if self._redirect():
+                return
+            path = self.path
+            if path.startswith("/direct/"):
+                path = path[len("/direct"):]
+                with faults.lock:
+                    faults.direct_auth.append(self.headers.get("Authorization"))
+                del self.headers["Authorization"]
+                if upstream_auth:
+                    self.headers["Authorization"] = upstream_auth
             with faults.lock:
                 failing = next((k for k in faults.fail if k in self.path), None)
             if failing is not None:
@@ -331,7 +357,7 @@ def _start_proxy(upstream: str) -> tuple[ThreadingHTTPServer, Faults]:
                 return
             conn = http.client.HTTPConnection(up_host, int(up_port), timeout=60)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
-            conn.request(self.command, self.path, body=body, headers=headers)  # Host kept: Locations point here
+            conn.request(self.command, path, body=body, headers=headers)  # Host kept: Locations point here
             resp = conn.getresponse()
             with faults.lock:
                 faults.log.append((self.command, self.path, resp.status, self.headers.get("Range", "")))
@@ -365,7 +391,12 @@ def _start_proxy(upstream: str) -> tuple[ThreadingHTTPServer, Faults]:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
                     return
-                self.wfile.write(chunk)
+                step = faults.dribble if blob and faults.dribble else len(chunk)
+                for i in range(0, len(chunk), step):
+                    self.wfile.write(chunk[i:i + step])
+                    self.wfile.flush()
+                    if step < len(chunk):
+                        time.sleep(0.0005)  # let each piece arrive on its own
                 sent += len(chunk)
                 if blob and faults.throttle:
                     time.sleep(faults.throttle)
@@ -382,11 +413,25 @@ def _start_proxy(upstream: str) -> tuple[ThreadingHTTPServer, Faults]:
 
 
 @pytest.fixture
-def proxy(registry: Registry) -> Iterator[Proxy]:
+def proxy_for() -> Iterator[Callable[[Registry], Proxy]]:
+    """`proxy_for(registry)`: a fault proxy in front of it, stopped after the test."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(reg: Registry) -> Proxy:
+        upstream_auth = "Basic " + base64.b64encode(reg.creds.encode()).decode() if reg.creds else None
+        server, faults = _start_proxy(reg.host, upstream_auth)
+        servers.append(server)
+        return Proxy(f"127.0.0.1:{server.server_address[1]}", faults)
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.fixture
+def proxy(proxy_for, registry: Registry) -> Proxy:
     """A fresh fault proxy in front of the fixture registry (same images, its own faults)."""
-    server, faults = _start_proxy(registry.host)
-    yield Proxy(f"127.0.0.1:{server.server_address[1]}", faults)
-    server.shutdown()
+    return proxy_for(registry)
 
 
 @pytest.fixture

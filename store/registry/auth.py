@@ -91,7 +91,7 @@ def _write(doc: dict) -> None:
         raise
 
 
-def store(domain: str, creds: Credentials) -> Path:
+def save(domain: str, creds: Credentials) -> Path:
     doc = _read()
     auths = doc.setdefault("auths", {})
     token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()

@@ -40,6 +40,8 @@ class BlobReader(io.RawIOBase):
         return True
 
     def read(self, size: int | None = -1) -> bytes:
+        if self.client.cancel.is_set():
+            raise Cancelled("interrupted")
         want = CHUNK if size is None or size < 0 else size
         if self._off >= len(self._buf):
             self._buf, self._off = self._next(), 0
@@ -95,7 +97,7 @@ class BlobReader(io.RawIOBase):
     def _open(self) -> None:
         resp = self.client.open_blob(self.repo, self.digest, self.wanted, self.pos)
         self._resp = resp
-        chunks = resp.iter_raw(CHUNK)
+        chunks = resp.iter_raw()  # as the network delivers: nothing received is held back
         if self.pos and resp.status_code == 200:
             chunks = _skip(chunks, self.pos)  # the server ignored Range: drop what we have
         elif self.pos and not resp.headers.get("content-range", "").startswith(f"bytes {self.pos}-"):
