@@ -80,7 +80,15 @@ class _Recorder(ForwardReader):
         return data
 
     def read(self, size: int | None = -1) -> bytes:
-        data = self._counted(self.src.read(_COPY_CHUNK if size is None or size < 0 else size))
+        """Exactly `size` bytes unless the stream ends: tarfile takes a short header read for
+        the end of the archive, and decompressors and sockets do return short reads."""
+        want = _COPY_CHUNK if size is None or size < 0 else size
+        data = self._counted(self.src.read(want))
+        while data and len(data) < want:
+            more = self._counted(self.src.read(want - len(data)))
+            if not more:
+                break
+            data += more
         self.raw += data
         return data
 
