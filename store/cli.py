@@ -174,11 +174,13 @@ def rmi(
 
 
 def inspect(
-    names: Annotated[list[str], typer.Argument(help="Images to inspect")],
+    names: Annotated[list[str], typer.Argument(help="Images or containers to inspect")],
+    size: Annotated[bool, typer.Option("--size", "-s", help="Containers: add SizeRw and SizeRootFs")] = False,
 ) -> None:
-    """Show low-level information on images, as JSON in Docker's shape."""
+    """Show low-level information on images (else containers), as JSON in Docker's shape."""
     import json
 
+    from .container_view import inspect_named
     from .describe import inspect_image
     from .errors import NotFound
 
@@ -188,7 +190,10 @@ def inspect(
         try:
             found.append(inspect_image(store, store.images.resolve(name)))
         except NotFound:
-            missing.append(name)
+            try:
+                found.append(inspect_named(store, name, size))
+            except NotFound:
+                missing.append(name)
     out(json.dumps(found, indent=4))
     if missing:
         raise NotFound(f"No such object: {missing[0]}")

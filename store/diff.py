@@ -1,0 +1,256 @@
+"""What a container changed, as `docker diff` lists it, and the size of its writable layer.
+
+overlay: walk the upperdir (Docker's OverlayChanges). A char 0/0 device is a deletion, an
+opaque directory that hides a lower one is a deletion of the old one; anything else is an
+addition unless a lower layer has the path, then a change — except a directory copied up
+with the same size, mode and mtime, which only holds changes. The parent of an addition or
+deletion is listed as changed.
+
+vfs: compare the container's copy with the merged view of its lower layers (Docker's
+ChangesDirs): a stat difference (mode, owner, rdev; size and mtime for non-directories; the
+security.capability xattr) is a change, and a directory with changes inside is listed as
+changed before them.
+
+Sizes follow Docker: overlay's SizeRw is the upperdir's apparent size (directory.Size);
+vfs's is the size of the added and changed files (ChangesSize). The disk figure is what the
+container's own copy occupies: the upperdir for overlay, the whole copy for vfs.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import rootfs
+from .containers import Container
+from .core import Store
+from .extract import measure
+
+_CAPABILITY = "security.capability"
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str  # "A", "C" or "D", as docker diff prints them
+    path: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.path}"
+
+
+def lowers(store: Store, c: Container) -> list[tuple[Path, str]]:
+    """The container's lower layers, uppermost first: its init layer, then the image's."""
+    chain = store.images.chain(c.image_id)
+    ancestry = store.layers.ancestry(chain[-1]) if chain else []
+    return rootfs.layer_chain(store.layout, store.layout.containers / c.id, ancestry)
+
+
+def changes(store: Store, c: Container) -> list[Change]:
+    base = store.layout.containers / c.id
+    if c.driver == "overlay":
+        return overlay_changes(str(base / "diff"), [str(p) for p, _ in lowers(store, c)])
+    return vfs_changes(str(base / "merged"), lowers(store, c))
+
+
+def writable_size(store: Store, c: Container) -> tuple[int, int]:
+    """(SizeRw, disk) measured now."""
+    base = store.layout.containers / c.id
+    if c.driver == "overlay":
+        return measure(str(base / "diff"))
+    root = str(base / "merged")
+    return changes_size(root, vfs_changes(root, lowers(store, c))), measure(root)[1]
+
+
+def _sorted_entries(path: str) -> list[os.DirEntry]:
+    """Go's filepath.Walk order: names compared as bytes."""
+    return sorted(os.scandir(path), key=lambda e: os.fsencode(e.name))
+
+
+def _join(parent: str, name: str) -> str:
+    return ("" if parent == "/" else parent) + "/" + name
+
+
+# -- overlay ---------------------------------------------------------------------------------
+
+
+def overlay_changes(upper: str, lower_dirs: list[str]) -> list[Change]:
+    out: list[Change] = []
+    changed_dirs: set[str] = set()
+
+    def visit(directory: str, parts: list[str]) -> None:
+        for entry in _sorted_entries(directory):
+            sub = parts + [entry.name]
+            path = "/" + "/".join(sub)
+            st = entry.stat(follow_symlinks=False)
+            is_dir = stat.S_ISDIR(st.st_mode)
+            below = _lower_stat(lower_dirs, sub)
+            if _is_whiteout(st) or (is_dir and below is not None and rootfs.is_opaque(entry.path, "overlay")):
+                kind = "D"
+            elif below is None:
+                kind = "A"
+            elif is_dir and stat.S_ISDIR(below.st_mode) and _same_dir(st, below):
+                kind = ""
+            else:
+                kind = "C"
+            if kind:
+                if is_dir:
+                    changed_dirs.add(path)
+                parent = os.path.dirname(path)
+                if kind != "C" and parent != "/" and parent not in changed_dirs:
+                    out.append(Change("C", parent))
+                    changed_dirs.add(parent)
+                out.append(Change(kind, path))
+            if is_dir:
+                visit(entry.path, sub)
+
+    visit(upper, [])
+    return out
+
+
+def _is_whiteout(st: os.stat_result) -> bool:
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def _same_dir(a: os.stat_result, b: os.stat_result) -> bool:
+    """Docker's test for a directory that was only copied up (sameFsTime tolerates lost ns)."""
+    same_time = a.st_mtime_ns == b.st_mtime_ns or (
+        a.st_mtime_ns // 10**9 == b.st_mtime_ns // 10**9 and (a.st_mtime_ns % 10**9 == 0 or b.st_mtime_ns % 10**9 == 0))
+    return a.st_size == b.st_size and a.st_mode == b.st_mode and same_time
+
+
+def _lower_stat(lower_dirs: list[str], parts: list[str]) -> os.stat_result | None:
+    """The path as the lower layers show it: the uppermost layer that has it, honouring the
+    whiteouts and opaque directories of the layers above."""
+    for layer in lower_dirs:
+        found, hides_below = _lookup(layer, parts)
+        if found is not None:
+            return None if _is_whiteout(found) else found
+        if hides_below:
+            return None
+    return None
+
+
+def _lookup(layer: str, parts: list[str]) -> tuple[os.stat_result | None, bool]:
+    """(stat of the path in this layer, whether this layer hides it in the layers below)."""
+    path = layer
+    opaque = False
+    for i, part in enumerate(parts):
+        path = os.path.join(path, part)
+        try:
+            st = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None, opaque
+        if i == len(parts) - 1:
+            return st, False
+        if not stat.S_ISDIR(st.st_mode):
+            return None, True
+        opaque = opaque or rootfs.is_opaque(path, "overlay")
+    return None, False
+
+
+# -- vfs -------------------------------------------------------------------------------------
+
+
+class _Node:
+    """A path of the merged lower layers: its stat, where it lives, children (None: not a dir)."""
+
+    __slots__ = ("st", "path", "children")
+
+    def __init__(self, st: os.stat_result | None, path: str, children: dict[str, _Node] | None) -> None:
+        self.st = st
+        self.path = path
+        self.children = children
+
+
+def merged_view(layers: list[tuple[Path, str]]) -> _Node:
+    """The tree the lower layers (uppermost first) show together, from their whiteouts."""
+    root = _Node(None, "", {})
+    for layer, whiteouts in reversed(layers):
+        _overlay_onto(root, str(layer), whiteouts)
+    return root
+
+
+def _overlay_onto(node: _Node, directory: str, whiteouts: str) -> None:
+    assert node.children is not None
+    entries = list(os.scandir(directory))
+    for entry in entries:
+        hidden = rootfs.whited_out(entry, whiteouts)
+        if hidden is not None:
+            node.children.pop(hidden, None)
+    for entry in entries:
+        if rootfs.whited_out(entry, whiteouts) is not None or rootfs.is_marker(entry.name, whiteouts):
+            continue
+        st = entry.stat(follow_symlinks=False)
+        if not stat.S_ISDIR(st.st_mode):
+            node.children[entry.name] = _Node(st, entry.path, None)
+            continue
+        child = node.children.get(entry.name)
+        if child is None or child.children is None or rootfs.is_opaque(entry.path, whiteouts):
+            child = node.children[entry.name] = _Node(st, entry.path, {})
+        child.st, child.path = st, entry.path
+        _overlay_onto(child, entry.path, whiteouts)
+
+
+def vfs_changes(root: str, layers: list[tuple[Path, str]]) -> list[Change]:
+    out: list[Change] = []
+    _compare(root, "/", merged_view(layers), out, recorded=True)
+    return out
+
+
+def _compare(directory: str, path: str, old: _Node | None, out: list[Change], recorded: bool) -> None:
+    """Docker's addChanges for one directory of the copy against the merged lower view."""
+    at = len(out)
+    old_children = old.children if old is not None and old.children is not None else {}
+    current = {e.name: e for e in os.scandir(directory)}
+    for name in sorted(set(current) | set(old_children), key=os.fsencode):
+        child_path = _join(path, name)
+        entry, before = current.get(name), old_children.get(name)
+        if entry is None:
+            out.append(Change("D", child_path))
+            continue
+        st = entry.stat(follow_symlinks=False)
+        noted = True
+        if before is None:
+            out.append(Change("A", child_path))
+        elif _stat_differs(before, st, entry.path):
+            out.append(Change("C", child_path))
+        else:
+            noted = False
+        if stat.S_ISDIR(st.st_mode):
+            _compare(entry.path, child_path, before, out, noted)
+    if len(out) > at and not recorded:
+        out.insert(at, Change("C", path))
+
+
+def _stat_differs(before: _Node, st: os.stat_result, path: str) -> bool:
+    old = before.st
+    assert old is not None
+    if (old.st_mode, old.st_uid, old.st_gid, old.st_rdev) != (st.st_mode, st.st_uid, st.st_gid, st.st_rdev):
+        return True
+    if not stat.S_ISDIR(st.st_mode) and (old.st_mtime_ns != st.st_mtime_ns or old.st_size != st.st_size):
+        return True
+    return _capability(before.path) != _capability(path)
+
+
+def _capability(path: str) -> bytes | None:
+    try:
+        return os.getxattr(path, _CAPABILITY, follow_symlinks=False)
+    except OSError:
+        return None
+
+
+def changes_size(root: str, found: list[Change]) -> int:
+    """Docker's ChangesSize: added and changed non-directories, each hardlinked inode once."""
+    size = 0
+    seen: set[int] = set()
+    for change in found:
+        if change.kind == "D":
+            continue
+        st = os.lstat(root + change.path)
+        if stat.S_ISDIR(st.st_mode) or (st.st_nlink > 1 and st.st_ino in seen):
+            continue
+        seen.add(st.st_ino)
+        size += st.st_size
+    return size
