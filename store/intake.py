@@ -88,17 +88,21 @@ class FullReads:
         return b"".join(parts)
 
 
-def ingest_blob(store: Store, lease: Lease, raw: BinaryIO) -> Layer:
-    """Extract a layer blob; its digest is the diff_id when uncompressed, else hashed on the way."""
+def ingest_blob(store: Store, lease: Lease, raw: BinaryIO, verified: str | None = None) -> Layer:
+    """Extract a layer blob; its digest is the diff_id when uncompressed, else hashed on the way.
+
+    `verified` is the blob's digest when `raw` checks it itself (a registry download), so the
+    compressed bytes are not hashed a second time.
+    """
     kind, raw = detect(raw)
     if kind == "none":
         ingested = store.layers.ingest(FullReads(raw), lease)  # type: ignore[arg-type]
         return Layer(ingested, ingested.info.diff_id)
-    hashing = HashingReader(raw)
-    ingested = store.layers.ingest(FullReads(decompressor(kind, hashing)), lease)  # type: ignore[arg-type]
-    while hashing.read(1 << 20):
+    source = raw if verified else HashingReader(raw)
+    ingested = store.layers.ingest(FullReads(decompressor(kind, source)), lease)  # type: ignore[arg-type]
+    while source.read(1 << 20):
         pass
-    return Layer(ingested, "sha256:" + hashing.hash.hexdigest())
+    return Layer(ingested, verified or "sha256:" + source.hash.hexdigest())  # type: ignore[union-attr]
 
 
 def choose_platform(index: dict, want: Platform) -> dict:

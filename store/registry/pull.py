@@ -124,7 +124,7 @@ class _Pull:
                             on_bytes=lambda n: self.progress.advance(digest, n))
         try:
             try:
-                layer = ingest_blob(self.store, lease, reader)  # type: ignore[arg-type]
+                layer = ingest_blob(self.store, lease, reader, verified=digest)  # type: ignore[arg-type]
             except InvalidInput:
                 reader.drain()  # wrong bytes are reported as a digest mismatch, not as what broke first
                 raise
