@@ -22,7 +22,7 @@ from . import digest as dg
 from . import mediatypes as mt
 from . import reference
 from .core import Store
-from .errors import InvalidInput
+from .errors import DigestMismatch, InvalidInput
 
 _OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 
@@ -123,43 +123,57 @@ class _Writer:
         name = f"blobs/sha256/{dg.hex_of(row['diff_id'])}"
         if name not in self.written:
             self.written.add(name)
-            self.tar.addfile(self._info(name, size), _ChunkReader(self.store.layers.tar(chain)))
+            chunks = self.store.layers.tar(chain)
+            self.tar.addfile(self._info(name, size), _ChunkReader(chunks))
+            for _ in chunks:  # tarfile stops at `size`; finishing the iterator runs the digest check
+                raise DigestMismatch(f"layer {row['diff_id']} re-assembles longer than its recorded size")
         return row["diff_id"], size
 
     def close(self) -> None:
         self.tar.close()
 
+    def abort(self) -> None:
+        """Flush and close tarfile's stream now, so it never writes into a file closed under it."""
+        self.tar.fileobj.close()
+
+
+def _write_image(store: Store, writer: _Writer, sel: _Selected) -> tuple[list[dict], dict]:
+    """Write one image's blobs; return its index.json entries and its manifest.json item."""
+    config = store.images.config_bytes(sel.image_id)
+    writer.blob(config)
+    layers = [writer.layer(chain) for chain in store.images.chain(sel.image_id)]
+    manifest = _dumps({
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": {"mediaType": mt.OCI_CONFIG, "digest": sel.image_id, "size": len(config)},
+        "layers": [{"mediaType": mt.OCI_LAYER, "digest": d, "size": s} for d, s in layers],
+    })
+    desc = {"mediaType": mt.OCI_MANIFEST, "digest": writer.blob(manifest), "size": len(manifest)}
+    index = [{**desc, "annotations": {mt.IMAGE_NAME_ANNOTATION: f"{ref.repository}:{ref.tag}",
+                                      mt.REF_NAME_ANNOTATION: ref.tag}} for ref in sel.refs] or [desc]
+    item = {
+        "Config": f"blobs/sha256/{dg.hex_of(sel.image_id)}",
+        "RepoTags": [f"{r.familiar}:{r.tag}" for r in sel.refs] or None,
+        "Layers": [f"blobs/sha256/{dg.hex_of(d)}" for d, _ in layers],
+    }
+    return index, item
+
 
 def write_archive(store: Store, images: list[_Selected], out: BinaryIO) -> None:
     writer = _Writer(store, out)
-    writer.start()
-    index, manifest_json = [], []
-    for sel in images:
-        config = store.images.config_bytes(sel.image_id)
-        writer.blob(config)
-        layers = [writer.layer(chain) for chain in store.images.chain(sel.image_id)]
-        manifest = _dumps({
-            "schemaVersion": 2,
-            "mediaType": mt.OCI_MANIFEST,
-            "config": {"mediaType": mt.OCI_CONFIG, "digest": sel.image_id, "size": len(config)},
-            "layers": [{"mediaType": mt.OCI_LAYER, "digest": d, "size": s} for d, s in layers],
-        })
-        desc = {"mediaType": mt.OCI_MANIFEST, "digest": writer.blob(manifest), "size": len(manifest)}
-        if not sel.refs:
-            index.append(desc)
-        for ref in sel.refs:
-            index.append({**desc, "annotations": {
-                mt.IMAGE_NAME_ANNOTATION: f"{ref.repository}:{ref.tag}",
-                mt.REF_NAME_ANNOTATION: ref.tag,
-            }})
-        manifest_json.append({
-            "Config": f"blobs/sha256/{dg.hex_of(sel.image_id)}",
-            "RepoTags": [f"{r.familiar}:{r.tag}" for r in sel.refs] or None,
-            "Layers": [f"blobs/sha256/{dg.hex_of(d)}" for d, _ in layers],
-        })
-    writer.file("index.json", _dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": index}))
-    writer.file("manifest.json", _dumps(manifest_json))
-    writer.close()
+    try:
+        writer.start()
+        index, manifest_json = [], []
+        for sel in images:
+            entries, item = _write_image(store, writer, sel)
+            index += entries
+            manifest_json.append(item)
+        writer.file("index.json", _dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": index}))
+        writer.file("manifest.json", _dumps(manifest_json))
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
 
 
 def save(store: Store, names: list[str], output: Path | None, stdout: BinaryIO) -> None:
