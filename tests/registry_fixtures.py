@@ -297,6 +297,7 @@ class Faults:
     fail: dict[str, int] = field(default_factory=dict)  # answer 500 for every matching request
     throttle: float = 0.0  # seconds to sleep between 64 KiB body chunks of blobs
     dribble: int = 0  # send blob bodies in writes of this many bytes, each on its own
+    manifest_type: str | None = None  # a Content-Type to serve manifests with instead of theirs
     redirect_blobs: bool = False  # answer blob GETs with a 307 to another origin (localhost)
     direct_auth: list[str | None] = field(default_factory=list)  # Authorization seen there
     log: list[tuple[str, str, int, str]] = field(default_factory=list)  # method, path, status, range
@@ -363,6 +364,8 @@ def _start_proxy(upstream: str, upstream_auth: str | None) -> tuple[ThreadingHTT
                 faults.log.append((self.command, self.path, resp.status, self.headers.get("Range", "")))
             self.send_response(resp.status)
             for k, v in resp.getheaders():
+                if k.lower() == "content-type" and faults.manifest_type and "/manifests/" in path:
+                    v = faults.manifest_type
                 if k.lower() not in ("connection", "keep-alive", "transfer-encoding"):
                     self.send_header(k, v)
             if resp.getheader("Content-Length") is None:

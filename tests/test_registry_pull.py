@@ -141,3 +141,99 @@ def test_platform_missing_from_index_is_a_clear_error(bilge, registry: Registry)
     assert result.returncode == 1
     assert "no image for platform linux/s390x" in result.stderr
     assert bilge("images", "-q").stdout.strip() == ""
+
+
+def test_quiet_prints_only_the_reference(bilge, registry: Registry) -> None:
+    result = bilge("pull", "-q", registry.ref("fixtures/busybox:latest"))
+    assert result.stdout == registry.ref("fixtures/busybox:latest") + "\n"
+    assert result.stderr == ""
+
+
+def test_progress_bars_on_a_terminal(registry: Registry, bilge_root: Path) -> None:
+    """On a terminal, rich draws a bar per layer (bytes, speed) on stderr."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "bilge", "pull", registry.ref("fixtures/zoo:latest")],
+                            stdout=subprocess.PIPE, stderr=follower, stdin=subprocess.DEVNULL,
+                            env={**os.environ, "BILGE_ROOT": str(bilge_root), "COLUMNS": "120", "TERM": "xterm"})
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        screen += data
+    assert proc.wait(60) == 0
+    os.close(leader)
+    text = screen.decode("utf-8", "replace")
+    assert "━" in text and "Pull complete" in text
+    assert "MB" in text or "kB" in text  # the bytes column
+
+
+def test_manifest_served_under_another_type_is_rejected(bilge, proxy) -> None:
+    proxy.faults.manifest_type = "application/vnd.oci.image.manifest.v1+json"
+    result = bilge("pull", f"{proxy.host}/fixtures/busybox:latest", check=False)
+    assert result.returncode == 1
+    assert "served as application/vnd.oci.image.manifest.v1+json but declares " \
+           "application/vnd.docker.distribution.manifest.v2+json" in result.stderr
+    assert bilge("images", "-q").stdout.strip() == ""
+
+
+def test_layer_not_matching_the_configs_diff_id_is_rejected(bilge, registry: Registry, bilge_root: Path) -> None:
+    """An image whose config lists another diff_id than its layer has (made with the registry API)."""
+    import httpx
+
+    manifest = json.loads(registry.raw_manifest("fixtures/busybox:latest"))
+    config = registry.inspect("fixtures/busybox:latest", "--config")
+    config["rootfs"]["diff_ids"] = list(reversed(config["rootfs"]["diff_ids"]))
+    body = json.dumps(config).encode()
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    base = f"http://{registry.host}/v2/bad/diffid"
+    with httpx.Client() as http:
+        for layer in manifest["layers"]:
+            http.post(f"{base}/blobs/uploads/", params={"mount": layer["digest"], "from": "fixtures/busybox"})
+        upload = http.post(f"{base}/blobs/uploads/")
+        location = httpx.URL(str(upload.url)).join(upload.headers["location"])
+        assert http.put(location.copy_merge_params({"digest": digest}), content=body).status_code == 201
+        manifest["config"] = {**manifest["config"], "digest": digest, "size": len(body)}
+        put = http.put(f"{base}/manifests/v1", content=json.dumps(manifest),
+                       headers={"Content-Type": manifest["mediaType"]})
+        assert put.status_code == 201, put.text
+    result = bilge("pull", registry.ref("bad/diffid:v1"), check=False)
+    assert result.returncode == 1
+    assert "has diff_id" in result.stderr and "the config says" in result.stderr
+    assert bilge("images", "-aq").stdout.strip() == ""
+    with sqlite3.connect(bilge_root / "bilge.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM layers").fetchone()[0] == 0
+    assert "store is consistent" in bilge("check").stderr
+
+
+def test_lease_keeps_shared_layers_from_a_concurrent_prune(bilge, registry, proxy, bilge_root: Path) -> None:
+    """zoo reuses busybox's two layers; pruning busybox while zoo downloads must not take them."""
+    import subprocess
+    import sys
+    import time
+
+    bilge("pull", f"{proxy.host}/fixtures/busybox:latest")
+    proxy.faults.throttle = 0.1
+    big = max(json.loads(registry.raw_manifest("fixtures/zoo:latest"))["layers"], key=lambda layer: layer["size"])
+    proc = subprocess.Popen([sys.executable, "-m", "bilge", "pull", f"{proxy.host}/fixtures/zoo:latest"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not any(m == "GET" and big["digest"] in p for m, p, _, _ in proxy.faults.log):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    bilge("rmi", f"{proxy.host}/fixtures/busybox:latest")
+    pruned = bilge("image", "prune", "-a", "-f")
+    assert proc.wait(60) == 0, proc.stderr.read().decode() if proc.stderr else ""
+    assert "store is consistent" in bilge("check").stderr, pruned.stdout
+    zoo = json.loads(bilge("inspect", f"{proxy.host}/fixtures/zoo:latest").stdout)[0]
+    assert len(zoo["RootFS"]["Layers"]) == 8
+    assert bilge("save", "-o", bilge_root.parent / "zoo.tar", f"{proxy.host}/fixtures/zoo:latest").returncode == 0
