@@ -149,6 +149,8 @@ def start(store: Store, c: Container, attach: bool, interactive: bool) -> Launch
     current = refresh(store, c)
     if current is None:
         raise NotFound(f"No such container: {c.id}")
+    if os.geteuid() != 0:
+        raise InvalidInput("running containers needs root: rootless containers are not supported yet")
     if current.docker_config.get("Tty"):
         if not attach:
             raise InvalidInput("a container with a terminal (-t) runs attached only: use start -a -i, or run without -d")

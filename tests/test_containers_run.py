@@ -228,3 +228,47 @@ def test_no_runtime_at_all_says_what_to_install(tmp_path):
     with pytest.raises(RuntimeMissing, match=r"^no OCI runtime found to run containers: install runc \(Debian/Ubuntu: "
                                              r"apt-get install runc\) or crun$"):
         find(None, search=str(tmp_path))
+
+
+def _wait_for(check, what: str, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_detached_rm_removes_itself(ctr, bilge_root):
+    ctr("run", "-d", "--rm", "busybox", "true")
+    _wait_for(lambda: ctr("ps", "-aq").stdout == "" and os.listdir(bilge_root / "containers") == [], "auto-removed")
+
+
+def test_the_exit_code_survives_a_killed_runtime(ctr):
+    """The shim is a subreaper: with runc gone, it waits for the container itself."""
+    import psutil
+
+    ctr("run", "-d", "--name", "orphan", "busybox", "sleep", "1000")
+    pid = inspect(ctr, "orphan")["State"]["Pid"]
+    runtime = psutil.Process(pid).parent()
+    assert runtime.name() == "runc"
+    runtime.kill()
+    runtime.wait(10)
+    assert inspect(ctr, "orphan")["State"]["Running"]  # the container outlives its runtime
+    ctr("stop", "-t", "1", "orphan")
+    state = inspect(ctr, "orphan")["State"]
+    assert (state["Status"], state["ExitCode"]) == ("exited", 137)
+    assert ctr("start", "orphan").stdout == "orphan\n"  # the dead runtime's record was cleared
+    assert inspect(ctr, "orphan")["State"]["Running"]
+
+
+def test_a_container_nobody_watched_is_found_exited(ctr, bilge_root):
+    """Shim and all gone: the next command finds the process dead and says so (code unknown: 255)."""
+    import psutil
+
+    cid = ctr("run", "-d", "--name", "unwatched", "busybox", "sleep", "1000").stdout.strip()
+    shim = psutil.Process(int((bilge_root / "containers" / cid / "shim.pid").read_text()))
+    shim.kill()
+    shim.wait(10)
+    os.kill(inspect(ctr, "unwatched")["State"]["Pid"], 9)
+    _wait_for(lambda: "Exited (255)" in ctr("ps", "-a").stdout, "found exited")
+    assert inspect(ctr, "unwatched")["State"]["Status"] == "exited"
+    ctr("rm", "unwatched")
