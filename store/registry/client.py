@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+
 import httpx
 
 from ..errors import BilgeError, InvalidInput
@@ -51,8 +52,11 @@ def endpoint_host(domain: str) -> str:
 
 
 def is_loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
-    name = name.strip("[]")
+    """localhost, 127.0.0.0/8 or ::1, with or without a port ([::1]:5000)."""
+    if host.startswith("["):
+        name = host[1:host.find("]")]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     if name == "localhost":
         return True
     try:
