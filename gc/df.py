@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bilge.store.container_view import command, current, image_shown, sizes, status
+from bilge.store.containers import Container
 from bilge.store.core import Store
 from bilge.store.reference import familiar_name
 from bilge.store.timeutil import parse_rfc3339
@@ -50,31 +52,27 @@ def system_df(store: Store) -> dict[str, Any]:
             "SharedDisk": u.shared_disk,
         })
     images.sort(key=lambda i: (i["Created"], i["Id"]), reverse=True)
-    sizes = {i: u.size for i, u in usage.items()}
-    containers = [_container(store, row, sizes) for row in db.query("SELECT * FROM containers ORDER BY created DESC")]
+    containers = [_container(store, c) for c in current(store)]
     return {"LayersSize": layers_size, "LayersDisk": layers_disk, "Images": images, "Containers": containers,
             "Volumes": [], "BuildCache": []}
 
 
-def _container(store: Store, row: dict[str, Any], image_sizes: dict[str, int]) -> dict[str, Any]:
-    config = json.loads(row["config"]) if row.get("config") else {}
-    image_size = image_sizes.get(row["image_id"])
-    if image_size is None:
-        image_size = store.images.size(row["image_id"])
-    size_rw = row["size_rw"] or 0
+def _container(store: Store, c: Container) -> dict[str, Any]:
+    """GET /system/df's container entry: stored sizes for stopped containers, measured for running ones."""
+    size = sizes(store, c)
     return {
-        "Id": row["id"],
-        "Names": ["/" + row["name"]],
-        "Image": config.get("image", row["image_id"]),
-        "ImageID": row["image_id"],
-        "Command": config.get("command", ""),
-        "Created": int(row["created"]),
-        "State": row["state"],
-        "Status": row["state"],
-        "SizeRw": size_rw,
-        "SizeRootFs": size_rw + image_size,
-        "DiskRw": row["disk_rw"] or 0,
-        "Labels": json.loads(row["labels"]) if row.get("labels") else {},
+        "Id": c.id,
+        "Names": ["/" + c.name],
+        "Image": image_shown(store, c),
+        "ImageID": c.image_id,
+        "Command": command(c),
+        "Created": int(c.created),
+        "State": c.state,
+        "Status": status(c),
+        "SizeRw": size.rw,
+        "SizeRootFs": size.root_fs,
+        "DiskRw": c.disk_rw or 0,
+        "Labels": c.labels,
     }
 
 

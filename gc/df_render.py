@@ -54,7 +54,7 @@ def _images(df: dict[str, Any], disk: bool, fmt: str) -> str:
 
 def _containers(df: dict[str, Any], disk: bool, fmt: str) -> str:
     rows = [{
-        "id": c["Id"][:12], "image": c["Image"], "command": json.dumps(c["Command"])[:22],
+        "id": c["Id"][:12], "image": c["Image"], "command": '"' + (c["Command"] if len(c["Command"]) <= 20 else c["Command"][:19] + "…") + '"',
         "volumes": 0, "size": human_size(c["DiskRw"] if disk else c["SizeRw"]),
         "created": ago(c["Created"]), "status": c["Status"], "names": c["Names"][0].lstrip("/"),
     } for c in df["Containers"]]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 
 from bilge.store.core import Store
@@ -74,11 +74,14 @@ def disk_usage(store: Store) -> Disk:
 
 
 def plan(graph: Graph, request: Request, now: float, disk: Disk | None,
-         allowed: Plan | None = None) -> Plan:
-    """The removal set; with `allowed` (what a prompt showed), never more than that."""
+         allowed: Plan | None = None, removable: set[str] | None = None) -> Plan:
+    """The removal set; with `allowed` (what a prompt showed) never more than that, and only
+    containers in `removable` (those whose lock we hold) when given."""
     containers = prune_containers(graph, request.containers) if request.containers else []
     if allowed is not None:
         containers = [c for c in containers if c in set(allowed.containers)]
+    if removable is not None:
+        containers = [c for c in containers if c in removable]
     images = prune_images(graph, request.images, now, disk, set(containers)) if request.images else []
     if allowed is not None:
         images = [i for i in images if i in set(allowed.images)]
@@ -107,19 +110,38 @@ def _ancestry(graph: Graph, chain: str) -> list[str]:
 
 
 def preview(store: Store, request: Request) -> Plan:
+    settle_containers(store)
     return plan(Graph.load(store.db), request, time.time(), disk_usage(store))
 
 
-def execute(store: Store, request: Request, allowed: Plan | None = None,
-            remove_containers: Callable[[list[str]], None] | None = None) -> Outcome:
-    """Re-plan inside the write transaction (so nothing new is taken by surprise), then sweep."""
+def settle_containers(store: Store) -> None:
+    """A container whose process died unwatched is stopped, and prunable, before we plan."""
+    from bilge.store.container_view import current
+
+    current(store)
+
+
+def execute(store: Store, request: Request, allowed: Plan | None = None) -> Outcome:
+    """Re-plan inside the write transaction (so nothing new is taken by surprise), then sweep.
+
+    Containers are taken only if their lock is free (none is being started); the locks are
+    held until the rows are gone.
+    """
+    from bilge.store.containers import ContainerStore
+
     started = time.time()
+    settle_containers(store)
     before = disk_usage(store)
-    with write(store.db):
+    containers = ContainerStore(store)
+    with ExitStack() as locks, write(store.db):
         graph = Graph.load(store.db)
-        decided = plan(graph, request, time.time(), before, allowed)
-        if decided.containers:
-            (remove_containers or _drop_container_rows(store))(decided.containers)
+        removable = None
+        if request.containers:
+            candidates = prune_containers(graph, request.containers)
+            removable = {cid for cid in candidates if locks.enter_context(containers.locked_if_free(cid))}
+        decided = plan(graph, request, time.time(), before, allowed, removable)
+        for cid in decided.containers:
+            containers.drop(cid)
         store.images.delete_rows(decided.images)
         swept = store.layers.sweep_unreferenced()
         freed_bytes, freed_disk = graph.layer_bytes(set(swept))
@@ -129,15 +151,6 @@ def execute(store: Store, request: Request, allowed: Plan | None = None,
     after = disk_usage(store)
     run_id = record(store, request, decided, started, freed_bytes, freed_disk, before.free, after.free, dry_run=False)
     return Outcome(decided, freed_bytes, freed_disk, before.free, after.free, run_id)
-
-
-def _drop_container_rows(store: Store) -> Callable[[list[str]], None]:
-    def drop(ids: list[str]) -> None:
-        for cid in ids:
-            store.db.execute("DELETE FROM containers WHERE id = ?", [cid])
-        store.trash.queue([f"containers/{cid}" for cid in ids])
-
-    return drop
 
 
 def record(store: Store, request: Request, decided: Plan, started: float, freed_bytes: int, freed_disk: int,

@@ -33,6 +33,7 @@ def check(store: Store, repair: bool = False) -> Report:
         _layers(store, report, repair)
         _blobs(store, report, repair)
         _images(store, report)
+        _containers(store, report, repair)
     store.trash.finish()
     return report
 
@@ -92,3 +93,13 @@ def _images(store: Store, report: Report) -> None:
         "SELECT image_id, chain_id FROM image_layers WHERE chain_id NOT IN (SELECT chain_id FROM layers)"
     ):
         report.problems.append(f"image {image_id}: layer {chain} is missing")
+
+
+def _containers(store: Store, report: Report, repair: bool) -> None:
+    rows = {r[0] for r in store.db.execute("SELECT id FROM containers")}
+    for entry in os.scandir(store.layout.containers):
+        if entry.name not in rows:
+            _orphan(store, report, repair, f"containers/{entry.name}", "container directory without a row")
+    for cid in rows:
+        if not (store.layout.containers / cid).is_dir():
+            report.problems.append(f"container {cid}: its directory is missing")

@@ -201,9 +201,33 @@ class ContainerStore:
     def delete(self, cid: str) -> None:
         """The row and, through the trash, the directory: one transaction, then the deletion."""
         with write(self.db):
-            self.db.execute("DELETE FROM containers WHERE id = ?", [cid])
-            self.store.trash.queue([f"containers/{cid}"])
+            self.drop(cid)
         self.store.trash.finish()
+
+    def drop(self, cid: str) -> None:
+        """Inside a write transaction, holding the container's lock: unmount, drop the row, queue the directory."""
+        rootfs.unmount(self.path(cid) / "merged")
+        self.db.execute("DELETE FROM containers WHERE id = ?", [cid])
+        self.store.trash.queue([f"containers/{cid}"])
+
+    @contextmanager
+    def locked_if_free(self, cid: str) -> Iterator[bool]:
+        """The container's lock without waiting: False when another process holds it (a start
+        in progress), so a prune can skip the container instead of blocking on it."""
+        try:
+            fd = os.open(self.path(cid) / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            yield False
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
 
     @contextmanager
     def locked(self, cid: str) -> Iterator[None]:

@@ -319,7 +319,6 @@ def remove(store: Store, c: Container, force: bool) -> None:
                 return
             if again.state == "running":
                 raise Conflict(f"You cannot remove a running container {c.id}: it was started again meanwhile")
-            rootfs.unmount(containers.path(c.id) / "merged")
             containers.delete(c.id)
     except NotFound:
         return
