@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -120,3 +121,22 @@ def test_docker_pulls_what_bilge_pushed(bilge, registry: Registry, fixtures_dir:
     assert theirs["Id"] == ours["Id"]
     assert theirs["RootFS"]["Layers"] == ours["RootFS"]["Layers"]
     dockerd.docker("rmi", target)
+
+
+def test_push_of_a_damaged_layer_fails_before_the_manifest(bilge, registry: Registry, fixtures_dir: Path) -> None:
+    loaded(bilge, fixtures_dir)
+    target = registry.ref("damaged/app:v1")
+    bilge("tag", "app:v1", target)
+    upper = Path(image(bilge, target)["GraphDriver"]["Data"]["UpperDir"])
+    victim = next(p for p in upper.rglob("*") if p.is_file() and not p.is_symlink() and p.stat().st_size > 100)
+    with open(victim, "r+b") as f:  # same size, other bytes: only the diff_id check can tell
+        f.seek(10)
+        byte = f.read(1)
+        f.seek(10)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    result = bilge("push", target, check=False)
+    assert result.returncode == 1
+    assert "re-assembles to" in result.stderr.strip().splitlines()[-1]
+    probe = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{target}"],
+                           capture_output=True, text=True)
+    assert probe.returncode != 0 and "manifest unknown" in probe.stderr

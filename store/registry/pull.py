@@ -41,8 +41,6 @@ class Pulled:
     image_id: str
     name: str
     digest: str
-    downloaded: int
-    up_to_date: bool
 
 
 @dataclass
@@ -145,7 +143,7 @@ class _Pull:
                          tags=[f"{self.ref.repository}:{self.ref.tag}"] if self.ref.tag else [])
         diff_ids = config_diff_ids(spec)
         image_id = dg.sha256_bytes(spec.config)
-        up_to_date = self.store.images.exists(image_id)
+        had_image = self.store.images.exists(image_id)
         with self.store.lease("pull") as lease:
             todo = self.missing(layer_descs, diff_ids, lease)
             fetched = dict(zip(todo, run_all(lambda d: self.fetch(todo[d], lease), list(todo),
@@ -162,9 +160,9 @@ class _Pull:
                                        desc["size"], self.ref.repository)
         self.progress.note(f"Digest: {top_digest}")
         name = f"{self.ref.familiar}:{self.ref.tag}" if self.ref.tag else f"{self.ref.familiar}@{self.ref.digest}"
-        fresh = bool(fetched) or not up_to_date
+        fresh = bool(fetched) or not had_image
         self.progress.note(f"Status: {'Downloaded newer image' if fresh else 'Image is up to date'} for {name}")
-        return Pulled(loaded.image_id, name, top_digest, len(fetched), not fresh)
+        return Pulled(loaded.image_id, name, top_digest)
 
     def missing(self, layer_descs: list[dict], diff_ids: list[str], lease: Lease) -> dict[str, dict]:
         """Blobs to download, by digest; stored layers are leased now so no prune takes them."""

@@ -46,7 +46,6 @@ class Pushed:
     tag: str
     digest: str
     size: int
-    uploaded: int
 
 
 @dataclass
@@ -57,6 +56,14 @@ class Blob:
     digest: str
     size: int
     diff_id: str
+
+
+@dataclass
+class _LayerJob:
+    chain: str
+    diff_id: str
+    known: list[known.KnownBlob]
+    tar_size: int
 
 
 def gzip_chunks(tar: Iterable[bytes], chunk: int = UPLOAD_CHUNK) -> Iterator[bytes]:
@@ -80,7 +87,6 @@ class _Push:
         self.ref = ref
         self.progress = progress
         self.wanted = scope(ref.path, "pull", "push")
-        self.uploaded = 0
 
     # -- blobs ---------------------------------------------------------------------------------
 
@@ -129,21 +135,19 @@ class _Push:
         self.client.send("DELETE", self._location(resp), wanted, ok=(204, 404))  # the upload it opened instead
         return False
 
-    def layer(self, chain: str) -> tuple[Blob, str]:
+    def layer(self, job: _LayerJob) -> tuple[Blob, str]:
         """(the blob now in the registry, how it got there)."""
-        diff_id = self.store.layers.get(chain)["diff_id"]
-        candidates = known.blobs_for(self.store.db, diff_id)
-        for blob in candidates:
+        diff_id = job.diff_id
+        for blob in job.known:
             if self.client.blob_exists(self.ref.path, blob.digest, self.wanted):
                 return Blob(blob.media_type, blob.digest, blob.size, diff_id), "Layer already exists"
         domain = self.ref.domain + "/"
-        for blob in candidates:
+        for blob in job.known:
             for repo in blob.repositories:
                 if repo.startswith(domain) and repo != self.ref.repository and self.mount(blob.digest, repo[len(domain):]):
                     return Blob(blob.media_type, blob.digest, blob.size, diff_id), f"Mounted from {reference.familiar_name(repo)}"
-        self.progress.start(diff_id, self.store.layers.tar_size(chain), "Pushing")
-        digest, size = self.upload(gzip_chunks(self._counted(diff_id, self.store.layers.tar(chain))))
-        self.uploaded += 1
+        self.progress.start(diff_id, job.tar_size, "Pushing")
+        digest, size = self.upload(gzip_chunks(self._counted(diff_id, self.store.layers.tar(job.chain))))
         return Blob(mt.DOCKER_LAYER_GZIP, digest, size, diff_id), "Pushed"
 
     def _counted(self, key: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -157,17 +161,24 @@ class _Push:
         if not self.client.blob_exists(self.ref.path, image_id, self.wanted):
             self.upload(iter([data]))
 
+    def job(self, chain: str) -> _LayerJob:
+        """What a worker needs to know about a layer, read up front on this thread (workers only
+        read the layer's own row, when re-assembling it)."""
+        diff_id = self.store.layers.get(chain)["diff_id"]
+        return _LayerJob(chain, diff_id, known.blobs_for(self.store.db, diff_id), self.store.layers.tar_size(chain))
+
     # -- the whole image -----------------------------------------------------------------------
 
     def run(self, image_id: str) -> Pushed:
         self.progress.note(f"The push refers to repository [{self.ref.repository}]")
 
-        def one(chain: str) -> Blob:
-            blob, how = self.layer(chain)
+        def one(job: _LayerJob) -> Blob:
+            blob, how = self.layer(job)
             self.progress.finish(blob.diff_id, how)
             return blob
 
-        blobs = run_all(one, self.store.images.chain(image_id), self.client.cancel, WORKERS)
+        jobs = [self.job(chain) for chain in self.store.images.chain(image_id)]
+        blobs = run_all(one, jobs, self.client.cancel, WORKERS)
         config = self.store.images.config_bytes(image_id)
         self.config(image_id, config)
         media, body = manifest(image_id, config, blobs)
@@ -179,7 +190,7 @@ class _Push:
             self.store.images.add_digest(image_id, Reference(self.ref.repository, None, digest))
             for blob in blobs:
                 known.remember(self.store.db, blob.digest, blob.diff_id, blob.media_type, blob.size, self.ref.repository)
-        return Pushed(f"{self.ref.familiar}:{tag}", tag, digest, len(body), self.uploaded)
+        return Pushed(f"{self.ref.familiar}:{tag}", tag, digest, len(body))
 
 
 def manifest(image_id: str, config: bytes, blobs: list[Blob]) -> tuple[str, bytes]:
