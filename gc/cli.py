@@ -1,12 +1,9 @@
 """The collector's commands: image/container/system prune, system df, pin/unpin, gc history."""
 
-from __future__ import annotations
-
 import sys
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-
 from bilge.store.cli import FormatOpt, check_format, err, open_store, out
 
 if TYPE_CHECKING:
@@ -35,7 +32,7 @@ LowOpt = Annotated[Optional[str], typer.Option("--low", help="…then evict leas
 
 
 def image_policy(all: bool, filters: list[str], keep: int | None, unused_for: str | None, min_age: str | None,
-                 max_size: str | None, high: str | None, low: str | None, now: float) -> ImagePolicy:
+                 max_size: str | None, high: str | None, low: str | None, now: float) -> "ImagePolicy":
     from bilge.store.errors import InvalidInput
 
     from .policy import Filters, ImagePolicy
@@ -58,13 +55,13 @@ def image_policy(all: bool, filters: list[str], keep: int | None, unused_for: st
     return policy
 
 
-def _describe(plan: Plan) -> list[str]:
+def _describe(plan: "Plan") -> list[str]:
     return ([f"  container {c[:12]}" for c in plan.containers]
             + [f"  image {i}" for i in plan.images]
             + [f"  layer {layer}" for layer in plan.layers])
 
 
-def _confirm(warning: str, plan: Plan) -> bool:
+def _confirm(warning: str, plan: "Plan") -> bool:
     from bilge.store.tables import human_size
 
     err(warning)
@@ -79,7 +76,7 @@ def _confirm(warning: str, plan: Plan) -> bool:
     return answer in ("y", "yes")
 
 
-def run_prune(request: Request, force: bool, dry_run: bool, warning: str, fmt: str) -> None:
+def run_prune(request: "Request", force: bool, dry_run: bool, warning: str, fmt: str) -> None:
     import time
 
     from .prune import execute, preview, record
@@ -98,7 +95,7 @@ def run_prune(request: Request, force: bool, dry_run: bool, warning: str, fmt: s
     _report(execute(store, request, allowed), request, fmt)
 
 
-def _report_dry_run(plan: Plan, fmt: str) -> None:
+def _report_dry_run(plan: "Plan", fmt: str) -> None:
     import json
 
     from bilge.store.tables import human_size
@@ -112,12 +109,12 @@ def _report_dry_run(plan: Plan, fmt: str) -> None:
     out(f"\nWould reclaim: {human_size(plan.bytes, 4)} ({plan.bytes} bytes; {plan.disk} bytes on disk)")
 
 
-def _plan_json(plan: Plan) -> dict:
+def _plan_json(plan: "Plan") -> dict:
     return {"Containers": plan.containers, "Images": plan.images, "Untagged": plan.untagged,
             "Layers": plan.layers, "Bytes": plan.bytes, "Disk": plan.disk}
 
 
-def _report(outcome: Outcome, request: Request, fmt: str) -> None:
+def _report(outcome: "Outcome", request: "Request", fmt: str) -> None:
     import json
 
     from bilge.store.tables import human_size

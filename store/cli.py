@@ -4,8 +4,6 @@ Only typer is imported at module level; each command imports what it needs, so
 `bilge --help` and the commands of other rooms stay fast.
 """
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -19,7 +17,7 @@ FormatOpt = Annotated[str, typer.Option("--format", help="table, json, csv or md
 FilterOpt = Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="key=value (repeatable)")]
 
 
-def open_store() -> Store:
+def open_store() -> "Store":
     from .core import Store
 
     return Store()

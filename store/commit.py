@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
 from . import instructions, lifecycle, reference, rootfs
@@ -31,7 +30,8 @@ from .containers import Container, ContainerStore
 from .core import Store
 from .diff import Change, changes
 from .errors import InvalidInput, NotFound
-from .extract import OPAQUE, WHITEOUT_PREFIX
+from .timeutil import rfc3339_nano
+from .whiteouts import OPAQUE, WHITEOUT_PREFIX
 
 _CAPABILITY = "security.capability"
 Writer = Callable[[tarfile.TarFile], None]
@@ -114,13 +114,6 @@ def image_config(parent: dict, c: Container, config: dict, author: str, comment:
         if parent.get(key):
             image[key] = parent[key]
     return json.dumps(dict(sorted(image.items())), separators=(",", ":")).encode()
-
-
-def rfc3339_nano(timestamp: float) -> str:
-    """Go's RFC3339Nano in UTC, as Docker writes `created` (trailing zeros dropped)."""
-    moment = datetime.fromtimestamp(timestamp, timezone.utc)
-    fraction = f"{moment.microsecond:06d}".rstrip("0")
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
 
 
 @contextmanager

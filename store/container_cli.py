@@ -4,8 +4,6 @@ Only typer is imported here at module level; each command imports what it needs,
 of the CLI does not pay for the runtime, psutil or the tar writer.
 """
 
-from __future__ import annotations
-
 import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -22,7 +20,7 @@ ContainersArg = Annotated[list[str], typer.Argument(help="Containers (name, ID o
 _PASS_THROUGH = {"allow_interspersed_args": False}
 
 
-def _options(flags: dict[str, Any]) -> CreateOptions:
+def _options(flags: dict[str, Any]) -> "CreateOptions":
     """CreateOptions from the flags of `run` (or `create`), named as Docker names them."""
     from .containers import CreateOptions
 
@@ -35,7 +33,7 @@ def _options(flags: dict[str, Any]) -> CreateOptions:
     )
 
 
-def _create(store: Store, opts: CreateOptions) -> Container:
+def _create(store: "Store", opts: "CreateOptions") -> "Container":
     """No runtime, no container: say what to install before making one; record the one found."""
     import os
 
@@ -152,13 +150,13 @@ def rm(
     _each(store, containers, lambda c: lifecycle.remove(store, c, force))
 
 
-def _lookup(store: Store, ref: str) -> Container:
+def _lookup(store: "Store", ref: str) -> "Container":
     from .containers import ContainerStore
 
     return ContainerStore(store).lookup(ref)
 
 
-def _each(store: Store, refs: list[str], action: Callable[[Container], object]) -> None:
+def _each(store: "Store", refs: list[str], action: Callable[["Container"], object]) -> None:
     """Docker's multi-container verbs: each name printed on success, each failure one line."""
     from .errors import BilgeError
 

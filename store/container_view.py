@@ -6,13 +6,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import lifecycle
-from .commit import rfc3339_nano
 from .containers import STATES, Container, ContainerStore
 from .core import Store
-from .diff import lowers, writable_size
 from .errors import InvalidInput, NotFound
 from .tables import human_duration
+from .timeutil import rfc3339_nano
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 FILTER_KEYS = ("status", "label", "ancestor", "name", "id")
@@ -29,6 +27,11 @@ def current(store: Store) -> list[Container]:
     """Every container, running ones checked against the kernel and the runtime first."""
     out = []
     for c in ContainerStore(store).all():
+        if c.state != "running":
+            out.append(c)
+            continue
+        from . import lifecycle  # only running containers need the runtime's word
+
         found = lifecycle.refresh(store, c)
         if found is not None:
             out.append(found)
@@ -39,6 +42,8 @@ def sizes(store: Store, c: Container) -> Sizes:
     """SizeRw (stored at the last stop; live while running) and SizeRootFs = SizeRw + image size."""
     rw = c.size_rw
     if c.state == "running" or rw is None:
+        from .diff import writable_size
+
         rw = writable_size(store, c)[0]
     return Sizes(rw, rw + store.images.size(c.image_id))
 
@@ -87,6 +92,8 @@ def _driver_data(store: Store, c: Container) -> dict[str, str]:
     directory = store.layout.containers / c.id
     if c.driver != "overlay":
         return {"Dir": str(directory / "merged")}
+    from .diff import lowers
+
     return {
         "LowerDir": ":".join(str(path) for path, _ in lowers(store, c)),
         "MergedDir": str(directory / "merged"),

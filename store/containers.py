@@ -26,8 +26,7 @@ from . import names, rootfs
 from .core import Store
 from .db import write
 from .errors import Conflict, InvalidInput, NotFound
-from .extract import measure
-from .fsutil import new_scratch_dir
+from .fsutil import measure, new_scratch_dir
 from .paths import Layout
 
 STATES = ("created", "running", "exited")

@@ -26,7 +26,7 @@ from pathlib import Path
 from . import rootfs
 from .containers import Container
 from .core import Store
-from .extract import measure
+from .fsutil import measure
 
 _CAPABILITY = "security.capability"
 

@@ -14,18 +14,17 @@ import os
 import shutil
 import stat
 import tarfile
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from . import securepath
 from .errors import InvalidInput
+from .fsutil import measure
 from .streams import ForwardReader, members, open_tar
 from .tarsplit import Recording
+from .whiteouts import OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX
 
-WHITEOUT_PREFIX = ".wh."
-OPAQUE = ".wh..wh..opq"
-OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
 _COPY_CHUNK = 1 << 20
 
 
@@ -279,24 +278,3 @@ def extract(stream: BinaryIO, dest: str, limits: Limits, whiteouts: str | None =
         tarsplit=applier.recording.encode(),
         whiteouts=whiteouts,
     )
-
-
-def measure(root: str) -> tuple[int, int]:
-    """(apparent, allocated) bytes: Docker's directory.Size, and st_blocks, each inode once."""
-    size = disk = 0
-    seen_size: set[int] = set()
-    seen_disk: set[int] = set()
-    stack = [root]
-    while stack:
-        with os.scandir(stack.pop()) as it:
-            for entry in it:
-                st = entry.stat(follow_symlinks=False)
-                if st.st_ino not in seen_disk:
-                    seen_disk.add(st.st_ino)
-                    disk += st.st_blocks * 512
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif st.st_size and st.st_ino not in seen_size:
-                    seen_size.add(st.st_ino)
-                    size += st.st_size
-    return size, disk

@@ -94,3 +94,24 @@ def _copy_meta(source: str | None, target: str, st: os.stat_result, is_root: boo
     if not stat.S_ISLNK(st.st_mode):
         os.chmod(target, stat.S_IMODE(st.st_mode))
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def measure(root: str) -> tuple[int, int]:
+    """(apparent, allocated) bytes: Docker's directory.Size, and st_blocks, each inode once."""
+    size = disk = 0
+    seen_size: set[int] = set()
+    seen_disk: set[int] = set()
+    stack = [root]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for entry in it:
+                st = entry.stat(follow_symlinks=False)
+                if st.st_ino not in seen_disk:
+                    seen_disk.add(st.st_ino)
+                    disk += st.st_blocks * 512
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif st.st_size and st.st_ino not in seen_size:
+                    seen_size.add(st.st_ino)
+                    size += st.st_size
+    return size, disk

@@ -6,7 +6,6 @@ import json
 import time
 from dataclasses import dataclass
 
-
 from . import digest as dg
 from . import reference
 from .blobs import BlobStore

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-
 from . import digest as dg
 from .blobs import BlobStore
 from .db import Database, write

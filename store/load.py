@@ -23,7 +23,15 @@ from .compression import GZIP_MAGIC, ZSTD_MAGIC, Prefixed, decompressed
 from .core import Store
 from .errors import DigestMismatch, InvalidInput
 from .images import parse_config
-from .intake import Committer, ImageSpec, Layer, Loaded, check_diff_ids, choose_platform, ingest_blob
+from .intake import (
+    Committer,
+    ImageSpec,
+    Layer,
+    Loaded,
+    check_diff_ids,
+    choose_platform,
+    ingest_blob,
+)
 from .leases import Lease
 from .platforms import Platform
 from .streams import ForwardReader, Slice, members, open_tar

@@ -27,9 +27,9 @@ import uuid
 from pathlib import Path
 
 from .errors import InvalidInput
-from .extract import OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX
 from .fsutil import copy_tree
 from .paths import Layout
+from .whiteouts import OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX
 
 DRIVERS = ("overlay", "vfs")
 _DIR, _FILE = "dir", "file"

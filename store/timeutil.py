@@ -28,3 +28,10 @@ def format_utc(timestamp: float | None) -> str:
     if timestamp is None:
         return ""
     return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+
+
+def rfc3339_nano(timestamp: float) -> str:
+    """Go's RFC3339Nano in UTC, as Docker writes `created` (trailing zeros dropped)."""
+    moment = datetime.fromtimestamp(timestamp, timezone.utc)
+    fraction = f"{moment.microsecond:06d}".rstrip("0")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"

@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
-
 from .db import Database, write
 from .paths import Layout
 
