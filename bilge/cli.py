@@ -11,8 +11,7 @@ import typer
 
 from bilge.gc import cli as gc_cli
 from bilge.store import cli as store_cli
-from bilge.store import container_cli
-from bilge.store import registry_cli
+from bilge.store import container_cli, registry_cli
 
 app = typer.Typer(
     name="bilge",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bilge.store.tables import ago, human_size, render as render_rows
+from bilge.store.tables import ago, human_size
+from bilge.store.tables import render as render_rows
 
 from .df import summary
 
