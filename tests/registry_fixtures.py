@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import gzip
 import http.client
+import importlib
 import json
 import shutil
 import socket
@@ -22,15 +23,26 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import require
+from conftest import in_ci, require
 
 USER = "alice"
 PASSWORD = "correct horse battery staple"
 SERVICE = "bilge-test-registry"
 ISSUER = "bilge-test-issuer"
+
+
+def need_module(name: str, why: str) -> ModuleType:
+    """Import `name`; skip without it, but fail under CI, where the test extra must provide it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        if in_ci():
+            pytest.fail(f"python module {name} missing: needed {why} (CI=true: pip install -e '.[test]')", pytrace=False)
+        pytest.skip(f"python module {name} missing: needed {why}")
 
 
 def free_port() -> int:
@@ -152,7 +164,7 @@ def zstd_registry(start_registry, docker_archive: Path) -> Registry:
 @pytest.fixture(scope="session")
 def htpasswd_registry(start_registry, docker_archive: Path) -> Registry:
     """Basic auth (`auth: htpasswd`, a bcrypt entry as the registry requires) holding busybox."""
-    bcrypt = pytest.importorskip("bcrypt", reason="bcrypt makes the registry's htpasswd file")
+    bcrypt = need_module("bcrypt", "to make the registry's htpasswd file")
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=5)).decode()
     htpasswd_dir = Path(docker_archive.parent) / "htpasswd"
     htpasswd_dir.mkdir(exist_ok=True)
@@ -211,7 +223,7 @@ class TokenIssuer:
 
 def _self_signed(directory: Path) -> tuple[object, bytes, Path]:
     """An RSA key and a self-signed certificate for it (the registry's rootcertbundle)."""
-    pytest.importorskip("cryptography", reason="cryptography signs the test token service's JWTs")
+    need_module("cryptography", "to sign the test token service's JWTs")
     import datetime
 
     from cryptography import x509

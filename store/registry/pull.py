@@ -132,7 +132,7 @@ class _Pull:
         return layer
 
     def run(self, platform: Platform) -> Pulled:
-        self.progress.note(f"{self.ref.tag or self.ref.digest}: Pulling from {self.ref.familiar}")
+        self.progress.note(f"{self.ref.tag or self.ref.digest}: Pulling from {self.ref.path}")
         top_digest, manifest = self.image_manifest(platform)
         config_desc = descriptor(manifest.doc.get("config"), "config")
         layer_descs = [descriptor(d, "layer") for d in manifest.doc.get("layers") or []]
