@@ -62,32 +62,6 @@ class HashingReader:
         return data
 
 
-class FullReads:
-    """Reads of exactly the size asked for, short only at the end of the stream.
-
-    Decompressors and network streams may return less than asked, and tarfile takes a short
-    header read for the end of the archive: the rest would be hashed into the diff_id but
-    never extracted.
-    """
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        if size is None or size < 0 or len(data) == size or not data:
-            return data
-        parts = [data]
-        missing = size - len(data)
-        while missing:
-            more = self.raw.read(missing)
-            if not more:
-                break
-            parts.append(more)
-            missing -= len(more)
-        return b"".join(parts)
-
-
 def ingest_blob(store: Store, lease: Lease, raw: BinaryIO, verified: str | None = None) -> Layer:
     """Extract a layer blob; its digest is the diff_id when uncompressed, else hashed on the way.
 
@@ -96,10 +70,10 @@ def ingest_blob(store: Store, lease: Lease, raw: BinaryIO, verified: str | None 
     """
     kind, raw = detect(raw)
     if kind == "none":
-        ingested = store.layers.ingest(FullReads(raw), lease)  # type: ignore[arg-type]
+        ingested = store.layers.ingest(raw, lease)
         return Layer(ingested, ingested.info.diff_id)
     source = raw if verified else HashingReader(raw)
-    ingested = store.layers.ingest(FullReads(decompressor(kind, source)), lease)  # type: ignore[arg-type]
+    ingested = store.layers.ingest(decompressor(kind, source), lease)  # type: ignore[arg-type]
     while source.read(1 << 20):
         pass
     return Layer(ingested, verified or "sha256:" + source.hash.hexdigest())  # type: ignore[union-attr]
