@@ -116,9 +116,10 @@ def preview(store: Store, request: Request) -> Plan:
 
 def settle_containers(store: Store) -> None:
     """A container whose process died unwatched is stopped, and prunable, before we plan."""
-    from bilge.store.container_view import current
+    if store.db.execute("SELECT 1 FROM containers WHERE state = 'running' LIMIT 1").fetchone():
+        from bilge.store.container_view import current
 
-    current(store)
+        current(store)
 
 
 def execute(store: Store, request: Request, allowed: Plan | None = None) -> Outcome:
@@ -127,17 +128,17 @@ def execute(store: Store, request: Request, allowed: Plan | None = None) -> Outc
     Containers are taken only if their lock is free (none is being started); the locks are
     held until the rows are gone.
     """
-    from bilge.store.containers import ContainerStore
-
     started = time.time()
     settle_containers(store)
     before = disk_usage(store)
-    containers = ContainerStore(store)
     with ExitStack() as locks, write(store.db):
         graph = Graph.load(store.db)
         removable = None
-        if request.containers:
-            candidates = prune_containers(graph, request.containers)
+        candidates = prune_containers(graph, request.containers) if request.containers else []
+        if candidates:
+            from bilge.store.containers import ContainerStore
+
+            containers = ContainerStore(store)
             removable = {cid for cid in candidates if locks.enter_context(containers.locked_if_free(cid))}
         decided = plan(graph, request, time.time(), before, allowed, removable)
         for cid in decided.containers:

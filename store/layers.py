@@ -10,18 +10,20 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from . import digest as dg
 from .blobs import BlobStore
 from .db import Database, write
 from .errors import DigestMismatch, NotFound
-from .extract import Extracted, Limits, extract
 from .fsutil import copy_tree, new_scratch_dir
 from .leases import Lease
 from .paths import Layout
 from .tarsplit import assemble, segment_sizes
 from .trash import Trash
+
+if TYPE_CHECKING:
+    from .extract import Extracted, Limits
 
 
 @dataclass
@@ -56,6 +58,8 @@ class LayerStore:
         diff = work / "diff"
         diff.mkdir()
         try:
+            from .extract import Limits, extract  # only writers pay for tarfile
+
             info = extract(stream, str(diff), limits or Limits.from_env())
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
