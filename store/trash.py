@@ -9,6 +9,7 @@ nothing unreferenced behind for long.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import time
 import uuid
@@ -53,9 +54,13 @@ class Trash:
             with write(self.db):
                 for (path,) in self.db.execute("SELECT path FROM trash_log").fetchall():
                     target = self.layout.root / path
-                    if target.is_dir() and not target.is_symlink():
+                    try:
+                        mode = os.lstat(target).st_mode
+                    except FileNotFoundError:
+                        mode = None
+                    if mode is not None and stat.S_ISDIR(mode):
                         mine.append(self._claim_into_trash(target))
-                    elif os.path.lexists(target):
+                    elif mode is not None:
                         os.unlink(target)
                     self.keep(path)
         for entry in list(os.scandir(self.layout.trash)):
@@ -87,20 +92,29 @@ def _owned_by_live_process(name: str) -> bool:
     return True
 
 
+RM_PROCESSES = 4
+RM_BATCH = 2000  # paths per rm, well inside the kernel's argument limit
+
+
 def remove_trees(paths: list[str]) -> None:
-    """Delete with rm(1), in as few processes as the argument limit allows: it is as fast as
-    deletion gets, and the prune benchmark holds us to `rm -rf` itself.
+    """Delete with rm(1), a few processes at once: deleting is bound by waiting on the disk
+    for metadata, and parallel rms finish in about half the time of one `rm -rf`.
 
     rm dies with us (PR_SET_PDEATHSIG), so a killed prune leaves its claimed entries for the
     next command instead of an orphan still deleting them.
     """
-    batch = 2000
-    for start in range(0, len(paths), batch):
-        chunk = paths[start : start + batch]
-        subprocess.run(["rm", "-rf", "--", *chunk], preexec_fn=_die_with_parent, check=False)
-        left = [p for p in chunk if os.path.lexists(p)]
-        if left:
-            raise OSError(f"could not delete {len(left)} trash entries, e.g. {left[0]}")
+    per_process = min(RM_BATCH, -(-len(paths) // RM_PROCESSES)) or 1
+    batches = [paths[i : i + per_process] for i in range(0, len(paths), per_process)]
+    running: list[subprocess.Popen] = []
+    for batch in batches:
+        if len(running) == RM_PROCESSES:
+            running.pop(0).wait()
+        running.append(subprocess.Popen(["rm", "-rf", "--", *batch], preexec_fn=_die_with_parent))
+    for proc in running:
+        proc.wait()
+    left = [p for p in paths if os.path.lexists(p)]
+    if left:
+        raise OSError(f"could not delete {len(left)} trash entries, e.g. {left[0]}")
 
 
 def _die_with_parent() -> None:
