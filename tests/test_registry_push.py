@@ -10,6 +10,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from damage import flip_a_byte_in_top_layer
 
 from bilge.fabricate import Image, docker_archive, layer_tar
 from registry_fixtures import Registry  # type: ignore[import-not-found]
@@ -127,13 +128,7 @@ def test_push_of_a_damaged_layer_fails_before_the_manifest(bilge, registry: Regi
     loaded(bilge, fixtures_dir)
     target = registry.ref("damaged/app:v1")
     bilge("tag", "app:v1", target)
-    upper = Path(image(bilge, target)["GraphDriver"]["Data"]["UpperDir"])
-    victim = next(p for p in upper.rglob("*") if p.is_file() and not p.is_symlink() and p.stat().st_size > 100)
-    with open(victim, "r+b") as f:  # same size, other bytes: only the diff_id check can tell
-        f.seek(10)
-        byte = f.read(1)
-        f.seek(10)
-        f.write(bytes([byte[0] ^ 0xFF]))
+    flip_a_byte_in_top_layer(bilge, target)
     result = bilge("push", target, check=False)
     assert result.returncode == 1
     assert "re-assembles to" in result.stderr.strip().splitlines()[-1]

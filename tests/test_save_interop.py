@@ -17,6 +17,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from damage import flip_a_byte_in_top_layer
 
 DANGLING = (
     "sha256:f0989b0bdf4866d4bb2b6a0f3f097e1a0e3f02842d3813cd0ddcbf7bcc0ab4fc",
@@ -269,13 +270,7 @@ def test_save_refuses_a_terminal(store):
 
 
 def test_save_of_a_damaged_layer_fails_cleanly(loaded, bilge, bilge_root, tmp_path):
-    upper = Path(json.loads(bilge("inspect", "app:v1").stdout)[0]["GraphDriver"]["Data"]["UpperDir"])
-    victim = next(p for p in upper.rglob("*") if p.is_file() and not p.is_symlink() and p.stat().st_size > 100)
-    with open(victim, "r+b") as f:  # same size, other bytes: only a digest check can tell
-        f.seek(10)
-        byte = f.read(1)
-        f.seek(10)
-        f.write(bytes([byte[0] ^ 0xFF]))
+    flip_a_byte_in_top_layer(bilge, "app:v1")
     outdir = tmp_path / "out"
     outdir.mkdir()
     proc = bilge("save", "-o", outdir / "x.tar", "app:v1", check=False)
