@@ -113,7 +113,7 @@ class _Applier:
         self.is_root = os.geteuid() == 0
         self.recording = Recording()
         self.content: dict[str, int] = {}
-        self.dirs: list[tuple[str, tarfile.TarInfo]] = []
+        self.dirs: list[tuple[list[str], int, tarfile.TarInfo]] = []
 
     def apply(self, ti: tarfile.TarInfo, rec: _Recorder) -> None:
         parts = securepath.split_name(ti.name)
@@ -128,7 +128,7 @@ class _Applier:
         path = os.path.join(self.root, rel)
         if ti.isdir():
             self._make_dir(path, rel)
-            self.dirs.append((path, ti))
+            self.dirs.append((parent + [base], os.lstat(path).st_ino, ti))
             return
         self._clear(path, rel)
         if ti.isreg():
@@ -225,12 +225,14 @@ class _Applier:
         os.link(target, path, follow_symlinks=False)
 
     def _metadata(self, path: str, ti: tarfile.TarInfo) -> None:
+        """Owner, xattrs, mode and times of what is at `path`, never of what a symlink there points
+        to: a hardlink to a symlink is a symlink too, and chmod would follow it out of the layer."""
         if self.is_root:
             os.lchown(path, ti.uid, ti.gid)
         for key, value in ti.pax_headers.items():
             if key.startswith("SCHILY.xattr."):
                 self._xattr(path, key[len("SCHILY.xattr.") :], value)
-        if not ti.issym():
+        if not stat.S_ISLNK(os.lstat(path).st_mode):
             os.chmod(path, ti.mode & 0o7777)
         os.utime(path, (ti.mtime, ti.mtime), follow_symlinks=False)
 
@@ -244,9 +246,20 @@ class _Applier:
                 raise
 
     def finish_dirs(self) -> None:
-        """Directory metadata last: writing children would change their mtimes."""
-        for path, ti in reversed(self.dirs):
-            self._metadata(path, ti)
+        """Directory metadata last: writing children would change their mtimes.
+
+        A later entry may have replaced the directory, or a directory above it, with a symlink:
+        each path is resolved again inside the layer and must still be the directory made.
+        """
+        for parts, ino, ti in reversed(self.dirs):
+            try:
+                parent = securepath.resolve_dir(self.root, parts[:-1], ti.name, create=False)
+                path = os.path.join(self.root, *parent, parts[-1])
+                st = os.lstat(path)
+            except (InvalidInput, FileNotFoundError):
+                continue
+            if stat.S_ISDIR(st.st_mode) and st.st_ino == ino:
+                self._metadata(path, ti)
 
 
 def extract(stream: BinaryIO, dest: str, limits: Limits, whiteouts: str | None = None) -> Extracted:

@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -262,3 +263,35 @@ def test_benign_links_inside_the_layer_load_verbatim(bilge, bilge_root, tmp_path
     assert h.escaped() == []
     # and it saves back to the very same tar
     assert layer_digests(bilge("save", "links:1", binary=True).stdout) == {hashlib.sha256(layer).hexdigest()}
+
+
+def _metadata_through_links(victim_dir: Path) -> bytes:
+    """Entries whose metadata, applied naively, lands on the host through a symlink: a hardlink
+    to a symlink (chmod follows it), a directory later replaced by a symlink, and a directory
+    whose parent is later replaced by one (its metadata is applied last, at the end)."""
+    file_victim, dir_victim = victim_dir / "file", victim_dir / "dir"
+    hard = h._info("h", tarfile.LNKTYPE, mode=0o4777, linkname="s")
+    return h.tar([
+        h.symlink("s", str(file_victim)), (hard, None),
+        h.directory("d", mode=0o777), h.symlink("d", str(dir_victim)),
+        h.directory("p", mode=0o755), h.directory("p/sub", mode=0o4777),
+        h.symlink("p", str(victim_dir)),
+    ])
+
+
+def test_metadata_never_follows_a_symlink_out_of_the_layer(bilge, bilge_root, tmp_path):
+    victim_dir = tmp_path / "host"
+    (victim_dir / "dir").mkdir(parents=True)
+    (victim_dir / "sub").mkdir()
+    (victim_dir / "file").write_text("host\n")
+    for path in (victim_dir / "file", victim_dir / "dir", victim_dir / "sub"):
+        os.chmod(path, 0o700)
+    def meta(path: Path) -> tuple:
+        st = os.lstat(path)
+        return st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns
+
+    before = {p: meta(p) for p in (victim_dir / "file", victim_dir / "dir", victim_dir / "sub")}
+    archive = tmp_path / "links.tar"
+    archive.write_bytes(h.docker_archive([_metadata_through_links(victim_dir)], "links:1"))
+    bilge("load", "-i", archive, check=False)
+    assert {p: meta(p) for p in before} == before
