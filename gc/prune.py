@@ -85,6 +85,9 @@ def plan(graph: Graph, request: Request, now: float, disk: Disk | None,
     images = prune_images(graph, request.images, now, disk, set(containers)) if request.images else []
     if allowed is not None:
         images = [i for i in images if i in set(allowed.images)]
+    # Never an image the mark keeps: a kept child's parent, say, which Docker too refuses to delete.
+    unreachable, _ = graph.garbage(set(images), set(containers))
+    images = [i for i in images if i in unreachable]
     _, layers = graph.garbage(set(images), set(containers))
     layer_bytes, layer_disk = graph.layer_bytes(layers)
     return Plan(

@@ -101,3 +101,16 @@ def test_prune_races_pulls_loads_and_commits(ctr, bilge_root: Path, registry, tm
     assert ctr("check").returncode == 0
     ctr("pull", "-q", registry.ref("fixtures/zoo:latest"))
     ctr("save", "-o", tmp_path / "all.tar", *sorted(tags(ctr)))  # whatever is left is whole
+
+
+def test_prune_all_keeps_the_parent_a_kept_child_is_built_on(ctr) -> None:
+    """busybox is unused, but child:1 (committed from a busybox container, used by a container)
+    has it as its parent: Docker refuses to delete an image with children, and so does mark."""
+    ctr("create", "--name", "c1", "busybox")
+    ctr("commit", "c1", "child:1")
+    ctr("create", "--name", "c2", "child:1")
+    ctr("rm", "c1")
+    ctr("image", "prune", "-a", "-f")
+    assert {"busybox:latest", "child:1"} <= tags(ctr)
+    parent = json.loads(ctr("inspect", "child:1").stdout)[0]["Parent"]
+    assert parent == json.loads(ctr("inspect", "busybox").stdout)[0]["Id"]
