@@ -183,20 +183,22 @@ class ImageStore:
         image_id = self.resolve(name)
         by_ref = self._named_reference(name, image_id)
         with write(self.db):
-            tags = self.repo_tags(image_id)
-            if by_ref is not None and (len(tags) + len(self.repo_digests(image_id)) > 1 or self.children(image_id)):
-                self._untag(by_ref)
-                return Removal([str(by_ref)], [], [])
-            if by_ref is None and not force and len({t.rsplit(":", 1)[0] for t in tags}) > 1:
-                raise Conflict(
-                    f"conflict: unable to delete {_short(image_id)} (must be forced) - image is referenced in multiple repositories"
-                )
-            if self.children(image_id):
-                raise Conflict(f"conflict: unable to delete {_short(image_id)} (cannot be forced) - image has dependent child images")
+            if by_ref is not None:
+                untagged = self._untag(by_ref, image_id)
+                if self.repo_tags(image_id) or self.repo_digests(image_id) or self.children(image_id):
+                    return Removal(untagged, [], [])
+            else:
+                repositories = {t.rsplit(":", 1)[0] for t in self.repo_tags(image_id)}
+                if not force and len(repositories) > 1:
+                    raise Conflict(f"conflict: unable to delete {_short(image_id)} (must be forced) - "
+                                   "image is referenced in multiple repositories")
+                if self.children(image_id):
+                    raise Conflict(f"conflict: unable to delete {_short(image_id)} (cannot be forced) - "
+                                   "image has dependent child images")
+                untagged = self.repo_tags(image_id) + self.repo_digests(image_id)
+                self.db.execute("DELETE FROM tags WHERE image_id = ?", [image_id])
+                self.db.execute("DELETE FROM digests WHERE image_id = ?", [image_id])
             self._check_users(image_id, name if by_ref else _short(image_id), force)
-            untagged = tags + self.repo_digests(image_id)
-            self.db.execute("DELETE FROM tags WHERE image_id = ?", [image_id])
-            self.db.execute("DELETE FROM digests WHERE image_id = ?", [image_id])
             if self.users(image_id):
                 return Removal(untagged, [], [])  # forced: the stopped container keeps it, untagged
             deleted = self._delete_with_parents(image_id)
@@ -212,11 +214,22 @@ class ImageStore:
             return None
         return ref if self._by_reference(ref) == image_id else None
 
-    def _untag(self, ref: Reference) -> None:
+    def _untag(self, ref: Reference, image_id: str) -> list[str]:
+        """Remove one name; a tag that was the image's last in its repository also takes that
+        repository's digest references with it, as Docker does (a pulled image would linger)."""
         if ref.digest:
             self.db.execute("DELETE FROM digests WHERE repository = ? AND digest = ?", [ref.repository, ref.digest])
-        else:
-            self.db.execute("DELETE FROM tags WHERE repository = ? AND tag = ?", [ref.repository, ref.tag])
+            return [str(ref)]
+        self.db.execute("DELETE FROM tags WHERE repository = ? AND tag = ?", [ref.repository, ref.tag])
+        untagged = [str(ref)]
+        if self.db.execute("SELECT 1 FROM tags WHERE repository = ? AND image_id = ?",
+                           [ref.repository, image_id]).fetchone():
+            return untagged
+        for (digest,) in self.db.execute("SELECT digest FROM digests WHERE repository = ? AND image_id = ?",
+                                         [ref.repository, image_id]).fetchall():
+            self.db.execute("DELETE FROM digests WHERE repository = ? AND digest = ?", [ref.repository, digest])
+            untagged.append(f"{ref.familiar}@{digest}")
+        return untagged
 
     def _check_users(self, image_id: str, shown: str, force: bool) -> None:
         for user in self.users(image_id):

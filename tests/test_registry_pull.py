@@ -237,3 +237,16 @@ def test_lease_keeps_shared_layers_from_a_concurrent_prune(bilge, registry, prox
     zoo = json.loads(bilge("inspect", f"{proxy.host}/fixtures/zoo:latest").stdout)[0]
     assert len(zoo["RootFS"]["Layers"]) == 8
     assert bilge("save", "-o", bilge_root.parent / "zoo.tar", f"{proxy.host}/fixtures/zoo:latest").returncode == 0
+
+
+def test_rmi_of_a_pulled_image_takes_its_digest_and_the_image(bilge, registry: Registry) -> None:
+    """As Docker: untagging a repository's last tag also drops that repository's digest names,
+    so a pulled image does not linger nameless (and out of reach of a dangling prune)."""
+    ref = registry.ref("fixtures/busybox:latest")
+    bilge("pull", "-q", ref)
+    image_id = inspect(bilge, ref)["Id"]
+    out = bilge("rmi", ref).stdout.splitlines()
+    digest = manifest_digest(registry, "fixtures/busybox:latest")
+    assert out[:2] == [f"Untagged: {ref}", f"Untagged: {registry.ref('fixtures/busybox')}@{digest}"]
+    assert f"Deleted: {image_id}" in out
+    assert bilge("images", "-aq").stdout.strip() == ""
