@@ -151,7 +151,12 @@ def execute(store: Store, request: Request, allowed: Plan | None = None) -> Outc
         freed_bytes, freed_disk = graph.layer_bytes(set(swept))
         freed_bytes += decided.container_bytes
         freed_disk += decided.container_disk
-    store.trash.finish()
+    try:
+        store.trash.finish()
+    except OSError as exc:  # the rows are gone already: the run happened, and its log says how it ended
+        record(store, request, decided, started, freed_bytes, freed_disk, before.free, disk_usage(store).free,
+               dry_run=False, errors=f"deleting directories: {exc}")
+        raise
     after = disk_usage(store)
     run_id = record(store, request, decided, started, freed_bytes, freed_disk, before.free, after.free, dry_run=False)
     return Outcome(decided, freed_bytes, freed_disk, before.free, after.free, run_id)

@@ -25,7 +25,10 @@ class Store:
         self.blobs = BlobStore(self.layout.blobs, self.layout.ingest, self.trash)
         self.layers = LayerStore(self.layout, self.db, self.blobs, self.trash)
         self.images = ImageStore(self.db, self.blobs, self.layers)
-        self.trash.finish()
+        try:
+            self.trash.finish()
+        except OSError:
+            pass  # trash that cannot go yet must not stop unrelated commands; prune and check report it
 
     @contextmanager
     def lease(self, purpose: str) -> Iterator[leases.Lease]:

@@ -84,6 +84,8 @@ def _owned_by_live_process(name: str) -> bool:
         return False
     try:
         pid = int(name.split("-")[1])
+        if pid == os.getpid():
+            return False  # ours from an earlier attempt in this process: nobody is deleting it now
         os.kill(pid, 0)
     except (ValueError, IndexError, ProcessLookupError):
         return False
@@ -109,12 +111,13 @@ def remove_trees(paths: list[str]) -> None:
     for batch in batches:
         if len(running) == RM_PROCESSES:
             running.pop(0).wait()
-        running.append(subprocess.Popen(["rm", "-rf", "--", *batch], preexec_fn=_die_with_parent))
+        running.append(subprocess.Popen(["rm", "-rf", "--", *batch], preexec_fn=_die_with_parent,
+                                        stderr=subprocess.DEVNULL))
     for proc in running:
         proc.wait()
     left = [p for p in paths if os.path.lexists(p)]
     if left:
-        raise OSError(f"could not delete {len(left)} trash entries, e.g. {left[0]}")
+        raise OSError(f"could not delete {len(left)} trash entries (is something mounted inside?), e.g. {left[0]}")
 
 
 def _die_with_parent() -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["registry_fixtures"]
+pytest_plugins = ["registry_fixtures", "containers_support"]
 
 REPO = Path(__file__).resolve().parent.parent
 # Tests make thousands of small files; on the CI machine's ext4 each create costs ~0.5 ms, on

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from containers_support import DRIVERS, ctr, image_size, inspect, mounts_under  # noqa: F401 - ctr is a fixture
+from containers_support import DRIVERS, image_size, inspect, mounts_under
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from containers_support import DRIVERS, ctr, inspect  # noqa: F401 - ctr is a fixture
+from containers_support import DRIVERS, inspect
 
 
 def saved(ctr, tmp_path: Path, image: str) -> tuple[dict, list[str]]:

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from containers_support import ctr, inspect  # noqa: F401 - ctr is a fixture
+from containers_support import inspect
 
 
 def test_exit_code_passes_through(ctr):

@@ -274,3 +274,27 @@ def _sweep_state(root: Path) -> tuple[int, int]:
     pending = db.execute("SELECT COUNT(*) FROM trash_log").fetchone()[0] + len(list((root / "trash").iterdir()))
     db.close()
     return images, pending
+
+
+def test_a_failed_deletion_is_reported_logged_and_finished_later(bilge, bilge_root: Path, fixture_loaded) -> None:
+    """rm cannot remove a directory something is mounted on: the prune fails with one line,
+    its run is logged with the error, and the next command finishes the deletion."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs inside the store needs root")
+    busy = next(d for d in (bilge_root / "layers").iterdir() if d.name != "l") / "diff" / "busy"
+    busy.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(busy)], check=True)
+    try:
+        failed = bilge("image", "prune", "-a", "-f", check=False)
+        assert failed.returncode == 1
+        assert failed.stderr.strip().splitlines()[-1].startswith("Error: could not delete")
+        run = json.loads(bilge("gc", "history", "--format", "json").stdout)[0]
+        assert run["errors"].startswith("deleting directories:") and run["freed_bytes"] == 3854111
+        stuck = bilge("check", check=False)
+        assert stuck.returncode == 1 and "could not delete" in stuck.stderr
+    finally:
+        with open("/proc/self/mountinfo") as f:
+            for point in [line.split()[4] for line in f if str(bilge_root) in line.split()[4]]:
+                subprocess.run(["umount", "-l", point], check=False)
+    assert bilge("check").returncode == 0
+    assert list((bilge_root / "trash").iterdir()) == []

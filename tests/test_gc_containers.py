@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from containers_support import ctr  # noqa: F401  (fixture)
 from test_gc import layers_bytes, tags
 
 FIXTURE_CONTAINERS = "docker/containers-inspect.json"
