@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -54,15 +55,24 @@ def demo(
     run(keep)
 
 
+class Interrupted(BaseException):
+    """Ctrl-C, raised past typer, which turns KeyboardInterrupt into a silent exit 130."""
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise Interrupted
+
+
 def main() -> None:
     debug = "--debug" in sys.argv[1:]
     from bilge.store.errors import BilgeError
 
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         app(prog_name="bilge")
     except BilgeError as exc:
         _fail(str(exc), exc.exit_code, debug)
-    except KeyboardInterrupt:
+    except (Interrupted, KeyboardInterrupt):
         _fail("interrupted", 130, debug)
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""

@@ -115,7 +115,8 @@ def test_ctrl_c_mid_pull_leaves_a_consistent_store(bilge, registry, proxy, bilge
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err  # typer turns ctrl-C into exit 130
+    assert proc.returncode == 130, err
+    assert err.decode().strip().splitlines()[-1] == "Error: interrupted"
     assert f"{layer['digest'][7:19]}: Pull complete" not in err.decode()
     assert_nothing_stored(bilge, bilge_root)
 
