@@ -5,8 +5,10 @@ Only typer is imported at module level; each command imports what it needs, so
 """
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, BinaryIO, Optional
 
 import typer
 
@@ -61,7 +63,11 @@ def load(
     if input is not None and not input.exists():
         raise InvalidInput(f"open {input}: no such file or directory")
     store = open_store()
-    results = do_load(store, input if input is not None else sys.stdin.buffer, wanted)
+    if input is not None and input.is_dir():
+        results = do_load(store, input, wanted)
+    else:
+        with _progress(input, quiet) as stream:
+            results = do_load(store, stream, wanted)
     for result in results:
         for name, old in result.replaced if not quiet else []:
             err(f"The image {name} already exists, renaming the old one with ID {old} to empty string")
@@ -69,6 +75,38 @@ def load(
             out(f"Loaded image: {name}")
         if not result.tags:
             out(f"Loaded image ID: {result.image_id}")
+
+
+class _Counted:
+    """A binary stream that reports each read's size (for the progress bar)."""
+
+    def __init__(self, raw: BinaryIO, advance: Callable[[int], None]) -> None:
+        self.raw = raw
+        self.advance = advance
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.advance(len(data))
+        return data
+
+
+@contextmanager
+def _progress(path: Optional[Path], quiet: bool) -> Iterator[BinaryIO]:
+    """The archive to read, with a bar of bytes read when stderr is a terminal."""
+    from .progress import Bars
+
+    with open(path, "rb") if path is not None else nullcontext(sys.stdin.buffer) as raw:
+        if quiet or not sys.stderr.isatty():
+            yield raw
+            return
+        bars = Bars()
+        total = path.stat().st_size if path is not None else 0
+        bars.start("archive", total, "Loading")
+        try:
+            yield _Counted(raw, lambda n: bars.advance("archive", n))  # type: ignore[misc]
+            bars.finish("archive", "Loaded")
+        finally:
+            bars.close()
 
 
 def save(

@@ -25,7 +25,7 @@ def pull(
 ) -> None:
     """Download an image from a registry."""
     from . import platforms, reference
-    from .registry.progress import for_terminal
+    from .progress import for_terminal
     from .registry.pull import pull as do_pull
 
     reference.parse(name)  # a bad name fails before the store is even opened
@@ -46,7 +46,7 @@ def push(
 ) -> None:
     """Upload an image to a registry."""
     from . import reference
-    from .registry.progress import for_terminal
+    from .progress import for_terminal
     from .registry.push import push as do_push
 
     reference.parse(name)

@@ -26,7 +26,7 @@ from ..reference import Reference
 from . import auth, known
 from .client import Client, scope
 from .fetch import BlobReader
-from .progress import Progress, Silent
+from ..progress import Progress, Silent
 from .workers import run_all
 
 ACCEPT = ", ".join([mt.OCI_INDEX, mt.DOCKER_LIST, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST])

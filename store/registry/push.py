@@ -30,7 +30,7 @@ from ..errors import InvalidInput, NotFound
 from ..reference import Reference
 from . import auth, known
 from .client import Cancelled, Client, RegistryError, scope
-from .progress import Progress, Silent
+from ..progress import Progress, Silent
 from .workers import run_all
 
 GZIP_LEVEL = 6

@@ -1,4 +1,4 @@
-"""Transfer progress on stderr: a rich bar per layer on a terminal, Docker's quiet lines
+"""Progress on stderr (pulls, pushes, loads): a rich bar per item on a terminal, Docker's quiet lines
 otherwise, nothing with -q. Callbacks may come from worker threads."""
 
 from __future__ import annotations
