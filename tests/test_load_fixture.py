@@ -9,15 +9,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
-import pty
 import sqlite3
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
+from terminal import run_on_terminal
 
 # The parts of `docker image inspect` that come from the image config (everything but Parent,
 # which depends on what else the daemon held, and the daemon's own bookkeeping).
@@ -335,21 +332,7 @@ def test_images_shows_what_docker_shows(shared, fixtures_dir, tagged, dangling):
 
 def test_load_on_a_terminal_shows_a_progress_bar(bilge_root, fixtures_dir) -> None:
     """stderr is a terminal: a rich bar of the archive's bytes; the result is the same load."""
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "bilge", "load", "-i", str(fixtures_dir / "docker/images.tar.gz")],
-                            stdout=subprocess.PIPE, stderr=follower, env={**os.environ, "BILGE_ROOT": str(bilge_root)})
-    os.close(follower)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
-    out, _ = proc.communicate(timeout=60)
-    os.close(leader)
-    assert proc.returncode == 0
+    code, out, shown = run_on_terminal(bilge_root, "load", "-i", str(fixtures_dir / "docker/images.tar.gz"))
+    assert code == 0
     assert b"Loading" in shown and b"Loaded" in shown
     assert out.decode().splitlines()[0] == "Loaded image: busybox:latest"

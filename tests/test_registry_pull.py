@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from terminal import run_on_terminal
 
 from registry_fixtures import Registry  # type: ignore[import-not-found]
 
@@ -151,27 +152,9 @@ def test_quiet_prints_only_the_reference(bilge, registry: Registry) -> None:
 
 def test_progress_bars_on_a_terminal(registry: Registry, bilge_root: Path) -> None:
     """On a terminal, rich draws a bar per layer (bytes, speed) on stderr."""
-    import os
-    import pty
-    import subprocess
-    import sys
-
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "bilge", "pull", registry.ref("fixtures/zoo:latest")],
-                            stdout=subprocess.PIPE, stderr=follower, stdin=subprocess.DEVNULL,
-                            env={**os.environ, "BILGE_ROOT": str(bilge_root), "COLUMNS": "120", "TERM": "xterm"})
-    os.close(follower)
-    screen = b""
-    while True:
-        try:
-            data = os.read(leader, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        screen += data
-    assert proc.wait(60) == 0
-    os.close(leader)
+    code, _, screen = run_on_terminal(bilge_root, "pull", registry.ref("fixtures/zoo:latest"),
+                                      extra_env={"COLUMNS": "120", "TERM": "xterm"})
+    assert code == 0
     text = screen.decode("utf-8", "replace")
     assert "━" in text and "Pull complete" in text
     assert "MB" in text or "kB" in text  # the bytes column
