@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import io
 import zlib
 from typing import BinaryIO
 
 from .errors import InvalidInput
+from .streams import ReadStream
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 CHUNK = 1 << 20
 
 
-class Prefixed(io.RawIOBase):
+class Prefixed(ReadStream):
     """Puts back bytes already read to sniff the format."""
 
     def __init__(self, head: bytes, rest: BinaryIO) -> None:
         self._head, self._rest = head, rest
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int = -1) -> bytes:
         if self._head:
@@ -32,13 +29,9 @@ class Prefixed(io.RawIOBase):
             return out
         return self._rest.read(size)
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
-class _Gunzip(io.RawIOBase):
+class _Gunzip(ReadStream):
     """gzip (concatenated members too) through zlib, much faster than gzip.GzipFile."""
 
     def __init__(self, raw: BinaryIO) -> None:
@@ -48,9 +41,6 @@ class _Gunzip(io.RawIOBase):
         self._unused = b""
         self._pending = b""
         self._eof = False
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int = -1) -> bytes:
         want = CHUNK if size is None or size < 0 else size
@@ -89,21 +79,14 @@ class _Gunzip(io.RawIOBase):
             data = self._raw.read(CHUNK)
         self._eof = True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
-class _Zstd(io.RawIOBase):
+class _Zstd(ReadStream):
     def __init__(self, raw: BinaryIO) -> None:
         import zstandard
 
         self._reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
         self._error = zstandard.ZstdError
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int = -1) -> bytes:
         try:
@@ -111,10 +94,6 @@ class _Zstd(io.RawIOBase):
         except self._error as exc:
             raise InvalidInput(f"corrupt zstd stream: {exc}") from None
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
 def detect(raw: BinaryIO) -> tuple[str, BinaryIO]:

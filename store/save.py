@@ -23,6 +23,7 @@ from . import mediatypes as mt
 from . import reference
 from .core import Store
 from .errors import DigestMismatch, InvalidInput
+from .streams import ReadStream
 
 _OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 
@@ -37,15 +38,12 @@ def _dumps(doc: object) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-class _ChunkReader(io.RawIOBase):
+class _ChunkReader(ReadStream):
     """A file object over an iterator of chunks, for tarfile.addfile."""
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
         self._buf = b""
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int = -1) -> bytes:
         while size < 0 or len(self._buf) < size:

@@ -17,13 +17,22 @@ from .errors import InvalidInput
 CHUNK = 1 << 20
 
 
-class ForwardReader(io.RawIOBase):
-    def __init__(self, src: BinaryIO) -> None:
-        self.src = src
-        self.pos = 0
+class ReadStream(io.RawIOBase):
+    """A read-only raw stream defined by its `read`; `readinto` (what io and tarfile call) follows."""
 
     def readable(self) -> bool:
         return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class ForwardReader(ReadStream):
+    def __init__(self, src: BinaryIO) -> None:
+        self.src = src
+        self.pos = 0
 
     def seekable(self) -> bool:
         return True
@@ -36,10 +45,6 @@ class ForwardReader(io.RawIOBase):
         self.pos += len(data)
         return data
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def seek(self, target: int, whence: int = io.SEEK_SET) -> int:
         if whence == io.SEEK_CUR:
@@ -58,15 +63,12 @@ class ForwardReader(io.RawIOBase):
             pass
 
 
-class Slice(io.RawIOBase):
+class Slice(ReadStream):
     """The next `size` bytes of a reader (one tar member's data), and no more."""
 
     def __init__(self, src: BinaryIO, size: int) -> None:
         self.src = src
         self.left = size
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int | None = -1) -> bytes:
         want = self.left if size is None or size < 0 else min(size, self.left)
@@ -74,10 +76,6 @@ class Slice(io.RawIOBase):
         self.left -= len(data)
         return data
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
 def open_tar(reader: ForwardReader) -> tarfile.TarFile:

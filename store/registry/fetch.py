@@ -9,17 +9,17 @@ that drops mid-blob is reopened with `Range: bytes=<received>-`.
 from __future__ import annotations
 
 import hashlib
-import io
 import time
 from collections.abc import Callable, Iterator
 
 import httpx
 
 from ..errors import DigestMismatch
+from ..streams import ReadStream
 from .client import ATTEMPTS, BACKOFF, CHUNK, Cancelled, Client, RegistryError
 
 
-class BlobReader(io.RawIOBase):
+class BlobReader(ReadStream):
     def __init__(self, client: Client, repo: str, digest: str, size: int, wanted: str,
                  on_bytes: Callable[[int], None] = lambda n: None) -> None:
         self.client = client
@@ -36,9 +36,6 @@ class BlobReader(io.RawIOBase):
         self._buf = b""
         self._off = 0
 
-    def readable(self) -> bool:
-        return True
-
     def read(self, size: int | None = -1) -> bytes:
         if self.client.cancel.is_set():
             raise Cancelled("interrupted")
@@ -49,10 +46,6 @@ class BlobReader(io.RawIOBase):
         self._off += len(out)
         return out
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def drain(self) -> None:
         """Read to the end, so the digest is checked even when the reader above gave up early."""
