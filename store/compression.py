@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import zlib
 from typing import BinaryIO
+
+from isal import isal_zlib  # Intel ISA-L: 2.5-4x zlib's speed at inflating and its CRC-32
 
 from .errors import InvalidInput
 from .streams import ReadStream
@@ -32,21 +33,23 @@ class Prefixed(ReadStream):
 
 
 class _Gunzip(ReadStream):
-    """gzip (concatenated members too) through zlib, much faster than gzip.GzipFile."""
+    """gzip (concatenated members too) through a raw inflater, much faster than gzip.GzipFile."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
-        self._z = zlib.decompressobj(wbits=31)
+        self._z = isal_zlib.decompressobj(wbits=31)
         self._in_member = False
         self._unused = b""
         self._pending = b""
+        self._offset = 0  # into _pending: slicing off the front would copy the rest on every read
         self._eof = False
 
     def read(self, size: int = -1) -> bytes:
         want = CHUNK if size is None or size < 0 else size
-        while not self._pending and not self._eof:
-            self._pending = self._step()
-        out, self._pending = self._pending[:want], self._pending[want:]
+        while self._offset >= len(self._pending) and not self._eof:
+            self._pending, self._offset = self._step(), 0
+        out = self._pending[self._offset:self._offset + want]
+        self._offset += len(out)
         return out
 
     def _step(self) -> bytes:
@@ -63,11 +66,11 @@ class _Gunzip(ReadStream):
         self._in_member = True
         try:
             out = self._z.decompress(data, CHUNK)
-        except zlib.error as exc:
+        except isal_zlib.error as exc:
             raise InvalidInput(f"corrupt gzip stream: {exc}") from None
         if self._z.eof:
             self._unused = self._z.unused_data
-            self._z = zlib.decompressobj(wbits=31)
+            self._z = isal_zlib.decompressobj(wbits=31)
             self._in_member = False
         return out
 
