@@ -14,9 +14,9 @@ import os
 import shutil
 import stat
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from . import securepath
 from .errors import InvalidInput
@@ -26,6 +26,7 @@ from .tarsplit import Recording
 from .whiteouts import OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX
 
 _COPY_CHUNK = 1 << 20
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class _Applier:
         self.recording = Recording()
         self.content: dict[str, int] = {}
         self.dirs: list[tuple[list[str], int, tarfile.TarInfo]] = []
+        self.plain_dirs: set[str] = set()
 
     def apply(self, ti: tarfile.TarInfo, rec: _Recorder) -> None:
         parts = securepath.split_name(ti.name)
@@ -123,30 +125,50 @@ class _Applier:
         if base.startswith(WHITEOUT_PREFIX):
             self._whiteout(parts, ti)
             return
-        parent = securepath.resolve_dir(self.root, parts[:-1], ti.name, create=True)
+        parent = self._resolve_dir(parts[:-1], ti.name, create=True)
         rel = "/".join(parent + [base])
         path = os.path.join(self.root, rel)
         if ti.isdir():
             self._make_dir(path, rel)
             self.dirs.append((parent + [base], os.lstat(path).st_ino, ti))
             return
-        self._clear(path, rel)
         if ti.isreg():
             self._write_file(ti, rec, path, rel)
-        elif ti.issym():
-            os.symlink(ti.linkname, path)
+            return
+        if ti.issym():
+            self._create(path, rel, lambda: os.symlink(ti.linkname, path))
         elif ti.islnk():
-            self._hardlink(ti, path)
+            target = self._hardlink_target(ti)
+            self._create(path, rel, lambda: self._link(ti, target, path))
         elif ti.isfifo():
-            os.mkfifo(path, 0o600)
+            self._create(path, rel, lambda: os.mkfifo(path, 0o600))
         elif ti.ischr() or ti.isblk():
             if not self.is_root:
                 return
             kind = stat.S_IFCHR if ti.ischr() else stat.S_IFBLK
-            os.mknod(path, kind | 0o600, os.makedev(ti.devmajor, ti.devminor))
+            self._create(path, rel, lambda: os.mknod(path, kind | 0o600, os.makedev(ti.devmajor, ti.devminor)))
         else:
             raise InvalidInput(f"entry {ti.name!r}: unsupported tar entry type {ti.type!r}")
         self._metadata(path, ti)
+
+    def _resolve_dir(self, parts: list[str], name: str, create: bool) -> list[str]:
+        """securepath.resolve_dir, remembering plain directories (no symlink on the way) so the
+        thousands of files in one directory cost no lstat of each component each time."""
+        key = "/".join(parts)
+        if key in self.plain_dirs:
+            return parts
+        resolved = securepath.resolve_dir(self.root, parts, name, create)
+        if resolved == parts:
+            self.plain_dirs.add(key)
+        return resolved
+
+    def _create(self, path: str, rel: str, make: Callable[[], T]) -> T:
+        """Make a new entry; only when the name is taken, replace what an earlier entry put there."""
+        try:
+            return make()
+        except FileExistsError:
+            self._clear(path, rel)
+            return make()
 
     def _whiteout(self, parts: list[str], ti: tarfile.TarInfo) -> None:
         base = parts[-1]
@@ -155,7 +177,7 @@ class _Applier:
             raise InvalidInput(f"entry {ti.name!r}: bare whiteout")
         if hidden.startswith(WHITEOUT_PREFIX) and base != OPAQUE:
             return  # AUFS bookkeeping (.wh..wh.plnk and friends): not content
-        parent = securepath.resolve_dir(self.root, parts[:-1], ti.name, create=True)
+        parent = self._resolve_dir(parts[:-1], ti.name, create=True)
         parent_path = os.path.join(self.root, *parent)
         if self.whiteouts == "aufs":
             path = os.path.join(parent_path, base)
@@ -186,6 +208,7 @@ class _Applier:
         except FileNotFoundError:
             return
         prefix = rel + "/"
+        self.plain_dirs = {d for d in self.plain_dirs if d != rel and not d.startswith(prefix)}
         for other, index in list(self.content.items()):
             if other == rel or other.startswith(prefix):
                 with open(os.path.join(self.root, other), "rb") as f:
@@ -201,20 +224,22 @@ class _Applier:
             raise InvalidInput(f"entry {ti.name!r}: sparse files are not supported")
         if rec.tell() != ti.offset_data:
             raise InvalidInput(f"entry {ti.name!r}: malformed header")
-        self.recording.raw(rec.take())
-        self.content[rel] = self.recording.file(rel, ti.size)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = self._create(path, rel, lambda: os.open(path, flags, 0o600))
         try:
+            self.recording.raw(rec.take())
+            self.content[rel] = self.recording.file(rel, ti.size)
             for chunk in rec.content(ti.size):
                 os.write(fd, chunk)
+            self._file_metadata(fd, ti)
         finally:
             os.close(fd)
 
-    def _hardlink(self, ti: tarfile.TarInfo, path: str) -> None:
+    def _hardlink_target(self, ti: tarfile.TarInfo) -> str:
         parts = securepath.split_name(ti.linkname, "hardlink target of " + repr(ti.name))
         if not parts:
             raise InvalidInput(f"entry {ti.name!r}: hardlink to the layer root")
-        parent = securepath.resolve_dir(self.root, parts[:-1], ti.name, create=False)
+        parent = self._resolve_dir(parts[:-1], ti.name, create=False)
         target = os.path.join(self.root, *parent, parts[-1])
         try:
             st = os.lstat(target)
@@ -222,7 +247,25 @@ class _Applier:
             raise InvalidInput(f"entry {ti.name!r}: hardlink target {ti.linkname!r} is not in this layer") from None
         if stat.S_ISDIR(st.st_mode):
             raise InvalidInput(f"entry {ti.name!r}: hardlink to a directory")
-        os.link(target, path, follow_symlinks=False)
+        return target
+
+    @staticmethod
+    def _link(ti: tarfile.TarInfo, target: str, path: str) -> None:
+        try:
+            os.link(target, path, follow_symlinks=False)
+        except FileNotFoundError:  # the entry replaced its own target (or a directory holding it)
+            raise InvalidInput(f"entry {ti.name!r}: hardlink target {ti.linkname!r} is not in this layer") from None
+
+    def _file_metadata(self, fd: int, ti: tarfile.TarInfo) -> None:
+        """A regular file's metadata through its open descriptor: no path lookups, no links to follow.
+        Owner before mode: chown clears setuid and setgid."""
+        if self.is_root:
+            os.fchown(fd, ti.uid, ti.gid)
+        for key, value in ti.pax_headers.items():
+            if key.startswith("SCHILY.xattr."):
+                self._xattr(fd, key[len("SCHILY.xattr.") :], value)
+        os.fchmod(fd, ti.mode & 0o7777)
+        os.utime(fd, (ti.mtime, ti.mtime))
 
     def _metadata(self, path: str, ti: tarfile.TarInfo) -> None:
         """Owner, xattrs, mode and times of what is at `path`, never of what a symlink there points
@@ -236,11 +279,12 @@ class _Applier:
             os.chmod(path, ti.mode & 0o7777)
         os.utime(path, (ti.mtime, ti.mtime), follow_symlinks=False)
 
-    def _xattr(self, path: str, name: str, value: str) -> None:
+    def _xattr(self, target: str | int, name: str, value: str) -> None:
         if name.startswith("trusted.overlay."):
             return  # only our own whiteout handling may set overlay's attributes
+        follow = isinstance(target, int)  # a descriptor has nothing to follow; a path must not be followed
         try:
-            os.setxattr(path, name, value.encode("utf-8", "surrogateescape"), follow_symlinks=False)
+            os.setxattr(target, name, value.encode("utf-8", "surrogateescape"), follow_symlinks=follow)
         except OSError as exc:
             if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
                 raise
