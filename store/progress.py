@@ -12,6 +12,7 @@ class Progress(Protocol):
     def note(self, text: str) -> None: ...
     def start(self, key: str, total: int, status: str) -> None: ...
     def advance(self, key: str, count: int) -> None: ...
+    def status(self, key: str, status: str) -> None: ...
     def finish(self, key: str, status: str) -> None: ...
     def close(self) -> None: ...
 
@@ -28,6 +29,9 @@ class Silent:
         pass
 
     def advance(self, key: str, count: int) -> None:
+        pass
+
+    def status(self, key: str, status: str) -> None:
         pass
 
     def finish(self, key: str, status: str) -> None:
@@ -49,6 +53,9 @@ class Lines(Silent):
             sys.stderr.flush()
 
     def start(self, key: str, total: int, status: str) -> None:
+        self.note(f"{short(key)}: {status}")
+
+    def status(self, key: str, status: str) -> None:
         self.note(f"{short(key)}: {status}")
 
     def finish(self, key: str, status: str) -> None:
@@ -76,6 +83,9 @@ class Bars:
 
     def advance(self, key: str, count: int) -> None:
         self.bars.advance(self.tasks[key], count)
+
+    def status(self, key: str, status: str) -> None:
+        self.bars.update(self.tasks[key], description=f"{short(key)}: {status}")
 
     def finish(self, key: str, status: str) -> None:
         if key not in self.tasks:  # nothing moved: a line, not a bar

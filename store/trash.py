@@ -105,23 +105,18 @@ def remove_trees(paths: list[str]) -> None:
     rm dies with us (PR_SET_PDEATHSIG), so a killed prune leaves its claimed entries for the
     next command instead of an orphan still deleting them.
     """
+    from .forks import die_with_parent
+
     per_process = min(RM_BATCH, -(-len(paths) // RM_PROCESSES)) or 1
     batches = [paths[i : i + per_process] for i in range(0, len(paths), per_process)]
     running: list[subprocess.Popen] = []
     for batch in batches:
         if len(running) == RM_PROCESSES:
             running.pop(0).wait()
-        running.append(subprocess.Popen(["rm", "-rf", "--", *batch], preexec_fn=_die_with_parent,
+        running.append(subprocess.Popen(["rm", "-rf", "--", *batch], preexec_fn=die_with_parent,
                                         stderr=subprocess.DEVNULL))
     for proc in running:
         proc.wait()
     left = [p for p in paths if os.path.lexists(p)]
     if left:
         raise OSError(f"could not delete {len(left)} trash entries (is something mounted inside?), e.g. {left[0]}")
-
-
-def _die_with_parent() -> None:
-    import ctypes
-    import signal
-
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG

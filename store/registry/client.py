@@ -15,12 +15,16 @@ import ipaddress
 import json
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-import httpx
+# httpx imports its own command-line tool on import when rich and pygments are installed (~60 ms
+# of a cold start); bilge never runs it, and httpx is built to do without it.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+import httpx  # noqa: E402
 
 from ..errors import BilgeError, InvalidInput
 from .auth import Credentials
@@ -119,16 +123,29 @@ class Client:
         self.credentials = credentials
         self.cancel = cancel or threading.Event()
         self._plain_ok = plain_http_allowed(self.host, insecure)
-        self.http = httpx.Client(
-            timeout=httpx.Timeout(60.0, connect=15.0),
-            follow_redirects=False,
-            verify=not self._plain_ok,
-            headers={"User-Agent": "bilge/0.1", "Docker-Distribution-API-Version": "registry/2.0"},
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
-        )
+        self._tls = httpx.create_ssl_context(verify=not self._plain_ok)  # made once, shared by forked children
+        self.http = self._new_http()
+        self._inherited: list[httpx.Client] = []
         self.base = f"https://{self.host}"
         self._auth = _Auth()
         self._pinged = False
+        self._ping_lock = threading.Lock()
+
+    def _new_http(self) -> httpx.Client:
+        return httpx.Client(
+            timeout=httpx.Timeout(60.0, connect=15.0),
+            follow_redirects=False,
+            verify=self._tls,
+            headers={"User-Agent": "bilge/0.1", "Docker-Distribution-API-Version": "registry/2.0"},
+            limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+        )
+
+    def after_fork(self) -> None:
+        """In a forked child: connections of its own. The parent's stay open and untouched here
+        (closing them could end the parent's TLS sessions); the token cache carries over."""
+        self._inherited.append(self.http)
+        self.http = self._new_http()
+        self._auth.lock = threading.Lock()
         self._ping_lock = threading.Lock()
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import digest as dg
@@ -19,6 +20,7 @@ from .. import platforms, reference
 from ..core import Store
 from ..db import write
 from ..errors import DigestMismatch, InvalidInput
+from ..forks import run_forked
 from ..intake import Committer, ImageSpec, Layer, check_layer, choose_platform, config_diff_ids, ingest_blob
 from ..leases import Lease
 from ..platforms import Platform
@@ -27,7 +29,6 @@ from . import auth, known
 from .client import Client, scope
 from .fetch import BlobReader
 from ..progress import Progress, Silent
-from .workers import run_all
 
 ACCEPT = ", ".join([mt.OCI_INDEX, mt.DOCKER_LIST, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST])
 LAYER_TYPES = {mt.DOCKER_LAYER_GZIP, mt.DOCKER_LAYER, mt.OCI_LAYER, mt.OCI_LAYER_GZIP, mt.OCI_LAYER_ZSTD}
@@ -115,21 +116,29 @@ class _Pull:
             raise DigestMismatch(f"config {desc['digest']} from {self.ref.repository} hashes to {dg.sha256_bytes(body)}")
         return body
 
-    def fetch(self, desc: dict, lease: Lease) -> Layer:
-        digest = desc["digest"]
-        self.progress.start(digest, desc["size"], "Downloading")
-        reader = BlobReader(self.client, self.ref.path, digest, desc["size"], self.wanted,
-                            on_bytes=lambda n: self.progress.advance(digest, n))
+    def fetch(self, desc: dict, lease: Lease, count_bytes: Callable[[int], None]) -> Layer:
+        """Download, verify and extract one layer blob; runs in a forked child (store.forks)."""
+        self.client.after_fork()
+        reader = BlobReader(self.client, self.ref.path, desc["digest"], desc["size"], self.wanted, on_bytes=count_bytes)
         try:
             try:
-                layer = ingest_blob(self.store, lease, reader, verified=digest)  # type: ignore[arg-type]
+                return ingest_blob(self.store, lease, reader, verified=desc["digest"])  # type: ignore[arg-type]
             except InvalidInput:
                 reader.drain()  # wrong bytes are reported as a digest mismatch, not as what broke first
                 raise
         finally:
             reader.close()
-        self.progress.finish(digest, "Pull complete")
-        return layer
+
+    def fetch_all(self, todo: list[dict], lease: Lease) -> dict[str, Layer]:
+        """The missing layers, up to WORKERS at once, each in a process of its own, with a bar each."""
+        digests = [desc["digest"] for desc in todo]
+        for desc in todo:
+            self.progress.start(desc["digest"], desc["size"], "Pulling fs layer")
+        layers = run_forked(lambda desc, count: self.fetch(desc, lease, count), todo, WORKERS,
+                            on_start=lambda i: self.progress.status(digests[i], "Downloading"),
+                            on_bytes=lambda i, n: self.progress.advance(digests[i], n),
+                            on_done=lambda i: self.progress.finish(digests[i], "Pull complete"))
+        return dict(zip(digests, layers))
 
     def run(self, platform: Platform) -> Pulled:
         self.progress.note(f"{self.ref.tag or self.ref.digest}: Pulling from {self.ref.path}")
@@ -145,9 +154,7 @@ class _Pull:
         image_id = dg.sha256_bytes(spec.config)
         had_image = self.store.images.exists(image_id)
         with self.store.lease("pull") as lease:
-            todo = self.missing(layer_descs, diff_ids, lease)
-            fetched = dict(zip(todo, run_all(lambda d: self.fetch(todo[d], lease), list(todo),
-                                             self.client.cancel, WORKERS)))
+            fetched = self.fetch_all(list(self.missing(layer_descs, diff_ids, lease).values()), lease)
             for i, (name, want) in enumerate(zip(spec.layers, diff_ids)):
                 if name in fetched:
                     check_layer(i, name, want, fetched[name])

@@ -1,0 +1,116 @@
+"""store.forks: work in forked children, results and failures back in the parent, nobody left over."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from bilge.store.errors import BilgeError, DigestMismatch
+from bilge.store.forks import run_forked
+
+
+def live_children() -> list[int]:
+    """This process's children that have not been reaped (zombies count: nobody waited for them)."""
+    me = os.getpid()
+    text = Path(f"/proc/{me}/task/{me}/children").read_text()
+    return [int(pid) for pid in text.split()]
+
+
+def test_results_in_order_with_every_callback() -> None:
+    events: list[tuple[str, int]] = []
+    counted: dict[int, int] = {}
+
+    def work(item: int, count: object) -> tuple[int, int]:
+        for _ in range(item):
+            count(1000)  # type: ignore[operator]
+        return item, os.getpid()
+
+    def on_bytes(i: int, n: int) -> None:
+        counted[i] = counted.get(i, 0) + n
+
+    results = run_forked(work, [3, 1, 2, 5], workers=2, on_start=lambda i: events.append(("start", i)),
+                         on_bytes=on_bytes, on_done=lambda i: events.append(("done", i)))
+    assert [r[0] for r in results] == [3, 1, 2, 5]
+    assert len({r[1] for r in results} | {os.getpid()}) == 5  # each item ran in a process of its own
+    assert counted == {0: 3000, 1: 1000, 2: 2000, 3: 5000}
+    assert sorted(events) == sorted([("start", i) for i in range(4)] + [("done", i) for i in range(4)])
+    assert all(events.index(("start", i)) < events.index(("done", i)) for i in range(4))
+    assert live_children() == []
+
+
+def test_a_failure_stops_the_others_and_arrives_as_itself() -> None:
+    def work(item: str, count: object) -> None:
+        if item == "bad":
+            raise DigestMismatch("blob sha256:abc: the content received hashes to sha256:def")
+        time.sleep(60)
+
+    start = time.monotonic()
+    with pytest.raises(DigestMismatch, match="hashes to sha256:def") as caught:
+        run_forked(work, ["slow", "bad", "slow"], workers=3)
+    assert time.monotonic() - start < 20  # the sleeping siblings were killed, not waited for
+    assert live_children() == []
+    assert any("in a worker process" in note for note in caught.value.__notes__)  # --debug shows where
+
+
+def test_an_exception_that_cannot_be_pickled_keeps_its_words() -> None:
+    class Local(Exception):  # a local class cannot be pickled
+        pass
+
+    def work(item: int, count: object) -> None:
+        raise Local("the registry said no")
+
+    with pytest.raises(BilgeError, match="Local: the registry said no"):
+        run_forked(work, [1], workers=1)
+
+
+def test_a_worker_killed_from_outside_is_a_clear_error() -> None:
+    def work(item: int, count: object) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    with pytest.raises(BilgeError, match="worker process was killed by SIGKILL"):
+        run_forked(work, [1], workers=1)
+    assert live_children() == []
+
+
+def test_a_worker_stopped_by_ctrl_c_is_an_interruption() -> None:
+    def work(item: int, count: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # workers take ctrl-C's default: they just stop
+        time.sleep(60)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_forked(work, [1], workers=1)
+    assert live_children() == []
+
+
+def test_workers_die_with_their_parent(tmp_path: Path) -> None:
+    """A parent killed outright (no chance to clean up) takes its workers with it."""
+    pids = tmp_path / "pids"
+
+    def parent() -> None:
+        def work(item: int, count: object) -> None:
+            with open(pids, "a") as f:
+                f.write(f"{os.getpid()}\n")
+            time.sleep(60)
+
+        run_forked(work, [1, 2], workers=2)
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            parent()
+        finally:
+            os._exit(0)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(pids.read_text().split() if pids.exists() else []) < 2:
+        time.sleep(0.05)
+    workers = [int(p) for p in pids.read_text().split()]
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.05)
+    assert not [w for w in workers if Path(f"/proc/{w}").exists()]
