@@ -52,5 +52,39 @@ class Layout:
         return self.root / "trash"
 
     def create(self) -> None:
-        for path in (self.blobs, self.links, self.containers, self.ingest, self.trash):
+        for path in (self.blobs, self.links, self.trash):
             path.mkdir(parents=True, exist_ok=True)
+        for path in (self.ingest, self.containers):  # where layers and writable layers are born
+            if not path.exists():
+                path.mkdir()
+                mark_top_directory(path)
+
+
+FS_IOC_GETFLAGS = 0x80086601
+FS_IOC_SETFLAGS = 0x40086602
+FS_TOPDIR_FL = 0x00020000
+
+
+def mark_top_directory(path: Path) -> None:
+    """`chattr +T`: ext2/3/4's Orlov allocator then spreads the directories made inside across
+    block groups, as it does for home directories, instead of packing each next to its parent.
+
+    Each layer is a hierarchy of its own, born and deleted whole. Packed together, a new layer's
+    inodes land among the inodes a prune just freed, and ext4 without a journal checks every
+    recently freed inode it passes before taking one: after a prune, creating a layer's files
+    took twice the system time. Best effort: other file systems have no such flag and are left as they are.
+    """
+    import fcntl
+    import struct
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        flags = struct.unpack("i", fcntl.ioctl(fd, FS_IOC_GETFLAGS, b"\0" * 4))[0]
+        fcntl.ioctl(fd, FS_IOC_SETFLAGS, struct.pack("i", flags | FS_TOPDIR_FL))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
