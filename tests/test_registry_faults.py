@@ -118,7 +118,24 @@ def test_ctrl_c_mid_pull_leaves_a_consistent_store(bilge, registry, proxy, bilge
     assert proc.returncode == 130, err
     assert err.decode().strip().splitlines()[-1] == "Error: interrupted"
     assert f"{layer['digest'][7:19]}: Pull complete" not in err.decode()
+    assert processes_running(f"{proxy.host}/fixtures/zoo:latest") == []  # its layer workers went with it
     assert_nothing_stored(bilge, bilge_root)
+
+
+def processes_running(marker: str) -> list[int]:
+    """Live processes whose command line mentions `marker` (forked workers keep their parent's)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = next(line for line in (entry / "status").read_text().splitlines() if line.startswith("State:"))
+        except (OSError, StopIteration):
+            continue
+        if marker in cmdline and "zombie" not in state:
+            found.append(int(entry.name))
+    return found
 
 
 def test_redirected_blobs_get_no_credentials(bilge, htpasswd_registry, proxy_for, docker_config: dict) -> None:

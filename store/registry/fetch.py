@@ -16,7 +16,7 @@ import httpx
 
 from ..errors import DigestMismatch
 from ..streams import ReadStream
-from .client import ATTEMPTS, BACKOFF, CHUNK, Cancelled, Client, RegistryError
+from .client import ATTEMPTS, BACKOFF, CHUNK, Client, RegistryError
 
 
 class BlobReader(ReadStream):
@@ -37,8 +37,6 @@ class BlobReader(ReadStream):
         self._off = 0
 
     def read(self, size: int | None = -1) -> bytes:
-        if self.client.cancel.is_set():
-            raise Cancelled("interrupted")
         want = CHUNK if size is None or size < 0 else size
         if self._off >= len(self._buf):
             self._buf, self._off = self._next(), 0
@@ -58,8 +56,6 @@ class BlobReader(ReadStream):
 
     def _next(self) -> bytes:
         while self.pos < self.size:
-            if self.client.cancel.is_set():
-                raise Cancelled("interrupted")
             if self._chunks is None:
                 self._open()
             try:

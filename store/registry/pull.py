@@ -1,7 +1,8 @@
 """`bilge pull`: manifest negotiation, platform choice, concurrent verified layer downloads.
 
 Each layer blob streams from the registry through its digest check, decompression and
-confined extraction in one pass (bounded memory: a chunk per worker). Layers whose chain is
+confined extraction in one pass (bounded memory: a chunk per worker), in a forked process of
+its own (store.forks), so layers use every core. Layers whose chain is
 already stored are leased, not fetched. Nothing is committed until every fetched layer
 matched its digest and the config's diff_id; until then it all sits in the lease's ingest/
 scratch, which goes with the lease on any error or ctrl-C.
@@ -10,7 +11,6 @@ scratch, which goes with the lease on any error or ctrl-C.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -185,10 +185,10 @@ class _Pull:
 
 
 def pull(store: Store, name: str, platform: Platform | None = None, insecure: bool = False,
-         progress: Progress | None = None, cancel: threading.Event | None = None) -> Pulled:
+         progress: Progress | None = None) -> Pulled:
     """Pull `name` into the store; the reference is checked before any network I/O."""
     ref = reference.parse(name)
-    client = Client(ref.domain, auth.lookup(ref.domain), insecure, cancel)
+    client = Client(ref.domain, auth.lookup(ref.domain), insecure)
     try:
         return _Pull(store, client, ref, progress or Silent()).run(platform or platforms.host())
     finally:
