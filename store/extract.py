@@ -63,7 +63,9 @@ class _Recorder(ForwardReader):
     """Sits under tarfile: hashes every byte, keeps every byte that is not file content.
 
     tarfile reads headers and skips padding through `read`/`seek`, so those bytes land in
-    `raw`; file content is read by us through `content`, which hashes without keeping.
+    `raw`; file content is read by us through `content`, which is not kept. The stream is
+    pulled a chunk at a time and each chunk hashed whole, so a 512-byte header costs a slice
+    of that chunk, not a trip through the decompressor and the hash.
     """
 
     def __init__(self, src: BinaryIO, limits: Limits) -> None:
@@ -71,35 +73,48 @@ class _Recorder(ForwardReader):
         self.limits = limits
         self.hash = hashlib.sha256()
         self.raw = bytearray()
+        self._chunk = b""
+        self._at = 0  # how much of _chunk has been handed out
+        self._pulled = 0
 
-    def _counted(self, data: bytes) -> bytes:
-        self.pos += len(data)
-        if self.pos > self.limits.max_bytes:
+    def _ready(self) -> bool:
+        """Something left in the current chunk, pulling (and hashing) the next when it is used up."""
+        if self._at < len(self._chunk):
+            return True
+        chunk = self.src.read(_COPY_CHUNK)
+        if not chunk:
+            return False
+        self._pulled += len(chunk)
+        if self._pulled > self.limits.max_bytes:
             raise InvalidInput(f"layer is larger than the limit of {self.limits.max_bytes} bytes")
-        self.hash.update(data)
-        return data
+        self.hash.update(chunk)
+        self._chunk, self._at = chunk, 0
+        return True
 
     def read(self, size: int | None = -1) -> bytes:
-        """Exactly `size` bytes unless the stream ends: tarfile takes a short header read for
-        the end of the archive, and decompressors and sockets do return short reads."""
+        """Exactly `size` bytes unless the stream ends (tarfile takes a short header read for
+        the end of the archive)."""
         want = _COPY_CHUNK if size is None or size < 0 else size
-        data = self._counted(self.src.read(want))
-        while data and len(data) < want:
-            more = self._counted(self.src.read(want - len(data)))
-            if not more:
-                break
-            data += more
+        data = b""
+        while len(data) < want and self._ready():
+            piece = self._chunk[self._at:self._at + want - len(data)]
+            self._at += len(piece)
+            data += piece
+        self.pos += len(data)
         self.raw += data
         return data
 
-    def content(self, size: int) -> Iterator[bytes]:
+    def content(self, size: int) -> Iterator[memoryview]:
+        """A file's `size` bytes as views into the chunks: written out without a copy."""
         left = size
         while left:
-            chunk = self._counted(self.src.read(min(left, _COPY_CHUNK)))
-            if not chunk:
+            if not self._ready():
                 raise InvalidInput("layer tar ends in the middle of a file")
-            left -= len(chunk)
-            yield chunk
+            count = min(left, len(self._chunk) - self._at)
+            yield memoryview(self._chunk)[self._at:self._at + count]
+            self._at += count
+            self.pos += count
+            left -= count
 
     def take(self) -> bytes:
         out = bytes(self.raw)
@@ -230,7 +245,8 @@ class _Applier:
             self.recording.raw(rec.take())
             self.content[rel] = self.recording.file(rel, ti.size)
             for chunk in rec.content(ti.size):
-                os.write(fd, chunk)
+                while chunk:  # a write may take less than it was given
+                    chunk = chunk[os.write(fd, chunk):]
             self._file_metadata(fd, ti)
         finally:
             os.close(fd)
