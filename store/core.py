@@ -33,7 +33,7 @@ class Store:
     @contextmanager
     def lease(self, purpose: str) -> Iterator[leases.Lease]:
         """Work in progress: its references are GC roots and its ingest/ scratch goes with it."""
-        with leases.lease(self.db, purpose) as held:
+        with leases.lease(self.db, self.layout.db, purpose) as held:
             try:
                 yield held
             finally:

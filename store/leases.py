@@ -1,16 +1,22 @@
 """Leases: work in progress (a load, pull, build or commit) pins what it has made so far.
 
 A lease lives in the database with an expiry, so a crashed process cannot pin anything
-forever; the garbage collector treats live leases' references as roots.
+forever; the garbage collector treats live leases' references as roots. While its holder
+works, a thread pushes the expiry forward, so work longer than the expiry (a slow pull)
+keeps its roots and its ingest/ scratch; a holder that dies stops renewing, and its lease
+lapses one expiry later.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from .db import Database
 
@@ -29,15 +35,48 @@ class Lease:
         )
 
 
+def default_ttl() -> float:
+    """$BILGE_LEASE_TTL seconds, else six hours."""
+    return float(os.environ.get("BILGE_LEASE_TTL", DEFAULT_TTL))
+
+
+class _Renewer(threading.Thread):
+    """Every third of the expiry, moves it forward again, through a connection of its own."""
+
+    def __init__(self, path: Path, lease_id: str, ttl: float) -> None:
+        super().__init__(name="bilge-lease", daemon=True)
+        self.path, self.lease_id, self.ttl = path, lease_id, ttl
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while not self.done.wait(self.ttl / 3):
+                try:
+                    conn = conn or sqlite3.connect(self.path, timeout=self.ttl / 3, isolation_level=None)
+                    conn.execute("UPDATE leases SET expires = ? WHERE id = ?", [time.time() + self.ttl, self.lease_id])
+                except sqlite3.Error:
+                    pass  # a busy database: the next round tries again, well before the expiry
+        finally:
+            if conn is not None:
+                conn.close()
+
+
 @contextmanager
-def lease(db: Database, purpose: str, ttl: float = DEFAULT_TTL) -> Iterator[Lease]:
+def lease(db: Database, path: Path, purpose: str, ttl: float | None = None) -> Iterator[Lease]:
+    """A lease on the store whose database is at `path`, renewed until the block ends."""
+    ttl = ttl or default_ttl()
     lease_id = uuid.uuid4().hex
     now = time.time()
     db.execute(
         "INSERT INTO leases (id, purpose, pid, created, expires) VALUES (?, ?, ?, ?, ?)",
         [lease_id, purpose, os.getpid(), now, now + ttl],
     )
+    renewer = _Renewer(path, lease_id, ttl)
+    renewer.start()
     try:
         yield Lease(db, lease_id)
     finally:
+        renewer.done.set()
+        renewer.join()
         db.execute("DELETE FROM leases WHERE id = ?", [lease_id])

@@ -7,6 +7,7 @@ The faults come from a proxy of our own in front of the real registry (registry_
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -145,3 +146,27 @@ def test_redirected_blobs_get_no_credentials(bilge, htpasswd_registry, proxy_for
     bilge("pull", f"{front.host}/private/busybox:latest", env=docker_config)
     assert len(front.faults.direct_auth) == 3  # the config and two layers, all via the redirect
     assert front.faults.direct_auth == [None, None, None]
+
+
+def test_a_pull_longer_than_its_lease_keeps_it(bilge, registry, proxy, bilge_root: Path, fixtures_dir: Path) -> None:
+    """The lease is renewed while the pull works: `check --repair` in the middle of a pull that
+    has outlived its lease's first expiry finds it live and leaves its scratch alone."""
+    layer = biggest_layer(registry, "fixtures/zoo:latest")
+    proxy.faults.throttle = 64 * 1024 * 6 / layer["size"]  # the biggest layer takes about six seconds
+    ref = f"{proxy.host}/fixtures/zoo:latest"
+    env = {"BILGE_LEASE_TTL": "1.5"}
+    proc = subprocess.Popen([sys.executable, "-m", "bilge", "pull", ref], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "BILGE_ROOT": str(bilge_root), **env})
+    deadline = time.monotonic() + 30
+    while not any(m == "GET" and layer["digest"] in p for m, p, _, _ in proxy.faults.log):
+        assert time.monotonic() < deadline and proc.poll() is None, "the pull never reached the layer"
+        time.sleep(0.05)
+    time.sleep(2.5)  # past the first expiry
+    assert proc.poll() is None, "the pull finished too soon to test anything"
+    repaired = bilge("check", "--repair", env=env)
+    assert "expired lease" not in repaired.stderr and "work in progress" not in repaired.stderr, repaired.stderr
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    docker = {t: i for i in json.loads((fixtures_dir / "docker" / "inspect.json").read_text()) for t in i["RepoTags"]}
+    assert json.loads(bilge("inspect", ref).stdout)[0]["Id"] == docker["zoo:latest"]["Id"]
+    assert "store is consistent" in bilge("check").stderr
