@@ -1,8 +1,10 @@
-"""Credentials the way the docker CLI keeps them: `auths` in $DOCKER_CONFIG/config.json.
+"""Credentials the way the docker CLI keeps them, in $DOCKER_CONFIG/config.json.
 
-Entries hold base64 "user:password" in `auth`, keyed by registry host (Docker Hub's key is
-its historical index URL). The file is rewritten atomically with mode 0600 and every other
-key in it is kept, so bilge and docker can share it.
+Without a credential helper, `auths` entries hold base64 "user:password" in `auth`, keyed by
+registry host (Docker Hub's key is its historical index URL). With one (`credHelpers` for a
+host, else `credsStore`), the secret lives in that helper, `docker-credential-<name>`, spoken
+to over its stdin/stdout protocol, and `auths` only remembers the host. The file is rewritten
+atomically with mode 0600 and every other key in it is kept, so bilge and docker can share it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import base64
 import binascii
 import json
 import os
+import shutil
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,10 +63,53 @@ def _read() -> dict:
     return doc
 
 
+def _helper_name(doc: dict, domain: str) -> str | None:
+    """The credential helper for `domain`: its own in `credHelpers`, else `credsStore`."""
+    for key, name in (doc.get("credHelpers") or {}).items():
+        if _host_of(key) == _host_of(domain) and isinstance(name, str) and name:
+            return name
+    store = doc.get("credsStore")
+    return store if isinstance(store, str) and store else None
+
+
+def _ask_helper(name: str, action: str, payload: str) -> subprocess.CompletedProcess:
+    exe = shutil.which(f"docker-credential-{name}")
+    if exe is None:
+        raise InvalidInput(f"credential helper docker-credential-{name} (named in {config_path()}) is not installed")
+    return subprocess.run([exe, action], input=payload, capture_output=True, text=True, timeout=120)
+
+
+def _helper_failed(name: str, action: str, proc: subprocess.CompletedProcess) -> InvalidInput:
+    """The helper's own words (helpers print errors, never secrets, on failure), on one line."""
+    said = " ".join((proc.stdout.strip() or proc.stderr.strip() or f"exit status {proc.returncode}").split())
+    return InvalidInput(f"docker-credential-{name} {action}: {said[:300]}")
+
+
+def _from_helper(name: str, domain: str) -> Credentials | None:
+    proc = _ask_helper(name, "get", server_key(domain))
+    if proc.returncode != 0:
+        if "credentials not found" in proc.stdout.lower():
+            return None
+        raise _helper_failed(name, "get", proc)
+    try:
+        doc = json.loads(proc.stdout)
+        user, secret = doc["Username"], doc["Secret"]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput(f"docker-credential-{name} get: answered something that is not credentials") from None
+    if user == "<token>":
+        raise InvalidInput(f"docker-credential-{name} holds an identity token for {server_key(domain)}; "
+                           "bilge only uses a username and password (log in again with bilge login)")
+    return Credentials(user, secret) if user and secret else None
+
+
 def lookup(domain: str) -> Credentials | None:
     """Stored credentials for `domain`, or None to go anonymous."""
+    doc = _read()
+    helper = _helper_name(doc, domain)
+    if helper and (found := _from_helper(helper, domain)):
+        return found
     want = _host_of(domain)
-    for key, entry in (_read().get("auths") or {}).items():
+    for key, entry in (doc.get("auths") or {}).items():
         if _host_of(key) != want or not isinstance(entry, dict):
             continue
         if entry.get("auth"):
@@ -91,22 +138,37 @@ def _write(doc: dict) -> None:
         raise
 
 
-def save(domain: str, creds: Credentials) -> Path:
+def save(domain: str, creds: Credentials) -> str:
+    """Store the credentials (in the helper, if there is one); returns where they went."""
     doc = _read()
     auths = doc.setdefault("auths", {})
-    token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
-    auths[server_key(domain)] = {"auth": token}
+    helper = _helper_name(doc, domain)
+    if helper:
+        payload = json.dumps({"ServerURL": server_key(domain), "Username": creds.username, "Secret": creds.password})
+        proc = _ask_helper(helper, "store", payload)
+        if proc.returncode != 0:
+            raise _helper_failed(helper, "store", proc)
+        auths[server_key(domain)] = {}  # as docker does: the host is listed, the secret is not here
+    else:
+        token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
+        auths[server_key(domain)] = {"auth": token}
     _write(doc)
-    return config_path()
+    return f"docker-credential-{helper}" if helper else str(config_path())
 
 
 def remove(domain: str) -> bool:
-    """Forget `domain`'s credentials; False when there were none."""
+    """Forget `domain`'s credentials, in the helper too; False when there were none."""
     doc = _read()
+    erased = False
+    if helper := _helper_name(doc, domain):
+        proc = _ask_helper(helper, "erase", server_key(domain))
+        erased = proc.returncode == 0
+        if not erased and "credentials not found" not in proc.stdout.lower():
+            raise _helper_failed(helper, "erase", proc)
     auths = doc.get("auths") or {}
     keys = [k for k in auths if _host_of(k) == _host_of(domain)]
     for key in keys:
         del auths[key]
     if keys:
         _write(doc)
-    return bool(keys)
+    return erased or bool(keys)
