@@ -76,7 +76,8 @@ def login(
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")] = False,
     insecure: InsecureOpt = False,
 ) -> None:
-    """Log in to a registry; the credentials go to $DOCKER_CONFIG/config.json (mode 0600)."""
+    """Log in to a registry; the credentials go to $DOCKER_CONFIG/config.json (mode 0600), or to the
+    credential helper it names (credsStore, credHelpers)."""
     from .errors import InvalidInput
     from .registry import auth
     from .registry.client import Client
