@@ -158,6 +158,10 @@ class ImageStore:
         return [f"{reference.familiar_name(repo)}:{tag}" for repo, tag in self.db.execute(
             "SELECT repository, tag FROM tags WHERE image_id = ? ORDER BY repository, tag", [image_id])]
 
+    def tags_of(self, repository: str) -> list[str]:
+        """The tags a repository has in this store, sorted."""
+        return [r[0] for r in self.db.execute("SELECT tag FROM tags WHERE repository = ? ORDER BY tag", [repository])]
+
     def repo_digests(self, image_id: str) -> list[str]:
         return [f"{reference.familiar_name(repo)}@{d}" for repo, d in self.db.execute(
             "SELECT repository, digest FROM digests WHERE image_id = ? ORDER BY repository, digest", [image_id])]

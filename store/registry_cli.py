@@ -41,22 +41,33 @@ def pull(
 
 def push(
     name: Annotated[str, typer.Argument(help="NAME[:TAG]")],
+    all_tags: Annotated[bool, typer.Option("--all-tags", "-a", help="Push every tag of the repository")] = False,
     quiet: QuietOpt = False,
     insecure: InsecureOpt = False,
 ) -> None:
-    """Upload an image to a registry."""
+    """Upload an image (or, with -a, every tagged image of a repository) to a registry."""
     from . import reference
+    from .errors import InvalidInput, NotFound
     from .progress import for_terminal
     from .registry.push import push as do_push
 
-    reference.parse(name)
+    ref = reference.parse(name)
+    store = open_store()
+    names = [name]
+    if all_tags:
+        if ref.digest or ":" in name.rsplit("/", 1)[-1]:
+            raise InvalidInput("tag can't be used with --all-tags/-a")
+        names = [f"{ref.repository}:{tag}" for tag in store.images.tags_of(ref.repository)]
+        if not names:
+            raise NotFound(f"An image does not exist locally with the tag: {ref.familiar}")
     progress = for_terminal(quiet)
     try:
-        pushed = do_push(open_store(), name, insecure, progress)
+        for one in names:
+            pushed = do_push(store, one, insecure, progress)
+            out(f"{reference.parse(pushed.name).repository}:{pushed.tag}" if quiet else
+                f"{pushed.tag}: digest: {pushed.digest} size: {pushed.size}")
     finally:
         progress.close()
-    out(f"{reference.parse(pushed.name).repository}:{pushed.tag}" if quiet else
-        f"{pushed.tag}: digest: {pushed.digest} size: {pushed.size}")
 
 
 def _server_domain(server: Optional[str]) -> str:

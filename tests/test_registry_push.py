@@ -135,3 +135,19 @@ def test_push_of_a_damaged_layer_fails_before_the_manifest(bilge, registry: Regi
     probe = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{target}"],
                            capture_output=True, text=True)
     assert probe.returncode != 0 and "manifest unknown" in probe.stderr
+
+
+def test_push_all_tags(bilge, registry: Registry, fixtures_dir: Path) -> None:
+    loaded(bilge, fixtures_dir)
+    repo = registry.ref("pushed/every")
+    for source, tag in (("busybox:latest", "a"), ("zoo:latest", "b")):
+        bilge("tag", source, f"{repo}:{tag}")
+    result = bilge("push", "--all-tags", repo)
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["a", "b"]
+    listed = json.loads(registry.skopeo("list-tags", "--tls-verify=false", f"docker://{repo}").stdout)
+    assert sorted(listed["Tags"]) == ["a", "b"]
+    for tag in ("a", "b"):
+        assert registry.inspect(f"pushed/every:{tag}", "--config")["rootfs"]["diff_ids"] == \
+            image(bilge, f"{repo}:{tag}")["RootFS"]["Layers"]
+    refused = bilge("push", "-a", f"{repo}:a", check=False)
+    assert (refused.returncode, refused.stderr.strip()) == (1, "Error: tag can't be used with --all-tags/-a")
