@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import require
-from registry_fixtures import PASSWORD, USER  # type: ignore[import-not-found]
+from registry_fixtures import PASSWORD, USER, require  # type: ignore[import-not-found]
 
 KEY = "bilge-test@example.invalid"
 
