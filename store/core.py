@@ -18,7 +18,7 @@ from .trash import Trash
 
 class Store:
     def __init__(self, root: Path | None = None) -> None:
-        self.layout = Layout(Path(root) if root else default_root())
+        self.layout = Layout((Path(root) if root else default_root()).absolute())  # runc and mounts need it whole
         self.layout.create()
         self.db = connect(self.layout.db)
         self.trash = Trash(self.layout, self.db)

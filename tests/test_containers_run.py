@@ -7,6 +7,7 @@ import os
 import pty
 import socket
 import sqlite3
+import subprocess
 import sys
 import time
 
@@ -272,3 +273,10 @@ def test_a_container_nobody_watched_is_found_exited(ctr, bilge_root):
     _wait_for(lambda: "Exited (255)" in ctr("ps", "-a").stdout, "found exited")
     assert inspect(ctr, "unwatched")["State"]["Status"] == "exited"
     ctr("rm", "unwatched")
+
+
+def test_a_relative_store_root_runs_containers(ctr, bilge_root):
+    """runc and the overlay mount get whole paths even when --root was given relative to the cwd."""
+    cmd = [sys.executable, "-m", "bilge", "--root", bilge_root.name, "run", "--rm", "busybox", "echo", "relative"]
+    result = subprocess.run(cmd, cwd=bilge_root.parent, capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "relative\n", "")
