@@ -26,6 +26,7 @@ from .tarsplit import Recording
 from .whiteouts import OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX
 
 _COPY_CHUNK = 1 << 20
+MAX_KEPT_BYTES = 16 << 20  # one pax record or long name, or what follows the end: real ones are kilobytes
 T = TypeVar("T")
 
 
@@ -93,16 +94,29 @@ class _Recorder(ForwardReader):
 
     def read(self, size: int | None = -1) -> bytes:
         """Exactly `size` bytes unless the stream ends (tarfile takes a short header read for
-        the end of the archive)."""
+        the end of the archive). Only headers come through here, file content does not: a
+        header (pax, GNU long name) larger than any real one is refused, not read into memory."""
         want = _COPY_CHUNK if size is None or size < 0 else size
-        data = b""
-        while len(data) < want and self._ready():
-            piece = self._chunk[self._at:self._at + want - len(data)]
+        if want > MAX_KEPT_BYTES:
+            raise InvalidInput(f"layer has a tar header of {want} bytes (the limit is {MAX_KEPT_BYTES})")
+        parts: list[bytes] = []
+        got = 0
+        while got < want and self._ready():
+            piece = self._chunk[self._at:self._at + want - got]
             self._at += len(piece)
-            data += piece
-        self.pos += len(data)
+            got += len(piece)
+            parts.append(piece)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        self.pos += got
         self.raw += data
         return data
+
+    def drain(self) -> None:
+        """What follows the archive's end (zero padding) is kept for the tar-split, up to a limit."""
+        start = self.pos
+        while self.read(_COPY_CHUNK):
+            if self.pos - start > MAX_KEPT_BYTES:
+                raise InvalidInput(f"layer has more than {MAX_KEPT_BYTES} bytes after the end of its tar")
 
     def content(self, size: int) -> Iterator[memoryview]:
         """A file's `size` bytes as views into the chunks: written out without a copy."""
@@ -217,22 +231,29 @@ class _Applier:
             os.mkdir(path, 0o700)
 
     def _clear(self, path: str, rel: str) -> None:
-        """Replace whatever an earlier entry put here; keep its recorded content inline first."""
+        """Replace whatever an earlier entry put here, keeping the recorded content of the files it
+        removes inline first. Costs what it removes, never a scan of all the layer made so far:
+        a hostile layer replacing one name over and over must stay linear."""
         try:
             st = os.lstat(path)
         except FileNotFoundError:
             return
-        prefix = rel + "/"
-        self.plain_dirs = {d for d in self.plain_dirs if d != rel and not d.startswith(prefix)}
-        for other, index in list(self.content.items()):
-            if other == rel or other.startswith(prefix):
-                with open(os.path.join(self.root, other), "rb") as f:
-                    self.recording.inline(index, f.read())
-                del self.content[other]
-        if stat.S_ISDIR(st.st_mode):
-            shutil.rmtree(path)
-        else:
+        if not stat.S_ISDIR(st.st_mode):
+            self._keep_inline(rel)
             os.unlink(path)
+            return
+        self.plain_dirs.clear()  # refilled as entries need it; sifting it for rel's subtree is not linear
+        for top, _, files in os.walk(path):
+            for name in files:
+                self._keep_inline(f"{rel}{top[len(path):]}/{name}")
+        shutil.rmtree(path)
+
+    def _keep_inline(self, rel: str) -> None:
+        """The tar-split points at a file that is about to go: move its content into the record."""
+        index = self.content.pop(rel, None)
+        if index is not None:
+            with open(os.path.join(self.root, rel), "rb") as f:
+                self.recording.inline(index, f.read())
 
     def _write_file(self, ti: tarfile.TarInfo, rec: _Recorder, path: str, rel: str) -> None:
         if ti.type == tarfile.GNUTYPE_SPARSE or ti.sparse:
