@@ -21,7 +21,8 @@ import selectors
 import signal
 import struct
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import NoReturn, TypeVar
 
 from .errors import BilgeError
@@ -80,8 +81,9 @@ def run_forked(fn: Callable[[T, Callable[[int], None]], R], items: Sequence[T], 
             while todo or running:
                 while todo and len(running) < workers:
                     index, item = todo.pop(0)
-                    fd, pid = _spawn(fn, item, meter, index)
-                    running[fd] = (pid, index, bytearray())
+                    with _ctrl_c_held():  # a ctrl-C now must find the new child already listed
+                        fd, pid = _spawn(fn, item, meter, index)
+                        running[fd] = (pid, index, bytearray())
                     selector.register(fd, selectors.EVENT_READ)
                     on_start(index)
                 for key, _ in selector.select(TICK):
@@ -103,34 +105,51 @@ def run_forked(fn: Callable[[T, Callable[[int], None]], R], items: Sequence[T], 
     return [results[i] for i in range(len(items))]
 
 
+@contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """SIGINT waits (blocked) until the block ends: the CLI's handler raises, and raised in a
+    child that has not yet reached its own code it would run the caller's cleanup there."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def _spawn(fn: Callable[[T, Callable[[int], None]], R], item: T, meter: _Meter, index: int) -> tuple[int, int]:
     read_fd, write_fd = os.pipe()
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:
-        os.close(read_fd)
-        _child(lambda: fn(item, lambda n: meter.add(index, n)), write_fd, parent)
+        _child(lambda: fn(item, lambda n: meter.add(index, n)), read_fd, write_fd, parent)
     os.close(write_fd)
     return read_fd, pid
 
 
-def _child(work: Callable[[], object], write_fd: int, parent: int) -> NoReturn:
-    """Run `work`, write (ok, result or exception) to the pipe, and leave without cleaning up."""
+def _child(work: Callable[[], object], read_fd: int, write_fd: int, parent: int) -> NoReturn:
+    """Run `work`, write (ok, result or exception) to the pipe, and leave without cleaning up.
+
+    Exits 0 only once the whole answer is written, so a parent that sees anything else knows
+    the answer is missing or cut short.
+    """
+    code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # ctrl-C reaches the whole group; the parent reports it
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        os.close(read_fd)
         die_with_parent()
         if os.getppid() != parent:
             os._exit(1)
         try:
-            outcome: tuple[bool, object] = (True, work())
-        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
-            outcome = (False, _portable(exc))
-        payload = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps((True, work()), protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException as exc:  # noqa: BLE001 - every failure, unpicklable results too, goes back
+            payload = pickle.dumps((False, _portable(exc)), protocol=pickle.HIGHEST_PROTOCOL)
         view = memoryview(payload)
         while view:
             view = view[os.write(write_fd, view):]
+        code = 0
     finally:
-        os._exit(0)
+        os._exit(code)
 
 
 def _portable(exc: BaseException) -> BaseException:
@@ -145,10 +164,11 @@ def _portable(exc: BaseException) -> BaseException:
 
 
 def _outcome(pid: int, payload: bytes) -> R:  # type: ignore[type-var]
+    """The child's answer, trusted only when it exited 0: killed mid-write, it is cut short."""
     _, status = os.waitpid(pid, 0)
-    if not payload:
-        if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGINT:
-            raise KeyboardInterrupt
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGINT:
+        raise KeyboardInterrupt
+    if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
         how = (f"was killed by {signal.Signals(os.WTERMSIG(status)).name}" if os.WIFSIGNALED(status)
                else f"exited with status {os.waitstatus_to_exitcode(status)}")
         raise BilgeError(f"a worker process {how} before finishing its work")

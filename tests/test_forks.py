@@ -114,3 +114,48 @@ def test_workers_die_with_their_parent(tmp_path: Path) -> None:
     while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
         time.sleep(0.05)
     assert not [w for w in workers if Path(f"/proc/{w}").exists()]
+
+
+def test_a_worker_killed_while_answering_is_not_half_believed() -> None:
+    def work(item: int, count: object) -> bytes:
+        real = os.write
+
+        def half_then_die(fd: int, data: bytes) -> int:  # this child's os.write only
+            real(fd, bytes(data[: len(data) // 2]))
+            os.kill(os.getpid(), signal.SIGKILL)
+            return 0
+
+        os.write = half_then_die  # type: ignore[assignment]
+        return b"x" * 100_000
+
+    with pytest.raises(BilgeError, match="worker process was killed by SIGKILL"):
+        run_forked(work, [1], workers=1)
+    assert live_children() == []
+
+
+def test_a_result_that_cannot_be_pickled_is_an_error_not_a_silent_exit() -> None:
+    with pytest.raises(Exception, match="[Cc]an't pickle"):  # the reason, not "exited with status 1"
+        run_forked(lambda item, count: (lambda: None), [1], workers=1)
+
+
+def test_ctrl_c_right_after_fork_never_runs_the_callers_cleanup(tmp_path: Path, monkeypatch) -> None:
+    """A ctrl-C landing between fork and the child's own code must not unwind the caller's
+    stack in the child (its lease cleanup, its database) or leave the child unlisted."""
+    real_fork = os.fork
+
+    def fork_then_ctrl_c() -> int:
+        pid = real_fork()
+        os.kill(os.getpid(), signal.SIGINT)  # in the parent and in the child alike
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork_then_ctrl_c)
+    cleanups = tmp_path / "cleanups"
+    with pytest.raises(KeyboardInterrupt):
+        try:
+            run_forked(lambda item, count: time.sleep(30), [1], workers=1)
+        finally:
+            with open(cleanups, "a") as f:
+                f.write(f"{os.getpid()}\n")
+    monkeypatch.undo()
+    assert cleanups.read_text().split() == [str(os.getpid())]
+    assert live_children() == []
