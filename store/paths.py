@@ -55,9 +55,11 @@ class Layout:
         for path in (self.blobs, self.links, self.trash):
             path.mkdir(parents=True, exist_ok=True)
         for path in (self.ingest, self.containers):  # where layers and writable layers are born
-            if not path.exists():
+            try:
                 path.mkdir()
-                mark_top_directory(path)
+            except FileExistsError:
+                continue  # made before, or just now by another command starting at the same time
+            mark_top_directory(path)
 
 
 FS_IOC_GETFLAGS = 0x80086601
