@@ -95,3 +95,13 @@ def test_a_missing_helper_is_one_clear_line(bilge, htpasswd_registry, tmp_path: 
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"Error: credential helper docker-credential-no-such-helper (named in {env['DOCKER_CONFIG']}/config.json) is not installed"]
+
+
+def test_an_identity_token_in_the_helper_still_pulls_public_images(bilge, registry, pass_env: dict) -> None:
+    """Docker Desktop's SSO stores an identity token bilge cannot use: warn, then go anonymous."""
+    write_config(pass_env, {"credHelpers": {registry.host: "pass"}})
+    stored = helper(pass_env, "store", json.dumps({"ServerURL": registry.host, "Username": "<token>", "Secret": "t0k3n"}))
+    assert stored.returncode == 0, stored.stdout + stored.stderr
+    result = bilge("pull", registry.ref("fixtures/busybox:latest"), env=pass_env)
+    assert "WARNING: docker-credential-pass holds an identity token" in result.stderr
+    assert "t0k3n" not in result.stdout + result.stderr

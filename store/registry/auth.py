@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,9 +97,10 @@ def _from_helper(name: str, domain: str) -> Credentials | None:
         user, secret = doc["Username"], doc["Secret"]
     except (ValueError, KeyError, TypeError):
         raise InvalidInput(f"docker-credential-{name} get: answered something that is not credentials") from None
-    if user == "<token>":
-        raise InvalidInput(f"docker-credential-{name} holds an identity token for {server_key(domain)}; "
-                           "bilge only uses a username and password (log in again with bilge login)")
+    if user == "<token>":  # an SSO identity token: public images must still pull
+        sys.stderr.write(f"WARNING: docker-credential-{name} holds an identity token for {server_key(domain)}, which "
+                         "bilge cannot use; going on without credentials (bilge login stores a password)\n")
+        return None
     return Credentials(user, secret) if user and secret else None
 
 
