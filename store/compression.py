@@ -100,8 +100,13 @@ class _Zstd(ReadStream):
 
 
 def detect(raw: BinaryIO) -> tuple[str, BinaryIO]:
-    """("gzip"|"zstd"|"none", the same bytes with the sniffed head put back)."""
-    head = raw.read(4) or b""
+    """("gzip"|"zstd"|"none", the same bytes with the sniffed head put back).
+
+    The head is read until it is whole: a network read may bring fewer than four bytes.
+    """
+    head = b""
+    while len(head) < 4 and (more := raw.read(4 - len(head))):
+        head += more
     kind = "gzip" if head.startswith(GZIP_MAGIC) else "zstd" if head.startswith(ZSTD_MAGIC) else "none"
     return kind, Prefixed(head, raw)  # type: ignore[return-value]
 
