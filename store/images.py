@@ -55,9 +55,10 @@ class ImageStore:
         config = parse_config(config_bytes)
         chains = dg.chain_ids(config["rootfs"].get("diff_ids") or [])
         labels = (config.get("config") or {}).get("Labels")
+        image_id = dg.sha256_bytes(config_bytes)
         with write(self.db):
-            image_id = self.blobs.put(config_bytes)
-            lease.add("image", image_id)
+            lease.add("image", image_id)  # first: a lapsed lease stops the commit before anything is made
+            self.blobs.put(config_bytes)
             if self.exists(image_id):
                 return image_id
             for chain in chains:

@@ -79,9 +79,9 @@ class LayerStore:
         name = layer_dir_name(chain)
         short = short_id(chain)
         with write(self.db):
+            lease.add("layer", chain)  # first: a lapsed lease stops the commit before anything is made
             tarsplit = self.blobs.put(info.tarsplit)
             if self.exists(chain):
-                lease.add("layer", chain)
                 shutil.rmtree(ingested.path)
                 return chain
             lower = self._lower(parent)
@@ -98,7 +98,6 @@ class LayerStore:
                 [chain, info.diff_id, parent, name, short, info.size, info.disk, info.entries, tarsplit,
                  info.whiteouts, time.time()],
             )
-            lease.add("layer", chain)
         return chain
 
     def sweep_unreferenced(self) -> list[str]:

@@ -19,17 +19,27 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .db import Database
+from .errors import BilgeError, InvalidInput
 
 DEFAULT_TTL = 6 * 3600
 
 
+class LeaseLost(BilgeError):
+    """The lease lapsed (its holder was stalled past the expiry) and a check or prune dropped it."""
+
+
 class Lease:
-    def __init__(self, db: Database, lease_id: str) -> None:
+    def __init__(self, db: Database, lease_id: str, purpose: str) -> None:
         self.db = db
         self.id = lease_id
+        self.purpose = purpose
 
     def add(self, kind: str, ref: str) -> None:
-        """Record a reference; call inside the write transaction that made or found `ref`."""
+        """Record a reference; call inside the write transaction that makes or finds `ref`, before
+        making it: once the lease is gone, what it was protecting may be gone too."""
+        if self.db.execute("SELECT 1 FROM leases WHERE id = ? AND expires > ?", [self.id, time.time()]).fetchone() is None:
+            raise LeaseLost(f"this {self.purpose} was stalled past its lease (BILGE_LEASE_TTL) and a check or prune "
+                            "may have taken its work: nothing more was committed; run it again")
         self.db.execute(
             "INSERT OR IGNORE INTO lease_refs (lease_id, kind, ref) VALUES (?, ?, ?)", [self.id, kind, ref]
         )
@@ -37,7 +47,14 @@ class Lease:
 
 def default_ttl() -> float:
     """$BILGE_LEASE_TTL seconds, else six hours."""
-    return float(os.environ.get("BILGE_LEASE_TTL", DEFAULT_TTL))
+    text = os.environ.get("BILGE_LEASE_TTL")
+    try:
+        ttl = float(text) if text else DEFAULT_TTL
+    except ValueError:
+        ttl = 0
+    if not ttl > 0:
+        raise InvalidInput(f"BILGE_LEASE_TTL={text!r}: give the lease expiry in seconds, above zero")
+    return ttl
 
 
 class _Renewer(threading.Thread):
@@ -54,7 +71,10 @@ class _Renewer(threading.Thread):
             while not self.done.wait(self.ttl / 3):
                 try:
                     conn = conn or sqlite3.connect(self.path, timeout=self.ttl / 3, isolation_level=None)
-                    conn.execute("UPDATE leases SET expires = ? WHERE id = ?", [time.time() + self.ttl, self.lease_id])
+                    renewed = conn.execute("UPDATE leases SET expires = ? WHERE id = ? AND expires > ?",
+                                           [time.time() + self.ttl, self.lease_id, time.time()]).rowcount
+                    if not renewed:
+                        return  # lapsed: renewing now would revive protection that already failed
                 except sqlite3.Error:
                     pass  # a busy database: the next round tries again, well before the expiry
         finally:
@@ -75,7 +95,7 @@ def lease(db: Database, path: Path, purpose: str, ttl: float | None = None) -> I
     renewer = _Renewer(path, lease_id, ttl)
     renewer.start()
     try:
-        yield Lease(db, lease_id)
+        yield Lease(db, lease_id, purpose)
     finally:
         renewer.done.set()
         renewer.join()
