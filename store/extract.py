@@ -145,6 +145,7 @@ class _Applier:
         self.content: dict[str, int] = {}
         self.dirs: list[tuple[list[str], int, tarfile.TarInfo]] = []
         self.plain_dirs: set[str] = set()
+        self.inlined = 0  # bytes of replaced files kept in the record
 
     def apply(self, ti: tarfile.TarInfo, rec: _Recorder) -> None:
         parts = securepath.split_name(ti.name)
@@ -249,11 +250,16 @@ class _Applier:
         shutil.rmtree(path)
 
     def _keep_inline(self, rel: str) -> None:
-        """The tar-split points at a file that is about to go: move its content into the record."""
+        """The tar-split points at a file that is about to go: move its content into the record,
+        which is held in memory, so only so much of it."""
         index = self.content.pop(rel, None)
-        if index is not None:
-            with open(os.path.join(self.root, rel), "rb") as f:
-                self.recording.inline(index, f.read())
+        if index is None:
+            return
+        with open(os.path.join(self.root, rel), "rb") as f:
+            self.inlined += os.fstat(f.fileno()).st_size
+            if self.inlined > MAX_KEPT_BYTES * 4:
+                raise InvalidInput(f"layer overwrites more than {MAX_KEPT_BYTES * 4} bytes of its own files")
+            self.recording.inline(index, f.read())
 
     def _write_file(self, ti: tarfile.TarInfo, rec: _Recorder, path: str, rel: str) -> None:
         if ti.type == tarfile.GNUTYPE_SPARSE or ti.sparse:

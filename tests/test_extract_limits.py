@@ -20,6 +20,7 @@ import pytest
 
 from bilge.store import extract
 from bilge.store.errors import InvalidInput
+from bilge.store.tarsplit import assemble
 
 
 def _tar(entries: list[tuple[tarfile.TarInfo, bytes | None]], fmt: int = tarfile.GNU_FORMAT) -> bytes:
@@ -102,3 +103,21 @@ def test_real_padding_after_the_end_is_kept(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
     got = extract.extract(io.BytesIO(layer), str(tmp_path / "d"), extract.Limits(), "aufs")
     assert got.diff_id == h.diff_id(layer)
+
+
+def test_overwriting_its_own_big_files_is_bounded(tmp_path: Path) -> None:
+    """An overwritten file's content must be kept in the tar-split (in memory): a layer that
+    overwrites more than any real one does is refused instead of filling memory."""
+    size = extract.MAX_KEPT_BYTES * 4 + 1
+    layer = _tar([(_info("big", size=size), b"\0" * size), (_info("big", tarfile.SYMTYPE, link="x"), None)])
+    (tmp_path / "d").mkdir()
+    with pytest.raises(InvalidInput, match="overwrites more than"):
+        extract.extract(io.BytesIO(layer), str(tmp_path / "d"), extract.Limits(), "aufs")
+
+
+def test_an_overwritten_file_still_reassembles(tmp_path: Path) -> None:
+    layer = _tar([(_info("f", size=5), b"first"), (_info("f", size=6), b"second")])
+    (tmp_path / "d").mkdir()
+    got = extract.extract(io.BytesIO(layer), str(tmp_path / "d"), extract.Limits(), "aufs")
+    assert (tmp_path / "d" / "f").read_bytes() == b"second"
+    assert b"".join(assemble(str(tmp_path / "d"), got.tarsplit)) == layer  # "first" came from the record
