@@ -52,14 +52,14 @@ class Lines(Silent):
             sys.stderr.write(text + "\n")
             sys.stderr.flush()
 
-    def start(self, key: str, total: int, status: str) -> None:
-        self.note(f"{short(key)}: {status}")
-
     def status(self, key: str, status: str) -> None:
         self.note(f"{short(key)}: {status}")
 
+    def start(self, key: str, total: int, status: str) -> None:
+        self.status(key, status)
+
     def finish(self, key: str, status: str) -> None:
-        self.note(f"{short(key)}: {status}")
+        self.status(key, status)
 
 
 class Bars:
