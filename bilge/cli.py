@@ -12,7 +12,8 @@ import typer
 
 from bilge.gc import cli as gc_cli
 from bilge.store import cli as store_cli
-from bilge.store import container_cli, registry_cli
+from bilge.store.containers import cli as container_cli
+from bilge.store.registry import cli as registry_cli
 
 app = typer.Typer(
     name="bilge",
@@ -77,7 +78,7 @@ def main() -> None:
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
         _fail(f"{exc.strerror or exc}{where}", 1, debug)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+    except Exception as exc:
         _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1, debug)
 
 

@@ -30,8 +30,14 @@ def build_archive() -> bytes:
         for app in range(1, 4):
             app_layer = layer_tar(f"{runtime}-app{app}", {f"app/{runtime}-app{app}.bin": app * MIB})
             day += 1
-            images.append(Image([f"{runtime}-app{app}:v1"], [base, layer, app_layer],
-                                f"2026-01-{day:02d}T00:00:00Z", {"demo": "app"}))
+            images.append(
+                Image(
+                    [f"{runtime}-app{app}:v1"],
+                    [base, layer, app_layer],
+                    f"2026-01-{day:02d}T00:00:00Z",
+                    {"demo": "app"},
+                )
+            )
     images.append(Image(["orphan:old"], [layer_tar("orphan", {"opt/old.bin": 2 * MIB})], "2025-06-01T00:00:00Z"))
     return docker_archive(images)
 
@@ -48,8 +54,8 @@ STEPS = [
 def run(root: Path | None) -> None:
     """Load the generated images, then run the main job's commands exactly as a user would."""
     from bilge.cli import app
+    from bilge.store.archive.load import load
     from bilge.store.core import Store
-    from bilge.store.load import load
 
     scratch = None if root else Path(tempfile.mkdtemp(prefix="bilge-demo-"))
     target = root or scratch
@@ -58,8 +64,9 @@ def run(root: Path | None) -> None:
         store = Store(target)
         loaded = load(store, io.BytesIO(build_archive()))
         store.close()
-        sys.stdout.write(f"Loaded {len(loaded)} generated images (one base, two runtimes, six apps, "
-                         f"an orphan) into {target}\n")
+        sys.stdout.write(
+            f"Loaded {len(loaded)} generated images (one base, two runtimes, six apps, an orphan) into {target}\n"
+        )
         for args in STEPS:
             sys.stdout.write(f"\n$ bilge {' '.join(args)}\n")
             sys.stdout.flush()

@@ -47,12 +47,19 @@ class Image:
 
     def config(self) -> bytes:
         diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in self.layers]
-        return json.dumps({
-            "architecture": "amd64", "os": "linux", "created": self.created,
-            "config": {"Env": ["PATH=/usr/bin:/bin"], "Cmd": ["/bin/sh"], "Labels": self.labels or None},
-            "rootfs": {"type": "layers", "diff_ids": diff_ids},
-            "history": [{"created": self.created, "created_by": f"generated layer {i}"} for i in range(len(diff_ids))],
-        }, separators=(",", ":")).encode()
+        return json.dumps(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "created": self.created,
+                "config": {"Env": ["PATH=/usr/bin:/bin"], "Cmd": ["/bin/sh"], "Labels": self.labels or None},
+                "rootfs": {"type": "layers", "diff_ids": diff_ids},
+                "history": [
+                    {"created": self.created, "created_by": f"generated layer {i}"} for i in range(len(diff_ids))
+                ],
+            },
+            separators=(",", ":"),
+        ).encode()
 
 
 def docker_archive(images: list[Image]) -> bytes:
@@ -60,6 +67,7 @@ def docker_archive(images: list[Image]) -> bytes:
     out = io.BytesIO()
     manifest, written = [], set()
     with tarfile.open(fileobj=out, mode="w") as tf:
+
         def add(name: str, data: bytes) -> None:
             ti = tarfile.TarInfo(name)
             ti.size, ti.mtime = len(data), MTIME

@@ -1,9 +1,11 @@
 """The collector's commands: image/container/system prune, system df, pin/unpin, gc history."""
 
 import sys
+from datetime import UTC
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
 from bilge.store.cli import FormatOpt, check_format, err, open_store, out
 
 if TYPE_CHECKING:
@@ -16,7 +18,7 @@ _WARN = {
     "container": "WARNING! This will remove all stopped containers.",
     "system": "WARNING! This will remove:\n  - all stopped containers\n  - all dangling images\n  - all dangling build cache",
     "system-all": "WARNING! This will remove:\n  - all stopped containers\n"
-                  "  - all images without at least one container associated to them\n  - all build cache",
+    "  - all images without at least one container associated to them\n  - all build cache",
 }
 
 FilterOpt = Annotated[Optional[list[str]], typer.Option("--filter", help="until=, label=, label!= (repeatable)")]
@@ -25,14 +27,31 @@ ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Do not prompt for
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print what would be removed and the exact bytes it frees")]
 KeepOpt = Annotated[Optional[int], typer.Option("--keep", min=0, help="Keep the newest N images of each repository")]
 UnusedOpt = Annotated[Optional[str], typer.Option("--unused-for", help="Only images not used for DURATION (e.g. 7d)")]
-MinAgeOpt = Annotated[Optional[str], typer.Option("--min-age", help="Grace period: never images added less than DURATION ago")]
-MaxSizeOpt = Annotated[Optional[str], typer.Option("--max-size", help="Evict least recently used images until the store is under SIZE")]
-HighOpt = Annotated[Optional[str], typer.Option("--high", help="Act only when the store's file system is at least PCT full")]
-LowOpt = Annotated[Optional[str], typer.Option("--low", help="…then evict least recently used images until it is under PCT")]
+MinAgeOpt = Annotated[
+    Optional[str], typer.Option("--min-age", help="Grace period: never images added less than DURATION ago")
+]
+MaxSizeOpt = Annotated[
+    Optional[str], typer.Option("--max-size", help="Evict least recently used images until the store is under SIZE")
+]
+HighOpt = Annotated[
+    Optional[str], typer.Option("--high", help="Act only when the store's file system is at least PCT full")
+]
+LowOpt = Annotated[
+    Optional[str], typer.Option("--low", help="…then evict least recently used images until it is under PCT")
+]
 
 
-def image_policy(all: bool, filters: list[str], keep: int | None, unused_for: str | None, min_age: str | None,
-                 max_size: str | None, high: str | None, low: str | None, now: float) -> "ImagePolicy":
+def image_policy(
+    all: bool,
+    filters: list[str],
+    keep: int | None,
+    unused_for: str | None,
+    min_age: str | None,
+    max_size: str | None,
+    high: str | None,
+    low: str | None,
+    now: float,
+) -> "ImagePolicy":
     from bilge.store.errors import InvalidInput
 
     from .policy import Filters, ImagePolicy
@@ -56,9 +75,11 @@ def image_policy(all: bool, filters: list[str], keep: int | None, unused_for: st
 
 
 def _describe(plan: "Plan") -> list[str]:
-    return ([f"  container {c[:12]}" for c in plan.containers]
-            + [f"  image {i}" for i in plan.images]
-            + [f"  layer {layer}" for layer in plan.layers])
+    return (
+        [f"  container {c[:12]}" for c in plan.containers]
+        + [f"  image {i}" for i in plan.images]
+        + [f"  layer {layer}" for layer in plan.layers]
+    )
 
 
 def _confirm(warning: str, plan: "Plan") -> bool:
@@ -110,8 +131,14 @@ def _report_dry_run(plan: "Plan", fmt: str) -> None:
 
 
 def _plan_json(plan: "Plan") -> dict:
-    return {"Containers": plan.containers, "Images": plan.images, "Untagged": plan.untagged,
-            "Layers": plan.layers, "Bytes": plan.bytes, "Disk": plan.disk}
+    return {
+        "Containers": plan.containers,
+        "Images": plan.images,
+        "Untagged": plan.untagged,
+        "Layers": plan.layers,
+        "Bytes": plan.bytes,
+        "Disk": plan.disk,
+    }
 
 
 def _report(outcome: "Outcome", request: "Request", fmt: str) -> None:
@@ -121,10 +148,21 @@ def _report(outcome: "Outcome", request: "Request", fmt: str) -> None:
 
     plan = outcome.plan
     if fmt == "json":
-        out(json.dumps({**_plan_json(plan), "SpaceReclaimed": outcome.freed_bytes, "DiskReclaimed": outcome.freed_disk,
-                        "PlannedBytes": plan.bytes, "PlannedDisk": plan.disk,
-                        "FreeBefore": outcome.fs_before, "FreeAfter": outcome.fs_after, "Run": outcome.run_id},
-                       indent=2))
+        out(
+            json.dumps(
+                {
+                    **_plan_json(plan),
+                    "SpaceReclaimed": outcome.freed_bytes,
+                    "DiskReclaimed": outcome.freed_disk,
+                    "PlannedBytes": plan.bytes,
+                    "PlannedDisk": plan.disk,
+                    "FreeBefore": outcome.fs_before,
+                    "FreeAfter": outcome.fs_after,
+                    "Run": outcome.run_id,
+                },
+                indent=2,
+            )
+        )
         return
     if plan.containers:
         out("Deleted Containers:")
@@ -137,15 +175,25 @@ def _report(outcome: "Outcome", request: "Request", fmt: str) -> None:
             out(f"deleted: {item}")
         out("")
     out(f"Total reclaimed space: {human_size(outcome.freed_bytes, 4)}")
-    err(f"planned {plan.bytes} bytes ({plan.disk} on disk), freed {outcome.freed_bytes} bytes "
+    err(
+        f"planned {plan.bytes} bytes ({plan.disk} on disk), freed {outcome.freed_bytes} bytes "
         f"({outcome.freed_disk} on disk); file system free {human_size(outcome.fs_before, 4)} -> "
-        f"{human_size(outcome.fs_after, 4)}")
+        f"{human_size(outcome.fs_after, 4)}"
+    )
 
 
 def image_prune(
-    all: AllOpt = False, force: ForceOpt = False, filter: FilterOpt = None, dry_run: DryRunOpt = False,
-    keep: KeepOpt = None, unused_for: UnusedOpt = None, min_age: MinAgeOpt = None, max_size: MaxSizeOpt = None,
-    high: HighOpt = None, low: LowOpt = None, format: FormatOpt = "table",
+    all: AllOpt = False,
+    force: ForceOpt = False,
+    filter: FilterOpt = None,
+    dry_run: DryRunOpt = False,
+    keep: KeepOpt = None,
+    unused_for: UnusedOpt = None,
+    min_age: MinAgeOpt = None,
+    max_size: MaxSizeOpt = None,
+    high: HighOpt = None,
+    low: LowOpt = None,
+    format: FormatOpt = "table",
 ) -> None:
     """Remove unused images (dangling only, unless -a or a policy asks for more)."""
     import time
@@ -154,11 +202,16 @@ def image_prune(
 
     check_format(format)
     policy = image_policy(all, list(filter or []), keep, unused_for, min_age, max_size, high, low, time.time())
-    run_prune(Request("image prune", images=policy), force, dry_run, _WARN["image-all" if policy.all else "image"], format)
+    run_prune(
+        Request("image prune", images=policy), force, dry_run, _WARN["image-all" if policy.all else "image"], format
+    )
 
 
 def container_prune(
-    force: ForceOpt = False, filter: FilterOpt = None, dry_run: DryRunOpt = False, format: FormatOpt = "table",
+    force: ForceOpt = False,
+    filter: FilterOpt = None,
+    dry_run: DryRunOpt = False,
+    format: FormatOpt = "table",
 ) -> None:
     """Remove all stopped containers."""
     import time
@@ -172,9 +225,17 @@ def container_prune(
 
 
 def system_prune(
-    all: AllOpt = False, force: ForceOpt = False, filter: FilterOpt = None, dry_run: DryRunOpt = False,
-    keep: KeepOpt = None, unused_for: UnusedOpt = None, min_age: MinAgeOpt = None, max_size: MaxSizeOpt = None,
-    high: HighOpt = None, low: LowOpt = None, format: FormatOpt = "table",
+    all: AllOpt = False,
+    force: ForceOpt = False,
+    filter: FilterOpt = None,
+    dry_run: DryRunOpt = False,
+    keep: KeepOpt = None,
+    unused_for: UnusedOpt = None,
+    min_age: MinAgeOpt = None,
+    max_size: MaxSizeOpt = None,
+    high: HighOpt = None,
+    low: LowOpt = None,
+    format: FormatOpt = "table",
 ) -> None:
     """Remove stopped containers, dangling images (all unused with -a) and build cache."""
     import time
@@ -192,7 +253,9 @@ def system_prune(
 
 def system_df(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show detailed information on space usage")] = False,
-    disk: Annotated[bool, typer.Option("--disk", help="Allocated bytes (what deleting frees) instead of apparent size")] = False,
+    disk: Annotated[
+        bool, typer.Option("--disk", help="Allocated bytes (what deleting frees) instead of apparent size")
+    ] = False,
     format: FormatOpt = "table",
 ) -> None:
     """Show disk usage: images, containers, build cache (exact bytes with --format json)."""
@@ -223,11 +286,12 @@ def unpin(images: Annotated[list[str], typer.Argument(help="Images to unpin")]) 
         out(image_id)
 
 
-def gc_history(format: FormatOpt = "table",
-               limit: Annotated[int, typer.Option("--limit", "-n", help="Most recent N runs")] = 20) -> None:
+def gc_history(
+    format: FormatOpt = "table", limit: Annotated[int, typer.Option("--limit", "-n", help="Most recent N runs")] = 20
+) -> None:
     """List prune runs: when, what policy, what went, bytes planned and freed, errors."""
     import json
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from bilge.store.tables import human_size, render
 
@@ -236,21 +300,32 @@ def gc_history(format: FormatOpt = "table",
     table = []
     for r in rows:
         removed = json.loads(r["removed"])
-        table.append({
-            "id": r["id"],
-            "when": datetime.fromtimestamp(r["started"], timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
-            "command": r["command"] + (" (dry run)" if r["dry_run"] else ""),
-            "removed": f"{len(removed['containers'])} containers, {len(removed['images'])} images, {len(removed['layers'])} layers",
-            "planned": human_size(r["planned_bytes"], 4), "freed": human_size(r["freed_bytes"], 4),
-            "errors": r["errors"] or "",
-        })
-    columns = [("id", "RUN"), ("when", "WHEN (UTC)"), ("command", "COMMAND"), ("removed", "REMOVED"),
-               ("planned", "PLANNED"), ("freed", "FREED"), ("errors", "ERRORS")]
+        table.append(
+            {
+                "id": r["id"],
+                "when": datetime.fromtimestamp(r["started"], UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                "command": r["command"] + (" (dry run)" if r["dry_run"] else ""),
+                "removed": f"{len(removed['containers'])} containers, {len(removed['images'])} images, {len(removed['layers'])} layers",
+                "planned": human_size(r["planned_bytes"], 4),
+                "freed": human_size(r["freed_bytes"], 4),
+                "errors": r["errors"] or "",
+            }
+        )
+    columns = [
+        ("id", "RUN"),
+        ("when", "WHEN (UTC)"),
+        ("command", "COMMAND"),
+        ("removed", "REMOVED"),
+        ("planned", "PLANNED"),
+        ("freed", "FREED"),
+        ("errors", "ERRORS"),
+    ]
     out(render(table, columns, format, rows))
 
 
-def register(app: typer.Typer, image_app: typer.Typer, container_app: typer.Typer, system_app: typer.Typer,
-             gc_app: typer.Typer) -> None:
+def register(
+    app: typer.Typer, image_app: typer.Typer, container_app: typer.Typer, system_app: typer.Typer, gc_app: typer.Typer
+) -> None:
     image_app.command("prune")(image_prune)
     container_app.command("prune")(container_prune)
     system_app.command("prune")(system_prune)

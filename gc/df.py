@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bilge.store.container_view import command, current, image_shown, sizes, status
-from bilge.store.containers import Container
+from bilge.store.containers.records import Container
+from bilge.store.containers.views import command, current, image_shown, sizes, status
 from bilge.store.core import Store
 from bilge.store.reference import familiar_name
 from bilge.store.timeutil import parse_rfc3339
@@ -36,25 +36,33 @@ def system_df(store: Store) -> dict[str, Any]:
     for row in db.query(f"SELECT id, parent, created, labels FROM images WHERE id IN ({TOP_LEVEL})"):
         u = usage[row["id"]]
         named = row["id"] in tags or row["id"] in digests
-        images.append({
-            "Containers": counts.get(row["id"], 0),
-            "Created": int(parse_rfc3339(row["created"]) or 0),
-            "Id": row["id"],
-            "Labels": json.loads(row["labels"]) if row["labels"] else None,
-            "ParentId": row["parent"] or "",
-            "RepoDigests": digests.get(row["id"]) or (None if named else ["<none>@<none>"]),
-            "RepoTags": tags.get(row["id"]) or (None if named else ["<none>:<none>"]),
-            "SharedSize": u.shared,
-            "Size": u.size,
-            "VirtualSize": u.size,
-            "FairShare": round(u.fair_share),
-            "Disk": u.disk,
-            "SharedDisk": u.shared_disk,
-        })
+        images.append(
+            {
+                "Containers": counts.get(row["id"], 0),
+                "Created": int(parse_rfc3339(row["created"]) or 0),
+                "Id": row["id"],
+                "Labels": json.loads(row["labels"]) if row["labels"] else None,
+                "ParentId": row["parent"] or "",
+                "RepoDigests": digests.get(row["id"]) or (None if named else ["<none>@<none>"]),
+                "RepoTags": tags.get(row["id"]) or (None if named else ["<none>:<none>"]),
+                "SharedSize": u.shared,
+                "Size": u.size,
+                "VirtualSize": u.size,
+                "FairShare": round(u.fair_share),
+                "Disk": u.disk,
+                "SharedDisk": u.shared_disk,
+            }
+        )
     images.sort(key=lambda i: (i["Created"], i["Id"]), reverse=True)
     containers = [_container(store, c) for c in current(store)]
-    return {"LayersSize": layers_size, "LayersDisk": layers_disk, "Images": images, "Containers": containers,
-            "Volumes": [], "BuildCache": []}
+    return {
+        "LayersSize": layers_size,
+        "LayersDisk": layers_disk,
+        "Images": images,
+        "Containers": containers,
+        "Volumes": [],
+        "BuildCache": [],
+    }
 
 
 def _container(store: Store, c: Container) -> dict[str, Any]:
@@ -84,12 +92,20 @@ def summary(df: dict[str, Any], disk: bool = False) -> list[dict[str, Any]]:
     used = sum(i[key] - i[shared] for i in df["Images"] if i["Containers"])
     rw = "DiskRw" if disk else "SizeRw"
     return [
-        {"Type": "Images", "TotalCount": len(df["Images"]),
-         "Active": sum(1 for i in df["Images"] if i["Containers"]), "Size": total, "Reclaimable": total - used},
-        {"Type": "Containers", "TotalCount": len(df["Containers"]),
-         "Active": sum(1 for c in df["Containers"] if c["State"] == "running"),
-         "Size": sum(c[rw] for c in df["Containers"]),
-         "Reclaimable": sum(c[rw] for c in df["Containers"] if c["State"] != "running")},
+        {
+            "Type": "Images",
+            "TotalCount": len(df["Images"]),
+            "Active": sum(1 for i in df["Images"] if i["Containers"]),
+            "Size": total,
+            "Reclaimable": total - used,
+        },
+        {
+            "Type": "Containers",
+            "TotalCount": len(df["Containers"]),
+            "Active": sum(1 for c in df["Containers"] if c["State"] == "running"),
+            "Size": sum(c[rw] for c in df["Containers"]),
+            "Reclaimable": sum(c[rw] for c in df["Containers"] if c["State"] != "running"),
+        },
         {"Type": "Local Volumes", "TotalCount": 0, "Active": 0, "Size": 0, "Reclaimable": 0},
         {"Type": "Build Cache", "TotalCount": 0, "Active": 0, "Size": 0, "Reclaimable": 0},
     ]

@@ -21,17 +21,35 @@ def render(df: dict[str, Any], verbose: bool, disk: bool, fmt: str) -> str:
         return json.dumps(df if verbose else summary(df, disk), indent=2)
     if not verbose:
         rows = summary(df, disk)
-        table = [{"type": r["Type"], "total": r["TotalCount"], "active": r["Active"],
-                  "size": human_size(r["Size"], 4), "reclaimable": _pct(r["Reclaimable"], r["Size"])} for r in rows]
-        columns = [("type", "TYPE"), ("total", "TOTAL"), ("active", "ACTIVE"), ("size", "SIZE"),
-                   ("reclaimable", "RECLAIMABLE")]
+        table = [
+            {
+                "type": r["Type"],
+                "total": r["TotalCount"],
+                "active": r["Active"],
+                "size": human_size(r["Size"], 4),
+                "reclaimable": _pct(r["Reclaimable"], r["Size"]),
+            }
+            for r in rows
+        ]
+        columns = [
+            ("type", "TYPE"),
+            ("total", "TOTAL"),
+            ("active", "ACTIVE"),
+            ("size", "SIZE"),
+            ("reclaimable", "RECLAIMABLE"),
+        ]
         return render_rows(table, columns, fmt, rows)
-    return "\n\n".join([
-        "Images space usage:", _images(df, disk, fmt),
-        "Containers space usage:", _containers(df, disk, fmt),
-        "Local Volumes space usage:", render_rows([], [("name", "VOLUME NAME"), ("links", "LINKS"), ("size", "SIZE")], fmt),
-        "Build cache usage: 0B",
-    ])
+    return "\n\n".join(
+        [
+            "Images space usage:",
+            _images(df, disk, fmt),
+            "Containers space usage:",
+            _containers(df, disk, fmt),
+            "Local Volumes space usage:",
+            render_rows([], [("name", "VOLUME NAME"), ("links", "LINKS"), ("size", "SIZE")], fmt),
+            "Build cache usage: 0B",
+        ]
+    )
 
 
 def _images(df: dict[str, Any], disk: bool, fmt: str) -> str:
@@ -40,13 +58,28 @@ def _images(df: dict[str, Any], disk: bool, fmt: str) -> str:
         size, shared = (img["Disk"], img["SharedDisk"]) if disk else (img["Size"], img["SharedSize"])
         for name in img["RepoTags"] or ["<none>:<none>"]:
             repo, _, tag = name.rpartition(":")
-            rows.append({
-                "repo": repo, "tag": tag, "id": img["Id"][7:19], "created": ago(img["Created"]),
-                "size": human_size(size), "shared": human_size(shared, 4), "unique": human_size(size - shared, 4),
-                "fair": human_size(img["FairShare"], 4), "containers": img["Containers"],
-            })
-    columns = [("repo", "REPOSITORY"), ("tag", "TAG"), ("id", "IMAGE ID"), ("created", "CREATED"),
-               ("size", "SIZE"), ("shared", "SHARED SIZE"), ("unique", "UNIQUE SIZE")]
+            rows.append(
+                {
+                    "repo": repo,
+                    "tag": tag,
+                    "id": img["Id"][7:19],
+                    "created": ago(img["Created"]),
+                    "size": human_size(size),
+                    "shared": human_size(shared, 4),
+                    "unique": human_size(size - shared, 4),
+                    "fair": human_size(img["FairShare"], 4),
+                    "containers": img["Containers"],
+                }
+            )
+    columns = [
+        ("repo", "REPOSITORY"),
+        ("tag", "TAG"),
+        ("id", "IMAGE ID"),
+        ("created", "CREATED"),
+        ("size", "SIZE"),
+        ("shared", "SHARED SIZE"),
+        ("unique", "UNIQUE SIZE"),
+    ]
     if not disk:
         columns.append(("fair", "FAIR SHARE"))
     columns.append(("containers", "CONTAINERS"))
@@ -54,11 +87,27 @@ def _images(df: dict[str, Any], disk: bool, fmt: str) -> str:
 
 
 def _containers(df: dict[str, Any], disk: bool, fmt: str) -> str:
-    rows = [{
-        "id": c["Id"][:12], "image": c["Image"], "command": '"' + (c["Command"] if len(c["Command"]) <= 20 else c["Command"][:19] + "…") + '"',
-        "volumes": 0, "size": human_size(c["DiskRw"] if disk else c["SizeRw"]),
-        "created": ago(c["Created"]), "status": c["Status"], "names": c["Names"][0].lstrip("/"),
-    } for c in df["Containers"]]
-    columns = [("id", "CONTAINER ID"), ("image", "IMAGE"), ("command", "COMMAND"), ("volumes", "LOCAL VOLUMES"),
-               ("size", "SIZE"), ("created", "CREATED"), ("status", "STATUS"), ("names", "NAMES")]
+    rows = [
+        {
+            "id": c["Id"][:12],
+            "image": c["Image"],
+            "command": '"' + (c["Command"] if len(c["Command"]) <= 20 else c["Command"][:19] + "…") + '"',
+            "volumes": 0,
+            "size": human_size(c["DiskRw"] if disk else c["SizeRw"]),
+            "created": ago(c["Created"]),
+            "status": c["Status"],
+            "names": c["Names"][0].lstrip("/"),
+        }
+        for c in df["Containers"]
+    ]
+    columns = [
+        ("id", "CONTAINER ID"),
+        ("image", "IMAGE"),
+        ("command", "COMMAND"),
+        ("volumes", "LOCAL VOLUMES"),
+        ("size", "SIZE"),
+        ("created", "CREATED"),
+        ("status", "STATUS"),
+        ("names", "NAMES"),
+    ]
     return render_rows(rows, columns, fmt)

@@ -77,8 +77,14 @@ class Graph:
     def load(cls, db: Database) -> Graph:
         now = time.time()
         images = {
-            r["id"]: ImageNode(r["id"], r["parent"], parse_rfc3339(r["created"]), r["added"], r["last_used"],
-                               json.loads(r["labels"]) if r["labels"] else {})
+            r["id"]: ImageNode(
+                r["id"],
+                r["parent"],
+                parse_rfc3339(r["created"]),
+                r["added"],
+                r["last_used"],
+                json.loads(r["labels"]) if r["labels"] else {},
+            )
             for r in db.query("SELECT id, parent, created, added, last_used, labels FROM images")
         }
         for image_id, chain in db.execute("SELECT image_id, chain_id FROM image_layers ORDER BY image_id, position"):
@@ -103,10 +109,20 @@ class Graph:
             elif kind == "layer" and ref in layers:
                 layers[ref].leased = True
         containers = {
-            r["id"]: ContainerNode(r["id"], r["name"], r["image_id"], r["state"], r["created"], r["finished_at"],
-                                   json.loads(r["labels"]) if r["labels"] else {}, r["size_rw"] or 0, r["disk_rw"] or 0)
+            r["id"]: ContainerNode(
+                r["id"],
+                r["name"],
+                r["image_id"],
+                r["state"],
+                r["created"],
+                r["finished_at"],
+                json.loads(r["labels"]) if r["labels"] else {},
+                r["size_rw"] or 0,
+                r["disk_rw"] or 0,
+            )
             for r in db.query(
-                "SELECT id, name, image_id, state, created, finished_at, labels, size_rw, disk_rw FROM containers")
+                "SELECT id, name, image_id, state, created, finished_at, labels, size_rw, disk_rw FROM containers"
+            )
         }
         for c in containers.values():
             if c.image_id in images:
@@ -120,8 +136,7 @@ class Graph:
 
     def mark(self, kept: set[str], containers_kept: set[str] | None = None) -> tuple[set[str], set[str]]:
         """Images and layers reachable from the roots, given the images the caller keeps."""
-        users = {c.image_id for cid, c in self.containers.items()
-                 if containers_kept is None or cid in containers_kept}
+        users = {c.image_id for cid, c in self.containers.items() if containers_kept is None or cid in containers_kept}
         roots = [i for i in self.images if i in kept or i in users or self.images[i].pinned or self.images[i].leased]
         images = _closure(roots, {i: img.parent for i, img in self.images.items()})
         layer_roots = [c for i in images for c in self.images[i].chain]

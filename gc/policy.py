@@ -81,13 +81,17 @@ def prune_containers(graph: Graph, filters: Filters) -> list[str]:
     )
 
 
-def prune_images(graph: Graph, policy: ImagePolicy, now: float, disk: Disk | None,
-                 doomed_containers: set[str] = frozenset()) -> list[str]:
+def prune_images(
+    graph: Graph, policy: ImagePolicy, now: float, disk: Disk | None, doomed_containers: set[str] = frozenset()
+) -> list[str]:
     """The images to remove, children before parents."""
     in_use = {c.image_id for c in graph.containers.values() if c.id not in doomed_containers}
     candidates = [
-        img for img in graph.images.values()
-        if img.id not in in_use and not img.pinned and not img.leased
+        img
+        for img in graph.images.values()
+        if img.id not in in_use
+        and not img.pinned
+        and not img.leased
         and (policy.all or graph.dangling(img))
         and policy.filters.admit(img.created, img.labels)
         and (policy.min_age is None or img.added <= now - policy.min_age)
@@ -114,8 +118,9 @@ def _newest_per_repository(graph: Graph, keep: int) -> set[str]:
     return kept
 
 
-def _bytes_to_free(graph: Graph, policy: ImagePolicy, disk: Disk | None,
-                   doomed_containers: set[str]) -> tuple[int, bool] | None:
+def _bytes_to_free(
+    graph: Graph, policy: ImagePolicy, disk: Disk | None, doomed_containers: set[str]
+) -> tuple[int, bool] | None:
     """(bytes, counted as disk) the size policies want back; None when no size policy applies."""
     needs: list[tuple[int, bool]] = []
     if policy.max_size is not None:
@@ -135,8 +140,9 @@ def _bytes_to_free(graph: Graph, policy: ImagePolicy, disk: Disk | None,
     return max(needs, key=lambda n: n[0])
 
 
-def _least_recently_used(graph: Graph, candidates: list[ImageNode], need: int, as_disk: bool,
-                         doomed_containers: set[str]) -> list[ImageNode]:
+def _least_recently_used(
+    graph: Graph, candidates: list[ImageNode], need: int, as_disk: bool, doomed_containers: set[str]
+) -> list[ImageNode]:
     """The shortest LRU prefix whose removal frees `need` bytes, counted exactly from the graph.
 
     A layer is freed when the last image holding it goes (kubelet's mistake is to add up
@@ -172,9 +178,15 @@ def _with_orphaned_parents(graph: Graph, doomed: set[str], in_use: set[str]) -> 
         for image_id in list(doomed):
             parent = graph.images[image_id].parent
             node = graph.images.get(parent) if parent else None
-            if (node and node.id not in doomed and not node.named and node.id not in in_use
-                    and not node.pinned and not node.leased
-                    and all(child in doomed for child in graph.children.get(node.id, []))):
+            if (
+                node
+                and node.id not in doomed
+                and not node.named
+                and node.id not in in_use
+                and not node.pinned
+                and not node.leased
+                and all(child in doomed for child in graph.children.get(node.id, []))
+            ):
                 doomed.add(node.id)
                 changed = True
     return doomed

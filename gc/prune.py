@@ -73,8 +73,14 @@ def disk_usage(store: Store) -> Disk:
     return Disk(usage.total, usage.used, usage.free)
 
 
-def plan(graph: Graph, request: Request, now: float, disk: Disk | None,
-         allowed: Plan | None = None, removable: set[str] | None = None) -> Plan:
+def plan(
+    graph: Graph,
+    request: Request,
+    now: float,
+    disk: Disk | None,
+    allowed: Plan | None = None,
+    removable: set[str] | None = None,
+) -> Plan:
     """The removal set; with `allowed` (what a prompt showed) never more than that, and only
     containers in `removable` (those whose lock we hold) when given."""
     containers = prune_containers(graph, request.containers) if request.containers else []
@@ -120,7 +126,7 @@ def preview(store: Store, request: Request) -> Plan:
 def settle_containers(store: Store) -> None:
     """A container whose process died unwatched is stopped, and prunable, before we plan."""
     if store.db.execute("SELECT 1 FROM containers WHERE state = 'running' LIMIT 1").fetchone():
-        from bilge.store.container_view import current
+        from bilge.store.containers.views import current
 
         current(store)
 
@@ -139,7 +145,7 @@ def execute(store: Store, request: Request, allowed: Plan | None = None) -> Outc
         removable = None
         candidates = prune_containers(graph, request.containers) if request.containers else []
         if candidates:
-            from bilge.store.containers import ContainerStore
+            from bilge.store.containers.records import ContainerStore
 
             containers = ContainerStore(store)
             removable = {cid for cid in candidates if locks.enter_context(containers.locked_if_free(cid))}
@@ -154,21 +160,53 @@ def execute(store: Store, request: Request, allowed: Plan | None = None) -> Outc
     try:
         store.trash.finish()
     except OSError as exc:  # the rows are gone already: the run happened, and its log says how it ended
-        record(store, request, decided, started, freed_bytes, freed_disk, before.free, disk_usage(store).free,
-               dry_run=False, errors=f"deleting directories: {exc}")
+        record(
+            store,
+            request,
+            decided,
+            started,
+            freed_bytes,
+            freed_disk,
+            before.free,
+            disk_usage(store).free,
+            dry_run=False,
+            errors=f"deleting directories: {exc}",
+        )
         raise
     after = disk_usage(store)
     run_id = record(store, request, decided, started, freed_bytes, freed_disk, before.free, after.free, dry_run=False)
     return Outcome(decided, freed_bytes, freed_disk, before.free, after.free, run_id)
 
 
-def record(store: Store, request: Request, decided: Plan, started: float, freed_bytes: int, freed_disk: int,
-           fs_before: int, fs_after: int, dry_run: bool, errors: str | None = None) -> int:
+def record(
+    store: Store,
+    request: Request,
+    decided: Plan,
+    started: float,
+    freed_bytes: int,
+    freed_disk: int,
+    fs_before: int,
+    fs_after: int,
+    dry_run: bool,
+    errors: str | None = None,
+) -> int:
     cursor = store.db.execute(
         "INSERT INTO gc_runs (started, finished, command, policy, dry_run, removed, planned_bytes, planned_disk,"
         " freed_bytes, freed_disk, fs_free_before, fs_free_after, errors) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        [started, time.time(), request.command, json.dumps(request.describe()), int(dry_run),
-         json.dumps({"containers": decided.containers, "images": decided.images, "layers": decided.layers}),
-         decided.bytes, decided.disk, freed_bytes, freed_disk, fs_before, fs_after, errors],
+        [
+            started,
+            time.time(),
+            request.command,
+            json.dumps(request.describe()),
+            int(dry_run),
+            json.dumps({"containers": decided.containers, "images": decided.images, "layers": decided.layers}),
+            decided.bytes,
+            decided.disk,
+            freed_bytes,
+            freed_disk,
+            fs_before,
+            fs_after,
+            errors,
+        ],
     )
     return int(cursor.lastrowid or 0)

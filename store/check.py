@@ -89,7 +89,7 @@ def _images(store: Store, report: Report) -> None:
     for (image_id,) in store.db.execute("SELECT id FROM images"):
         if not store.blobs.path(image_id).is_file():
             report.problems.append(f"image {image_id}: its config blob is missing")
-    for (image_id, chain) in store.db.execute(
+    for image_id, chain in store.db.execute(
         "SELECT image_id, chain_id FROM image_layers WHERE chain_id NOT IN (SELECT chain_id FROM layers)"
     ):
         report.problems.append(f"image {image_id}: layer {chain} is missing")

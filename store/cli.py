@@ -48,14 +48,20 @@ def short_id(image_id: str, no_trunc: bool) -> str:
 
 
 def load(
-    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="Archive or OCI layout directory (default: stdin)")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Suppress progress and notices (as docker load -q)")] = False,
-    platform: Annotated[Optional[str], typer.Option("--platform", help="os/arch[/variant] to pick from a multi-platform index")] = None,
+    input: Annotated[
+        Optional[Path], typer.Option("--input", "-i", help="Archive or OCI layout directory (default: stdin)")
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Suppress progress and notices (as docker load -q)")
+    ] = False,
+    platform: Annotated[
+        Optional[str], typer.Option("--platform", help="os/arch[/variant] to pick from a multi-platform index")
+    ] = None,
 ) -> None:
     """Load images from a docker save archive or an OCI image layout."""
-    from . import platforms
+    from .archive.load import load as do_load
     from .errors import InvalidInput
-    from .load import load as do_load
+    from .oci import platforms
 
     wanted = platforms.parse(platform) if platform else None
     if input is None and sys.stdin.isatty():
@@ -114,8 +120,8 @@ def save(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to a file instead of stdout")] = None,
 ) -> None:
     """Save images to a tar archive that docker load (any version) accepts."""
+    from .archive.save import save as do_save
     from .errors import InvalidInput
-    from .save import save as do_save
 
     if output is None and sys.stdout.isatty():
         raise InvalidInput("cowardly refusing to save to a terminal. Use the -o flag or redirect")
@@ -140,7 +146,9 @@ def tag(
 
 def images(
     repository: Annotated[Optional[str], typer.Argument(help="Only this REPOSITORY[:TAG]")] = None,
-    all: Annotated[bool, typer.Option("--all", "-a", help="Show all images (default hides intermediate images)")] = False,
+    all: Annotated[
+        bool, typer.Option("--all", "-a", help="Show all images (default hides intermediate images)")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only show image IDs")] = False,
     digests: Annotated[bool, typer.Option("--digests", help="Show digests")] = False,
     no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Don't truncate output")] = False,
@@ -169,14 +177,26 @@ def images(
         digest_of = dict(img.repo_digests)
         for repo, tag_name in names:
             digest = digest_of.get(repo, "<none>")
-            rows.append({
-                "repository": repo, "tag": tag_name, "digest": digest, "id": short_id(img.id, no_trunc),
-                "created": ago(img.created), "size": human_size(img.size),
-            })
-            data.append({
-                "repository": repo, "tag": tag_name, "digest": digest, "id": img.id,
-                "created": format_utc(img.created), "size": img.size,
-            })
+            rows.append(
+                {
+                    "repository": repo,
+                    "tag": tag_name,
+                    "digest": digest,
+                    "id": short_id(img.id, no_trunc),
+                    "created": ago(img.created),
+                    "size": human_size(img.size),
+                }
+            )
+            data.append(
+                {
+                    "repository": repo,
+                    "tag": tag_name,
+                    "digest": digest,
+                    "id": img.id,
+                    "created": format_utc(img.created),
+                    "size": img.size,
+                }
+            )
     columns = [("repository", "REPOSITORY"), ("tag", "TAG")]
     if digests:
         columns.append(("digest", "DIGEST"))
@@ -216,9 +236,9 @@ def inspect(
     """Show low-level information on images (else containers), as JSON in Docker's shape."""
     import json
 
-    from .container_view import inspect_named
-    from .describe import inspect_image
+    from .containers.views import inspect_named
     from .errors import NotFound
+    from .views import inspect_image
 
     store = open_store()
     found, missing = [], []
@@ -242,8 +262,8 @@ def history(
     format: FormatOpt = "table",
 ) -> None:
     """Show the history of an image."""
-    from .describe import history as image_history
     from .tables import ago, human_size, render
+    from .views import history as image_history
 
     check_format(format)
     store = open_store()
@@ -256,12 +276,22 @@ def history(
         created_by = item["CreatedBy"]
         if not no_trunc and len(created_by) > 45:
             created_by = created_by[:44] + "…"
-        rows.append({
-            "id": item["Id"] if item["Id"] == "<missing>" else short_id(item["Id"], no_trunc),
-            "created": ago(item["Created"]), "created_by": created_by,
-            "size": human_size(item["Size"]), "comment": item["Comment"],
-        })
-    columns = [("id", "IMAGE"), ("created", "CREATED"), ("created_by", "CREATED BY"), ("size", "SIZE"), ("comment", "COMMENT")]
+        rows.append(
+            {
+                "id": item["Id"] if item["Id"] == "<missing>" else short_id(item["Id"], no_trunc),
+                "created": ago(item["Created"]),
+                "created_by": created_by,
+                "size": human_size(item["Size"]),
+                "comment": item["Comment"],
+            }
+        )
+    columns = [
+        ("id", "IMAGE"),
+        ("created", "CREATED"),
+        ("created_by", "CREATED BY"),
+        ("size", "SIZE"),
+        ("comment", "COMMENT"),
+    ]
     out(render(rows, columns, format, items))
 
 
@@ -278,7 +308,9 @@ def check(
     for line in report.problems:
         out(line)
     if not report.ok:
-        raise BilgeError(f"store is inconsistent: {len(report.problems)} problem(s)" + ("" if repair else "; try --repair"))
+        raise BilgeError(
+            f"store is inconsistent: {len(report.problems)} problem(s)" + ("" if repair else "; try --repair")
+        )
     err("store is consistent")
 
 
@@ -286,6 +318,13 @@ def register(app: typer.Typer, image_app: typer.Typer) -> None:
     """Docker's top-level verbs, and the same commands under `image` as Docker's management form."""
     for fn in (load, save, tag, images, rmi, inspect, history, check):
         app.command()(fn)
-    for name, fn in (("load", load), ("save", save), ("tag", tag), ("ls", images), ("rm", rmi),
-                     ("inspect", inspect), ("history", history)):
+    for name, fn in (
+        ("load", load),
+        ("save", save),
+        ("tag", tag),
+        ("ls", images),
+        ("rm", rmi),
+        ("inspect", inspect),
+        ("history", history),
+    ):
         image_app.command(name)(fn)

@@ -33,7 +33,7 @@ class Database:
             yield dict(zip(names, row))
 
 
-def _v1_core(db: sqlite_utils.Database) -> None:  # noqa: F821
+def _v1_core(db: sqlite_utils.Database) -> None:
     """Layers, images, their chains, tags, digests, blobs in use, leases and the trash log."""
     db["layers"].create(
         {
@@ -111,7 +111,7 @@ def _v1_core(db: sqlite_utils.Database) -> None:  # noqa: F821
     db["trash_log"].create({"path": str, "queued": float}, pk="path")
 
 
-def _v2_containers(db: sqlite_utils.Database) -> None:  # noqa: F821
+def _v2_containers(db: sqlite_utils.Database) -> None:
     """What a container needs beyond its image: lifecycle, runtime, its writable layer's size.
 
     size_rw/disk_rw are measured when the container stops (NULL until then, 0 for one never
@@ -119,15 +119,22 @@ def _v2_containers(db: sqlite_utils.Database) -> None:  # noqa: F821
     """
     table = db["containers"]
     for column, kind in (
-        ("started_at", float), ("finished_at", float), ("exit_code", int), ("pid", int),
-        ("driver", str), ("runtime", str), ("config", str), ("labels", str),
-        ("size_rw", int), ("disk_rw", int),
+        ("started_at", float),
+        ("finished_at", float),
+        ("exit_code", int),
+        ("pid", int),
+        ("driver", str),
+        ("runtime", str),
+        ("config", str),
+        ("labels", str),
+        ("size_rw", int),
+        ("disk_rw", int),
     ):
         table.add_column(column, kind)
     table.create_index(["state"])
 
 
-def _v3_gc(db: sqlite_utils.Database) -> None:  # noqa: F821
+def _v3_gc(db: sqlite_utils.Database) -> None:
     """Pins (images no policy may prune) and the log of every prune run."""
     db["pins"].create(
         {"image_id": str, "created": float},
@@ -136,9 +143,19 @@ def _v3_gc(db: sqlite_utils.Database) -> None:  # noqa: F821
     )
     db["gc_runs"].create(
         {
-            "id": int, "started": float, "finished": float, "command": str, "policy": str,
-            "dry_run": int, "removed": str, "planned_bytes": int, "planned_disk": int,
-            "freed_bytes": int, "freed_disk": int, "fs_free_before": int, "fs_free_after": int,
+            "id": int,
+            "started": float,
+            "finished": float,
+            "command": str,
+            "policy": str,
+            "dry_run": int,
+            "removed": str,
+            "planned_bytes": int,
+            "planned_disk": int,
+            "freed_bytes": int,
+            "freed_disk": int,
+            "fs_free_before": int,
+            "fs_free_after": int,
             "errors": str,
         },
         pk="id",
@@ -146,7 +163,7 @@ def _v3_gc(db: sqlite_utils.Database) -> None:  # noqa: F821
     db["gc_runs"].create_index(["started"])
 
 
-def _v4_registry(db: sqlite_utils.Database) -> None:  # noqa: F821
+def _v4_registry(db: sqlite_utils.Database) -> None:
     """Which compressed registry blob holds which diff_id, and where it was seen.
 
     Pull records what it fetched and push what it compressed, so a later push can HEAD or

@@ -23,7 +23,7 @@ def validate(digest: str) -> str:
 
 
 def hex_of(digest: str) -> str:
-    return validate(digest)[len("sha256:"):]
+    return validate(digest)[len("sha256:") :]
 
 
 def chain_id(parent: str | None, diff_id: str) -> str:

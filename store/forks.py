@@ -64,9 +64,14 @@ def _ignore(*_: object) -> None:
     pass
 
 
-def run_forked(fn: Callable[[T, Callable[[int], None]], R], items: Sequence[T], workers: int,
-               on_start: Callable[[int], None] = _ignore, on_bytes: Callable[[int, int], None] = _ignore,
-               on_done: Callable[[int], None] = _ignore) -> list[R]:
+def run_forked(
+    fn: Callable[[T, Callable[[int], None]], R],
+    items: Sequence[T],
+    workers: int,
+    on_start: Callable[[int], None] = _ignore,
+    on_bytes: Callable[[int, int], None] = _ignore,
+    on_done: Callable[[int], None] = _ignore,
+) -> list[R]:
     """`fn(item, count_bytes)` for each item, at most `workers` children at once; results in order.
 
     The callbacks run in the parent: `on_start(i)` as item i's child starts, `on_bytes(i, n)`
@@ -142,11 +147,11 @@ def _child(work: Callable[[], object], read_fd: int, write_fd: int, parent: int)
             os._exit(1)
         try:
             payload = pickle.dumps((True, work()), protocol=pickle.HIGHEST_PROTOCOL)
-        except BaseException as exc:  # noqa: BLE001 - every failure, unpicklable results too, goes back
+        except BaseException as exc:
             payload = pickle.dumps((False, _portable(exc)), protocol=pickle.HIGHEST_PROTOCOL)
         view = memoryview(payload)
         while view:
-            view = view[os.write(write_fd, view):]
+            view = view[os.write(write_fd, view) :]
         code = 0
     finally:
         os._exit(code)
@@ -157,7 +162,7 @@ def _portable(exc: BaseException) -> BaseException:
     detail = "".join(traceback.format_exception(exc))
     try:
         copy = pickle.loads(pickle.dumps(exc))
-    except Exception:  # noqa: BLE001 - not picklable: keep its words
+    except Exception:
         copy = BilgeError(f"{type(exc).__name__}: {exc}")
     copy.add_note("in a worker process:\n" + detail.rstrip())
     return copy
@@ -169,8 +174,11 @@ def _outcome(pid: int, payload: bytes) -> R:  # type: ignore[type-var]
     if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGINT:
         raise KeyboardInterrupt
     if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
-        how = (f"was killed by {signal.Signals(os.WTERMSIG(status)).name}" if os.WIFSIGNALED(status)
-               else f"exited with status {os.waitstatus_to_exitcode(status)}")
+        how = (
+            f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
+            if os.WIFSIGNALED(status)
+            else f"exited with status {os.waitstatus_to_exitcode(status)}"
+        )
         raise BilgeError(f"a worker process {how} before finishing its work")
     ok, value = pickle.loads(payload)
     if not ok:

@@ -67,8 +67,17 @@ class ImageStore:
             self.db.execute(
                 "INSERT INTO images (id, parent, created, added, architecture, os, variant, config_size, labels)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [image_id, parent, config.get("created"), time.time(), config.get("architecture"),
-                 config.get("os"), config.get("variant"), len(config_bytes), json.dumps(labels) if labels else None],
+                [
+                    image_id,
+                    parent,
+                    config.get("created"),
+                    time.time(),
+                    config.get("architecture"),
+                    config.get("os"),
+                    config.get("variant"),
+                    len(config_bytes),
+                    json.dumps(labels) if labels else None,
+                ],
             )
             self.db.conn.executemany(
                 "INSERT INTO image_layers (image_id, position, chain_id) VALUES (?, ?, ?)",
@@ -152,20 +161,32 @@ class ImageStore:
         return self.blobs.get(image_id)
 
     def chain(self, image_id: str) -> list[str]:
-        return [r[0] for r in self.db.execute(
-            "SELECT chain_id FROM image_layers WHERE image_id = ? ORDER BY position", [image_id])]
+        return [
+            r[0]
+            for r in self.db.execute(
+                "SELECT chain_id FROM image_layers WHERE image_id = ? ORDER BY position", [image_id]
+            )
+        ]
 
     def repo_tags(self, image_id: str) -> list[str]:
-        return [f"{reference.familiar_name(repo)}:{tag}" for repo, tag in self.db.execute(
-            "SELECT repository, tag FROM tags WHERE image_id = ? ORDER BY repository, tag", [image_id])]
+        return [
+            f"{reference.familiar_name(repo)}:{tag}"
+            for repo, tag in self.db.execute(
+                "SELECT repository, tag FROM tags WHERE image_id = ? ORDER BY repository, tag", [image_id]
+            )
+        ]
 
     def tags_of(self, repository: str) -> list[str]:
         """The tags a repository has in this store, sorted."""
         return [r[0] for r in self.db.execute("SELECT tag FROM tags WHERE repository = ? ORDER BY tag", [repository])]
 
     def repo_digests(self, image_id: str) -> list[str]:
-        return [f"{reference.familiar_name(repo)}@{d}" for repo, d in self.db.execute(
-            "SELECT repository, digest FROM digests WHERE image_id = ? ORDER BY repository, digest", [image_id])]
+        return [
+            f"{reference.familiar_name(repo)}@{d}"
+            for repo, d in self.db.execute(
+                "SELECT repository, digest FROM digests WHERE image_id = ? ORDER BY repository, digest", [image_id]
+            )
+        ]
 
     def size(self, image_id: str) -> int:
         row = self.db.execute(
@@ -195,11 +216,15 @@ class ImageStore:
             else:
                 repositories = {t.rsplit(":", 1)[0] for t in self.repo_tags(image_id)}
                 if not force and len(repositories) > 1:
-                    raise Conflict(f"conflict: unable to delete {_short(image_id)} (must be forced) - "
-                                   "image is referenced in multiple repositories")
+                    raise Conflict(
+                        f"conflict: unable to delete {_short(image_id)} (must be forced) - "
+                        "image is referenced in multiple repositories"
+                    )
                 if self.children(image_id):
-                    raise Conflict(f"conflict: unable to delete {_short(image_id)} (cannot be forced) - "
-                                   "image has dependent child images")
+                    raise Conflict(
+                        f"conflict: unable to delete {_short(image_id)} (cannot be forced) - "
+                        "image has dependent child images"
+                    )
                 untagged = self.repo_tags(image_id) + self.repo_digests(image_id)
                 self.db.execute("DELETE FROM tags WHERE image_id = ?", [image_id])
                 self.db.execute("DELETE FROM digests WHERE image_id = ?", [image_id])
@@ -227,11 +252,13 @@ class ImageStore:
             return [str(ref)]
         self.db.execute("DELETE FROM tags WHERE repository = ? AND tag = ?", [ref.repository, ref.tag])
         untagged = [str(ref)]
-        if self.db.execute("SELECT 1 FROM tags WHERE repository = ? AND image_id = ?",
-                           [ref.repository, image_id]).fetchone():
+        if self.db.execute(
+            "SELECT 1 FROM tags WHERE repository = ? AND image_id = ?", [ref.repository, image_id]
+        ).fetchone():
             return untagged
-        for (digest,) in self.db.execute("SELECT digest FROM digests WHERE repository = ? AND image_id = ?",
-                                         [ref.repository, image_id]).fetchall():
+        for (digest,) in self.db.execute(
+            "SELECT digest FROM digests WHERE repository = ? AND image_id = ?", [ref.repository, image_id]
+        ).fetchall():
             self.db.execute("DELETE FROM digests WHERE repository = ? AND digest = ?", [ref.repository, digest])
             untagged.append(f"{ref.familiar}@{digest}")
         return untagged

@@ -17,13 +17,13 @@ from .blobs import BlobStore
 from .db import Database, write
 from .errors import DigestMismatch, NotFound
 from .fsutil import copy_tree, new_scratch_dir
+from .layerfs.tarsplit import assemble, segment_sizes
 from .leases import Lease
 from .paths import Layout
-from .tarsplit import assemble, segment_sizes
 from .trash import Trash
 
 if TYPE_CHECKING:
-    from .extract import Extracted, Limits
+    from .layerfs.extract import Extracted, Limits
 
 
 @dataclass
@@ -58,7 +58,7 @@ class LayerStore:
         diff = work / "diff"
         diff.mkdir()
         try:
-            from .extract import Limits, extract  # only writers pay for tarfile
+            from .layerfs.extract import Limits, extract  # only writers pay for tarfile
 
             info = extract(stream, str(diff), limits or Limits.from_env())
         except BaseException:
@@ -95,8 +95,19 @@ class LayerStore:
             self.db.execute(
                 "INSERT INTO layers (chain_id, diff_id, parent, dir, short, size, disk, entries, tarsplit,"
                 " whiteouts, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [chain, info.diff_id, parent, name, short, info.size, info.disk, info.entries, tarsplit,
-                 info.whiteouts, time.time()],
+                [
+                    chain,
+                    info.diff_id,
+                    parent,
+                    name,
+                    short,
+                    info.size,
+                    info.disk,
+                    info.entries,
+                    tarsplit,
+                    info.whiteouts,
+                    time.time(),
+                ],
             )
         return chain
 
@@ -175,4 +186,6 @@ class LayerStore:
             digest.update(chunk)
             yield chunk
         if "sha256:" + digest.hexdigest() != row["diff_id"]:
-            raise DigestMismatch(f"layer {row['diff_id']} re-assembles to sha256:{digest.hexdigest()}: the layer on disk was modified")
+            raise DigestMismatch(
+                f"layer {row['diff_id']} re-assembles to sha256:{digest.hexdigest()}: the layer on disk was modified"
+            )

@@ -37,12 +37,15 @@ class Lease:
     def add(self, kind: str, ref: str) -> None:
         """Record a reference; call inside the write transaction that makes or finds `ref`, before
         making it: once the lease is gone, what it was protecting may be gone too."""
-        if self.db.execute("SELECT 1 FROM leases WHERE id = ? AND expires > ?", [self.id, time.time()]).fetchone() is None:
-            raise LeaseLost(f"this {self.purpose} was stalled past its lease (BILGE_LEASE_TTL) and a check or prune "
-                            "may have taken its work: nothing more was committed; run it again")
-        self.db.execute(
-            "INSERT OR IGNORE INTO lease_refs (lease_id, kind, ref) VALUES (?, ?, ?)", [self.id, kind, ref]
-        )
+        if (
+            self.db.execute("SELECT 1 FROM leases WHERE id = ? AND expires > ?", [self.id, time.time()]).fetchone()
+            is None
+        ):
+            raise LeaseLost(
+                f"this {self.purpose} was stalled past its lease (BILGE_LEASE_TTL) and a check or prune "
+                "may have taken its work: nothing more was committed; run it again"
+            )
+        self.db.execute("INSERT OR IGNORE INTO lease_refs (lease_id, kind, ref) VALUES (?, ?, ?)", [self.id, kind, ref])
 
 
 def default_ttl() -> float:
@@ -71,8 +74,10 @@ class _Renewer(threading.Thread):
             while not self.done.wait(self.ttl / 3):
                 try:
                     conn = conn or sqlite3.connect(self.path, timeout=self.ttl / 3, isolation_level=None)
-                    renewed = conn.execute("UPDATE leases SET expires = ? WHERE id = ? AND expires > ?",
-                                           [time.time() + self.ttl, self.lease_id, time.time()]).rowcount
+                    renewed = conn.execute(
+                        "UPDATE leases SET expires = ? WHERE id = ? AND expires > ?",
+                        [time.time() + self.ttl, self.lease_id, time.time()],
+                    ).rowcount
                     if not renewed:
                         return  # lapsed: renewing now would revive protection that already failed
                 except sqlite3.Error:

@@ -45,8 +45,11 @@ def all_images(store: Store) -> dict[str, ImageSummary]:
     db = store.db
     images = {
         row["id"]: ImageSummary(
-            id=row["id"], parent=row["parent"], created=parse_rfc3339(row["created"]),
-            size=row["size"], labels=json.loads(row["labels"]) if row["labels"] else {},
+            id=row["id"],
+            parent=row["parent"],
+            created=parse_rfc3339(row["created"]),
+            size=row["size"],
+            labels=json.loads(row["labels"]) if row["labels"] else {},
         )
         for row in db.query(
             "SELECT i.id, i.parent, i.created, i.labels, COALESCE(SUM(l.size), 0) AS size FROM images i "
@@ -71,8 +74,9 @@ def list_images(store: Store, show_all: bool = False, filters: list[str] | None 
     """Docker's rules: untagged images with children are intermediates, shown only with -a."""
     wanted = parse_filters(filters or [])
     images = all_images(store)
-    bounds = {key: [images[store.images.resolve(v)].created or 0 for v in wanted.get(key, [])]
-              for key in ("before", "since")}
+    bounds = {
+        key: [images[store.images.resolve(v)].created or 0 for v in wanted.get(key, [])] for key in ("before", "since")
+    }
     out = []
     for img in images.values():
         untagged = not img.repo_tags and not img.repo_digests
@@ -110,9 +114,7 @@ def _matches(img: ImageSummary, wanted: dict[str, list[str]], bounds: dict[str, 
 
 def _path_match(pattern: str, name: str) -> bool:
     """Go's path.Match, which reference filters use: `*` and `?` never cross a `/`."""
-    regex = "".join(
-        "[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in pattern
-    )
+    regex = "".join("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in pattern)
     return re.fullmatch(regex, name) is not None
 
 

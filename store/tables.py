@@ -59,8 +59,12 @@ def _cell(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, (list, dict)) else value
 
 
-def render(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], fmt: str,
-           data: Sequence[dict[str, Any]] | None = None) -> str:
+def render(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[tuple[str, str]],
+    fmt: str,
+    data: Sequence[dict[str, Any]] | None = None,
+) -> str:
     """`columns` are (key, HEADER) for table and md; json and csv carry `data` (exact values, the
     API's field names) when given, else the rows."""
     if fmt == "json":

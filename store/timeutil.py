@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _FRACTION = re.compile(r"\.(\d+)")
 
@@ -19,7 +19,7 @@ def parse_rfc3339(text: str | None) -> float | None:
     except ValueError:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 
@@ -27,11 +27,11 @@ def format_utc(timestamp: float | None) -> str:
     """`2026-11-29 02:25:32 +0000 UTC`, the CreatedAt that `docker images` prints."""
     if timestamp is None:
         return ""
-    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
 
 
 def rfc3339_nano(timestamp: float) -> str:
     """Go's RFC3339Nano in UTC, as Docker writes `created` (trailing zeros dropped)."""
-    moment = datetime.fromtimestamp(timestamp, timezone.utc)
+    moment = datetime.fromtimestamp(timestamp, UTC)
     fraction = f"{moment.microsecond:06d}".rstrip("0")
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"

@@ -113,8 +113,9 @@ def remove_trees(paths: list[str]) -> None:
     for batch in batches:
         if len(running) == RM_PROCESSES:
             running.pop(0).wait()
-        running.append(subprocess.Popen(["rm", "-rf", "--", *batch], preexec_fn=die_with_parent,
-                                        stderr=subprocess.DEVNULL))
+        running.append(
+            subprocess.Popen(["rm", "-rf", "--", *batch], preexec_fn=die_with_parent, stderr=subprocess.DEVNULL)
+        )
     for proc in running:
         proc.wait()
     left = [p for p in paths if os.path.lexists(p)]

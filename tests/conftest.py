@@ -53,8 +53,9 @@ def require(binary: str, why: str) -> str:
     return path
 
 
-def _run(cmd: list[str], *, input: bytes | str | None, check: bool, env: dict | None,
-         binary: bool, timeout: float | None) -> subprocess.CompletedProcess:
+def _run(
+    cmd: list[str], *, input: bytes | str | None, check: bool, env: dict | None, binary: bool, timeout: float | None
+) -> subprocess.CompletedProcess:
     """Run `cmd`, capture both streams; stdout stays bytes with `binary`, else text like stderr.
 
     Text is decoded with surrogateescape, so odd bytes (file names!) survive a round trip.
@@ -118,8 +119,14 @@ def bilge(bilge_root: Path):
     `env` adds to (None: removes from) the environment. Asserts exit 0 unless `check=False`.
     """
 
-    def run(*args: str, input: bytes | str | None = None, check: bool = True, env: dict | None = None,
-            binary: bool = False, timeout: float | None = 300) -> subprocess.CompletedProcess:
+    def run(
+        *args: str,
+        input: bytes | str | None = None,
+        check: bool = True,
+        env: dict | None = None,
+        binary: bool = False,
+        timeout: float | None = 300,
+    ) -> subprocess.CompletedProcess:
         full_env = _environ({"BILGE_ROOT": str(bilge_root), **(env or {})})
         cmd = [sys.executable, "-m", "bilge", *map(str, args)]
         return _run(cmd, input=input, check=check, env=full_env, binary=binary, timeout=timeout)
@@ -132,8 +139,7 @@ def fixtures_dir() -> Path:
     """`../shared/fixtures`: what real Docker and umoci made, the oracle we compare against."""
     path = REPO.parent / "shared" / "fixtures"
     if not path.is_dir():
-        pytest.fail(f"{path} is missing: the shared fixtures must sit next to the repo as ../shared",
-                    pytrace=False)
+        pytest.fail(f"{path} is missing: the shared fixtures must sit next to the repo as ../shared", pytrace=False)
     return path
 
 
@@ -145,8 +151,14 @@ class Dockerd:
     cli: str
     env: dict
 
-    def docker(self, *args: str, input: bytes | str | None = None, check: bool = True,
-               binary: bool = False, timeout: float | None = 300) -> subprocess.CompletedProcess:
+    def docker(
+        self,
+        *args: str,
+        input: bytes | str | None = None,
+        check: bool = True,
+        binary: bool = False,
+        timeout: float | None = 300,
+    ) -> subprocess.CompletedProcess:
         """Run the docker CLI against this daemon; same capture and check as `bilge`."""
         cmd = [self.cli, "-H", self.host, *map(str, args)]
         return _run(cmd, input=input, check=check, env=self.env, binary=binary, timeout=timeout)
@@ -204,10 +216,25 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
 
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [exe, "--data-root", f"{base}/data", "--exec-root", f"{base}/exec",
-             "--pidfile", f"{base}/docker.pid", "-H", host,
-             "--bridge", "none", "--iptables=false", "--ip6tables=false"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+            [
+                exe,
+                "--data-root",
+                f"{base}/data",
+                "--exec-root",
+                f"{base}/exec",
+                "--pidfile",
+                f"{base}/docker.pid",
+                "-H",
+                host,
+                "--bridge",
+                "none",
+                "--iptables=false",
+                "--ip6tables=false",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
             start_new_session=True,  # a ^C reaches pytest, whose teardown then stops it in order
         )
     try:

@@ -21,7 +21,7 @@ FIXTURE_IMAGES = "docker/images.tar.gz"
 def needs_containers() -> None:
     """Skip (fail under CI=true, as conftest's `require`) where containers cannot run: not root,
     or no runc where bilge itself looks for it."""
-    from bilge.store.runtime import RuntimeMissing, find
+    from bilge.store.containers.runtime import RuntimeMissing, find
 
     reason = "running containers needs root (overlayfs, namespaces)" if os.geteuid() != 0 else None
     if reason is None:

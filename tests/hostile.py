@@ -99,8 +99,12 @@ def absolute_path(target: str = MARKER) -> bytes:
     return tar([file(target)])
 
 
-def symlink_write_through(target_dir: str = os.path.dirname(MARKER), relative: bool = False,
-                          name: str = "evil", leaf: str = os.path.basename(MARKER)) -> bytes:
+def symlink_write_through(
+    target_dir: str = os.path.dirname(MARKER),
+    relative: bool = False,
+    name: str = "evil",
+    leaf: str = os.path.basename(MARKER),
+) -> bytes:
     """`evil -> /tmp` (or `-> ../../…/tmp`), then the regular file `evil/<leaf>`.
 
     An extractor that follows the symlink writes `target_dir/leaf`, which is MARKER by default.
@@ -202,8 +206,9 @@ def diff_id(layer: bytes) -> str:
     return "sha256:" + hashlib.sha256(layer).hexdigest()
 
 
-def docker_archive(layers: list[bytes], repo_tag: str | None = "hostile:latest",
-                   diff_ids: list[str] | None = None) -> bytes:
+def docker_archive(
+    layers: list[bytes], repo_tag: str | None = "hostile:latest", diff_ids: list[str] | None = None
+) -> bytes:
     """A legacy `docker save` archive of one image made of `layers` (bottom first).
 
     `diff_ids` overrides the config's rootfs, e.g. with the diff_id of the intact layer that a

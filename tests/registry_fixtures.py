@@ -41,7 +41,9 @@ def need_module(name: str, why: str) -> ModuleType:
         return importlib.import_module(name)
     except ImportError:
         if in_ci():
-            pytest.fail(f"python module {name} missing: needed {why} (CI=true: pip install -e '.[test]')", pytrace=False)
+            pytest.fail(
+                f"python module {name} missing: needed {why} (CI=true: pip install -e '.[test]')", pytrace=False
+            )
         pytest.skip(f"python module {name} missing: needed {why}")
 
 
@@ -74,16 +76,26 @@ class Registry:
         return [flag, self.creds] if self.creds else []
 
     def copy_in(self, source: str, name: str, *extra: str) -> None:
-        self.skopeo("copy", "-q", "--dest-tls-verify=false", *self._creds("--dest-creds"), *extra,
-                    source, f"docker://{self.ref(name)}")
+        self.skopeo(
+            "copy",
+            "-q",
+            "--dest-tls-verify=false",
+            *self._creds("--dest-creds"),
+            *extra,
+            source,
+            f"docker://{self.ref(name)}",
+        )
 
     def inspect(self, name: str, *extra: str) -> dict:
-        out = self.skopeo("inspect", "--tls-verify=false", *self._creds("--creds"), *extra, f"docker://{self.ref(name)}")
+        out = self.skopeo(
+            "inspect", "--tls-verify=false", *self._creds("--creds"), *extra, f"docker://{self.ref(name)}"
+        )
         return json.loads(out.stdout)
 
     def raw_manifest(self, name: str) -> bytes:
-        return self.skopeo("inspect", "--tls-verify=false", "--raw", *self._creds("--creds"),
-                           f"docker://{self.ref(name)}").stdout.encode()
+        return self.skopeo(
+            "inspect", "--tls-verify=false", "--raw", *self._creds("--creds"), f"docker://{self.ref(name)}"
+        ).stdout.encode()
 
 
 def _wait_listening(port: int, proc: subprocess.Popen, log: Path) -> None:
@@ -117,8 +129,13 @@ def start_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         )
         log = base / "registry.log"
         with open(log, "wb") as out:
-            proc = subprocess.Popen([exe, "serve", str(base / "config.yml")], stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                [exe, "serve", str(base / "config.yml")],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         procs.append(proc)
         _wait_listening(port, proc, log)
         return Registry(f"127.0.0.1:{port}", base, log, creds)
@@ -214,8 +231,16 @@ class TokenIssuer:
 
         now = int(time.time())
         header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(self.cert_der).decode()]}
-        claims = {"iss": ISSUER, "sub": user or "", "aud": SERVICE, "exp": now + 600, "nbf": now - 60,
-                  "iat": now, "jti": uuid.uuid4().hex, "access": self.grant(scopes, user)}
+        claims = {
+            "iss": ISSUER,
+            "sub": user or "",
+            "aud": SERVICE,
+            "exp": now + 600,
+            "nbf": now - 60,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "access": self.grant(scopes, user),
+        }
         signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
         signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())  # type: ignore[attr-defined]
         return f"{signing_input}.{_b64url(signature)}"
@@ -233,12 +258,18 @@ def _self_signed(directory: Path) -> tuple[object, bytes, Path]:
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ISSUER)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     bundle = directory / "token-ca.pem"
     bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return key, cert.public_bytes(serialization.Encoding.DER), bundle
@@ -249,14 +280,16 @@ def _serve(server: ThreadingHTTPServer) -> None:
 
 
 @pytest.fixture(scope="session")
-def token_registry(start_registry, docker_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, TokenIssuer]]:
+def token_registry(
+    start_registry, docker_archive: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Registry, TokenIssuer]]:
     """A registry with `auth: token`, trusting our issuer, and its token endpoint."""
     directory = tmp_path_factory.mktemp("token")
     key, cert_der, bundle = _self_signed(directory)
     issuer = TokenIssuer(key, cert_der)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             query = parse_qs(urlsplit(self.path).query)
             user = None
             header = self.headers.get("Authorization", "")
@@ -264,7 +297,9 @@ def token_registry(start_registry, docker_archive: Path, tmp_path_factory: pytes
                 name, _, password = base64.b64decode(header[6:]).decode().partition(":")
                 if (name, password) != (USER, PASSWORD):
                     issuer.requests.append((name, query.get("scope", []), True))
-                    self._reply(401, {"errors": [{"code": "UNAUTHORIZED", "message": "incorrect username or password"}]})
+                    self._reply(
+                        401, {"errors": [{"code": "UNAUTHORIZED", "message": "incorrect username or password"}]}
+                    )
                     return
                 user = name
             issuer.requests.append((user, query.get("scope", []), bool(header)))
@@ -335,8 +370,12 @@ def _start_proxy(upstream: str, upstream_auth: str | None) -> tuple[ThreadingHTT
         protocol_version = "HTTP/1.1"
 
         def _redirect(self) -> bool:
-            if not (faults.redirect_blobs and self.command == "GET" and self.path.startswith("/v2/")
-                    and "/blobs/sha256:" in self.path):
+            if not (
+                faults.redirect_blobs
+                and self.command == "GET"
+                and self.path.startswith("/v2/")
+                and "/blobs/sha256:" in self.path
+            ):
                 return False
             port = self.server.server_address[1]
             self.send_response(307)
@@ -352,7 +391,7 @@ def _start_proxy(upstream: str, upstream_auth: str | None) -> tuple[ThreadingHTT
                 return
             path = self.path
             if path.startswith("/direct/"):
-                path = path[len("/direct"):]
+                path = path[len("/direct") :]
                 with faults.lock:
                     faults.direct_auth.append(self.headers.get("Authorization"))
                 del self.headers["Authorization"]
@@ -408,7 +447,7 @@ def _start_proxy(upstream: str, upstream_auth: str | None) -> tuple[ThreadingHTT
                     return
                 step = faults.dribble if blob and faults.dribble else len(chunk)
                 for i in range(0, len(chunk), step):
-                    self.wfile.write(chunk[i:i + step])
+                    self.wfile.write(chunk[i : i + step])
                     self.wfile.flush()
                     if step < len(chunk):
                         time.sleep(0.0005)  # let each piece arrive on its own

@@ -13,8 +13,13 @@ def run_on_terminal(root: Path, *args: str, extra_env: dict[str, str] | None = N
     """(exit code, stdout, everything drawn on the terminal) of `bilge *args` against `root`."""
     leader, follower = pty.openpty()
     env = {**os.environ, "BILGE_ROOT": str(root), **(extra_env or {})}
-    proc = subprocess.Popen([sys.executable, "-m", "bilge", *args], stdout=subprocess.PIPE, stderr=follower,
-                            stdin=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bilge", *args],
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
     os.close(follower)
     screen = b""
     while True:

@@ -8,7 +8,7 @@ import io
 import pytest
 import zstandard
 
-from bilge.store.compression import decompressed, detect
+from bilge.store.layerfs.compression import decompressed, detect
 
 
 class Trickle(io.RawIOBase):
@@ -22,7 +22,7 @@ class Trickle(io.RawIOBase):
 
     def read(self, size: int = -1) -> bytes:
         size = self.step if size is None or size < 0 else min(size, self.step)
-        out = self.data[self.pos:self.pos + size]
+        out = self.data[self.pos : self.pos + size]
         self.pos += len(out)
         return out
 
@@ -30,9 +30,10 @@ class Trickle(io.RawIOBase):
 PAYLOAD = bytes(range(256)) * 4096
 
 
-@pytest.mark.parametrize("kind,pack", [("gzip", gzip.compress),
-                                       ("zstd", lambda b: zstandard.ZstdCompressor().compress(b)),
-                                       ("none", lambda b: b)])
+@pytest.mark.parametrize(
+    "kind,pack",
+    [("gzip", gzip.compress), ("zstd", lambda b: zstandard.ZstdCompressor().compress(b)), ("none", lambda b: b)],
+)
 @pytest.mark.parametrize("step", [1, 3, 1 << 20])
 def test_blobs_arriving_in_small_pieces_are_sniffed_and_inflated(kind: str, pack, step: int) -> None:
     blob = pack(PAYLOAD)

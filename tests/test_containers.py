@@ -26,10 +26,23 @@ def docker_containers(fixtures_dir: Path) -> dict[str, dict]:
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_the_lesson(ctr, driver):
     """docker run … echo > /hello.txt; docker commit busybox busybox:hello; docker run --rm busybox:hello cat."""
-    ctr("run", "--storage-driver", driver, "--name", "busybox", "busybox", "sh", "-c", 'echo "I love Docker." > /hello.txt')
+    ctr(
+        "run",
+        "--storage-driver",
+        driver,
+        "--name",
+        "busybox",
+        "busybox",
+        "sh",
+        "-c",
+        'echo "I love Docker." > /hello.txt',
+    )
     image_id = ctr("commit", "busybox", "busybox:hello").stdout.strip()
     assert image_id.startswith("sha256:")
-    assert ctr("run", "--storage-driver", driver, "--rm", "busybox:hello", "cat", "/hello.txt").stdout == "I love Docker.\n"
+    assert (
+        ctr("run", "--storage-driver", driver, "--rm", "busybox:hello", "cat", "/hello.txt").stdout
+        == "I love Docker.\n"
+    )
 
     listed = {(row["repository"], row["tag"]): row for row in json.loads(ctr("images", "--format", "json").stdout)}
     assert listed[("busybox", "hello")]["id"] == image_id
@@ -44,10 +57,19 @@ def test_the_lesson(ctr, driver):
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_stopped_with_data_is_dockers(ctr, driver, fixtures_dir, docker_containers):
     docker = docker_containers["stopped-with-data"]
-    ctr("run", "--storage-driver", driver, "--name", "stopped-with-data", docker["Config"]["Image"],
-        *docker["Config"]["Cmd"])
+    ctr(
+        "run",
+        "--storage-driver",
+        driver,
+        "--name",
+        "stopped-with-data",
+        docker["Config"]["Image"],
+        *docker["Config"]["Cmd"],
+    )
 
-    assert ctr("diff", "stopped-with-data").stdout == (fixtures_dir / "docker" / "diff-stopped-with-data.txt").read_text()
+    assert (
+        ctr("diff", "stopped-with-data").stdout == (fixtures_dir / "docker" / "diff-stopped-with-data.txt").read_text()
+    )
     mine = inspect(ctr, "stopped-with-data", "-s")
     assert (mine["SizeRw"], mine["SizeRootFs"]) == (docker["SizeRw"], docker["SizeRootFs"])
     assert mine["SizeRootFs"] == 40000 + image_size(ctr, "busybox")
@@ -56,7 +78,9 @@ def test_stopped_with_data_is_dockers(ctr, driver, fixtures_dir, docker_containe
     assert mine["Driver"] == driver and mine["Name"] == "/stopped-with-data"
 
     listed = json.loads(ctr("ps", "-a", "-s", "--format", "json").stdout)
-    assert [(c["names"], c["size"], c["size_root_fs"]) for c in listed] == [("stopped-with-data", 40000, docker["SizeRootFs"])]
+    assert [(c["names"], c["size"], c["size_root_fs"]) for c in listed] == [
+        ("stopped-with-data", 40000, docker["SizeRootFs"])
+    ]
     table = ctr("ps", "-a", "-s").stdout
     assert "40kB (virtual 2.03MB)" in table  # Docker's own words, from ps-a-s.jsonl
     assert '"sh -c \'head -c 4000…"' in table
@@ -105,7 +129,8 @@ def test_rm_of_a_running_container(ctr, bilge_root, driver):
     assert refused.returncode == 1
     assert refused.stderr.splitlines() == [
         f"Error: You cannot remove a running container {cid}. "
-        "Stop the container before attempting removal or force remove"]
+        "Stop the container before attempting removal or force remove"
+    ]
     assert inspect(ctr, "busy")["State"]["Running"]
 
     assert ctr("rm", "-f", "busy").stdout == "busy\n"
@@ -116,8 +141,18 @@ def test_rm_of_a_running_container(ctr, bilge_root, driver):
 
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_stop_records_size_and_unmounts(ctr, bilge_root, driver):
-    ctr("run", "-d", "--storage-driver", driver, "--name", "writer", "busybox", "sh", "-c",
-        "head -c 1234 /dev/zero > /blob; exec sleep 1000")
+    ctr(
+        "run",
+        "-d",
+        "--storage-driver",
+        driver,
+        "--name",
+        "writer",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 1234 /dev/zero > /blob; exec sleep 1000",
+    )
     deadline = time.monotonic() + 10
     while inspect(ctr, "writer", "-s")["SizeRw"] != 1234:  # measured live while it runs
         assert time.monotonic() < deadline

@@ -26,8 +26,10 @@ def saved(ctr, tmp_path: Path, image: str) -> tuple[dict, list[str]]:
 
 @pytest.mark.parametrize("driver", DRIVERS)
 def test_changes_become_a_layer_with_whiteouts(ctr, tmp_path, driver):
-    script = ("rm /data/link && rm -rf /data/keep && mkdir /data/keep && echo n > /data/keep/n "
-              "&& mkdir /new && echo new > /new/file")
+    script = (
+        "rm /data/link && rm -rf /data/keep && mkdir /data/keep && echo n > /data/keep/n "
+        "&& mkdir /new && echo new > /new/file"
+    )
     ctr("run", "--storage-driver", driver, "-u", "0", "--name", "changed", "zoo", script)
     changes = ctr("diff", "changed").stdout.splitlines()
     assert {"D /data/link", "A /new", "A /new/file", "A /data/keep/n", "C /data"} <= set(changes)
@@ -37,19 +39,37 @@ def test_changes_become_a_layer_with_whiteouts(ctr, tmp_path, driver):
     assert "data/.wh.link" in names and "new/file" in names and "data/keep/n" in names
     # overlay keeps the directory's replacement (opaque); vfs lists what went from it
     assert ("data/keep/.wh..wh..opq" if driver == "overlay" else "data/keep/.wh.a") in names
-    listing = ctr("run", "--rm", "--storage-driver", driver, "zoo:changed",
-                  "ls /data/keep; cat /new/file; ls /data/link 2>&1; cat /data/hard").stdout
+    listing = ctr(
+        "run",
+        "--rm",
+        "--storage-driver",
+        driver,
+        "zoo:changed",
+        "ls /data/keep; cat /new/file; ls /data/link 2>&1; cat /data/hard",
+    ).stdout
     assert listing == "n\nnew\nls: /data/link: No such file or directory\na\n"
     assert len(config["rootfs"]["diff_ids"]) == len(inspect(ctr, "zoo")["RootFS"]["Layers"]) + 1
 
 
 def test_commit_configures_the_image_as_docker_does(ctr, bilge_root):
-    cid = ctr("run", "--name", "src", "-e", "KEEP=1", "busybox", "sh", "-c", "touch /marker").stdout or \
-        inspect(ctr, "src")["Id"]
-    changes = ["CMD [\"x\"]", "ENV A=1 B=\"two words\"", "LABEL k=v", "WORKDIR sub", "EXPOSE 80 53/udp", "USER 5",
-               "STOPSIGNAL SIGINT", "VOLUME /data"]
+    cid = (
+        ctr("run", "--name", "src", "-e", "KEEP=1", "busybox", "sh", "-c", "touch /marker").stdout
+        or inspect(ctr, "src")["Id"]
+    )
+    changes = [
+        'CMD ["x"]',
+        'ENV A=1 B="two words"',
+        "LABEL k=v",
+        "WORKDIR sub",
+        "EXPOSE 80 53/udp",
+        "USER 5",
+        "STOPSIGNAL SIGINT",
+        "VOLUME /data",
+    ]
     flags = [arg for change in changes for arg in ("-c", change)]
-    image_id = ctr("commit", *flags, "-m", "a message", "-a", "Ann Author <ann@example.com>", "src", "mine:v1").stdout.strip()
+    image_id = ctr(
+        "commit", *flags, "-m", "a message", "-a", "Ann Author <ann@example.com>", "src", "mine:v1"
+    ).stdout.strip()
 
     image = inspect(ctr, "mine:v1")
     assert image["Id"] == image_id and image["Parent"] == inspect(ctr, "busybox")["Id"]
@@ -58,8 +78,18 @@ def test_commit_configures_the_image_as_docker_does(ctr, bilge_root):
     assert image["Comment"] == ""  # Docker keeps the message in the history only
     config = image["Config"]
     assert config["Cmd"] == ["x"] and config["Entrypoint"] is None
-    assert config["Env"] == ["KEEP=1", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=1", "B=two words"]
-    assert (config["Labels"], config["WorkingDir"], config["User"], config["StopSignal"]) == ({"k": "v"}, "/sub", "5", "SIGINT")
+    assert config["Env"] == [
+        "KEEP=1",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "A=1",
+        "B=two words",
+    ]
+    assert (config["Labels"], config["WorkingDir"], config["User"], config["StopSignal"]) == (
+        {"k": "v"},
+        "/sub",
+        "5",
+        "SIGINT",
+    )
     assert config["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}} and config["Volumes"] == {"/data": {}}
     assert image["ContainerConfig"]["Cmd"] == ["sh", "-c", "touch /marker"]  # the container's own config
 

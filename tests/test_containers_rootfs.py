@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from containers_support import needs_containers
 
-from bilge.store import diff, rootfs
+from bilge.store.containers import changes as diff
+from bilge.store.containers import rootfs
 
 
 def _layers(base: Path, whiteouts: str) -> list[tuple[Path, str]]:
@@ -45,7 +46,15 @@ def _layers(base: Path, whiteouts: str) -> list[tuple[Path, str]]:
     l1, l2, l3 = (base / whiteouts / name for name in ("l1", "l2", "l3"))
     for layer in (l1, l2, l3):
         layer.mkdir(parents=True)
-    for rel, text in (("a/x", "x1"), ("a/y", "y"), ("b/deep/z", "z"), ("b/new", "n"), ("c", "c"), ("d/keep", "k"), ("hard1", "h")):
+    for rel, text in (
+        ("a/x", "x1"),
+        ("a/y", "y"),
+        ("b/deep/z", "z"),
+        ("b/new", "n"),
+        ("c", "c"),
+        ("d/keep", "k"),
+        ("hard1", "h"),
+    ):
         write(l1, rel, text)
     os.link(l1 / "hard1", l1 / "hard2")
     os.symlink("a/x", l1 / "link")
@@ -148,7 +157,14 @@ def test_both_diffs_list_what_docker_lists(kernel, tmp_path):
     rootfs.unmount(merged)
     assert rootfs.is_opaque(str(upper / "diff" / "b"), "overlay")  # the kernel made it so
     assert [str(c) for c in diff.overlay_changes(str(upper / "diff"), [str(p) for p, _ in layers])] == [
-        "C /a", "D /a/x", "D /b", "A /b/q", "C /d/keep", "A /e", "A /e/f"]
+        "C /a",
+        "D /a/x",
+        "D /b",
+        "A /b/q",
+        "C /d/keep",
+        "A /e",
+        "A /e/f",
+    ]
 
     copy = tmp_path / "copy"
     (tmp_path / "scratch").mkdir()
@@ -157,5 +173,15 @@ def test_both_diffs_list_what_docker_lists(kernel, tmp_path):
     _edit(copy)
     found = diff.vfs_changes(str(copy), layers)
     assert [str(c) for c in found] == [
-        "C /a", "D /a/x", "C /b", "D /b/new", "D /b/new2", "A /b/q", "C /d", "C /d/keep", "A /e", "A /e/f"]
+        "C /a",
+        "D /a/x",
+        "C /b",
+        "D /b/new",
+        "D /b/new2",
+        "A /b/q",
+        "C /d",
+        "C /d/keep",
+        "A /e",
+        "A /e/f",
+    ]
     assert diff.changes_size(str(copy), found) == len("q") + len("k") + len("f")  # added and changed files

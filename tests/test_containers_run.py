@@ -22,13 +22,31 @@ def test_exit_code_passes_through(ctr):
 
 
 def test_flags_reach_the_process(ctr):
-    out = ctr("run", "--rm", "-e", "FOO=bar", "-e", "PATH=/bin", "-w", "/tmp", "-u", "1000:1001", "--hostname", "box",
-              "busybox", "sh", "-c", 'echo $FOO $PATH; pwd; id -u; id -g; hostname').stdout
+    out = ctr(
+        "run",
+        "--rm",
+        "-e",
+        "FOO=bar",
+        "-e",
+        "PATH=/bin",
+        "-w",
+        "/tmp",
+        "-u",
+        "1000:1001",
+        "--hostname",
+        "box",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $FOO $PATH; pwd; id -u; id -g; hostname",
+    ).stdout
     assert out.split("\n") == ["bar /bin", "/tmp", "1000", "1001", "box", ""]
     assert ctr("run", "--rm", "--entrypoint", "echo", "busybox", "hello", "world").stdout == "hello world\n"
     # -e NAME takes the value from bilge's environment, as docker does
-    assert ctr("run", "--rm", "-e", "FROM_HOST", "busybox", "sh", "-c", "echo $FROM_HOST",
-               env={"FROM_HOST": "yes"}).stdout == "yes\n"
+    assert (
+        ctr("run", "--rm", "-e", "FROM_HOST", "busybox", "sh", "-c", "echo $FROM_HOST", env={"FROM_HOST": "yes"}).stdout
+        == "yes\n"
+    )
 
 
 def test_image_defaults_and_docker_env_rules(ctr):
@@ -45,14 +63,27 @@ def test_image_defaults_and_docker_env_rules(ctr):
 
 
 def test_user_names_come_from_the_containers_passwd(ctr):
-    ctr("run", "--name", "adduser", "busybox", "sh", "-c",
+    ctr(
+        "run",
+        "--name",
+        "adduser",
+        "busybox",
+        "sh",
+        "-c",
         "echo 'app:x:1234:4321::/home/app:/bin/sh' > /etc/passwd && "
-        "echo 'staff:x:50:app' > /etc/group && echo 'grp:x:77:' >> /etc/group")
+        "echo 'staff:x:50:app' > /etc/group && echo 'grp:x:77:' >> /etc/group",
+    )
     ctr("commit", "adduser", "withuser")
     assert ctr("run", "--rm", "-u", "app", "withuser", "id").stdout == "uid=1234(app) gid=4321 groups=50(staff)\n"
-    assert ctr("run", "--rm", "-u", "app:grp", "withuser", "sh", "-c", "id -u; id -g; echo $HOME").stdout == "1234\n77\n/home/app\n"
+    assert (
+        ctr("run", "--rm", "-u", "app:grp", "withuser", "sh", "-c", "id -u; id -g; echo $HOME").stdout
+        == "1234\n77\n/home/app\n"
+    )
     missing = ctr("run", "--rm", "-u", "nobody", "withuser", "true", check=False)
-    assert (missing.returncode, missing.stderr) == (1, "Error: unable to find user nobody: no matching entries in passwd file\n")
+    assert (missing.returncode, missing.stderr) == (
+        1,
+        "Error: unable to find user nobody: no matching entries in passwd file\n",
+    )
 
 
 def test_stdin_only_with_i(ctr):
@@ -63,8 +94,11 @@ def test_stdin_only_with_i(ctr):
 def test_a_terminal_with_t(ctr):
     pid, fd = pty.fork()
     if pid == 0:  # the child: bilge on a terminal, as a user would type it
-        os.execve(sys.executable, [sys.executable, "-m", "bilge", "run", "--rm", "-it", "busybox",
-                                   "sh", "-c", "tty; echo $TERM; exit 5"], os.environ)
+        os.execve(
+            sys.executable,
+            [sys.executable, "-m", "bilge", "run", "--rm", "-it", "busybox", "sh", "-c", "tty; echo $TERM; exit 5"],
+            os.environ,
+        )
     out = b""
     while True:
         try:
@@ -86,7 +120,8 @@ def test_a_command_that_cannot_start(ctr):
     assert failed.returncode == 127
     assert failed.stderr.splitlines() == [
         'Error: runc run failed: unable to start container process: exec: "no-such-command": '
-        "executable file not found in $PATH"]
+        "executable file not found in $PATH"
+    ]
     state = inspect(ctr, "broken")["State"]
     assert (state["Status"], state["ExitCode"]) == ("created", 127)  # as Docker leaves it
     assert ctr("run", "--rm", "busybox", "/bin", check=False).returncode == 126
@@ -95,7 +130,9 @@ def test_a_command_that_cannot_start(ctr):
 
 
 def test_detached_lifecycle(ctr, bilge_root):
-    cid = ctr("run", "-d", "--name", "srv", "busybox", "sh", "-c", "echo started; echo oops >&2; exec sleep 1000").stdout.strip()
+    cid = ctr(
+        "run", "-d", "--name", "srv", "busybox", "sh", "-c", "echo started; echo oops >&2; exec sleep 1000"
+    ).stdout.strip()
     assert len(cid) == 64
     assert ctr("start", "srv").stdout == "srv\n"  # already running: nothing to do, as docker
     log = bilge_root / "containers" / cid / "container.log"
@@ -109,7 +146,10 @@ def test_detached_lifecycle(ctr, bilge_root):
     assert ctr("stop", "-t", "1", "srv").stdout == "srv\n"
     assert inspect(ctr, "srv")["State"]["ExitCode"] == 137
     not_running = ctr("kill", "srv", check=False)
-    assert (not_running.returncode, not_running.stderr) == (1, f"Error: Cannot kill container: srv: Container {cid} is not running\n")
+    assert (not_running.returncode, not_running.stderr) == (
+        1,
+        f"Error: Cannot kill container: srv: Container {cid} is not running\n",
+    )
 
     assert ctr("start", "srv").stdout == "srv\n"
     state = inspect(ctr, "srv")["State"]
@@ -146,8 +186,12 @@ def test_names_and_ids(ctr):
     assert inspect(ctr, cid[:8])["Id"] == cid
     ctr("create", "--name", "taken", "busybox")
     clash = ctr("create", "--name", "taken", "busybox", check=False)
-    assert clash.returncode == 1 and clash.stderr.startswith('Error: Conflict. The container name "/taken" is already in use')
-    assert ctr("create", "--name", "bad name!", "busybox", check=False).stderr.startswith("Error: Invalid container name")
+    assert clash.returncode == 1 and clash.stderr.startswith(
+        'Error: Conflict. The container name "/taken" is already in use'
+    )
+    assert ctr("create", "--name", "bad name!", "busybox", check=False).stderr.startswith(
+        "Error: Invalid container name"
+    )
     missing = ctr("start", "nothing-here", check=False)
     assert (missing.returncode, missing.stderr) == (1, "Error: No such container: nothing-here\n")
 
@@ -213,10 +257,16 @@ def test_images_in_use_cannot_be_removed(ctr):
     ctr("rmi", "app:v1")
 
 
-@pytest.mark.parametrize("runtime,expected", [
-    ("no-such-runtime", "Error: OCI runtime 'no-such-runtime' not found: install runc (Debian/Ubuntu: apt-get install runc) "
-                        "or crun, or pass --runtime PATH\n"),
-])
+@pytest.mark.parametrize(
+    "runtime,expected",
+    [
+        (
+            "no-such-runtime",
+            "Error: OCI runtime 'no-such-runtime' not found: install runc (Debian/Ubuntu: apt-get install runc) "
+            "or crun, or pass --runtime PATH\n",
+        ),
+    ],
+)
 def test_a_missing_runtime_is_named(ctr, bilge_root, runtime, expected):
     failed = ctr("run", "--runtime", runtime, "busybox", "true", check=False)
     assert (failed.returncode, failed.stderr) == (1, expected)
@@ -224,10 +274,13 @@ def test_a_missing_runtime_is_named(ctr, bilge_root, runtime, expected):
 
 
 def test_no_runtime_at_all_says_what_to_install(tmp_path):
-    from bilge.store.runtime import RuntimeMissing, find
+    from bilge.store.containers.runtime import RuntimeMissing, find
 
-    with pytest.raises(RuntimeMissing, match=r"^no OCI runtime found to run containers: install runc \(Debian/Ubuntu: "
-                                             r"apt-get install runc\) or crun$"):
+    with pytest.raises(
+        RuntimeMissing,
+        match=r"^no OCI runtime found to run containers: install runc \(Debian/Ubuntu: "
+        r"apt-get install runc\) or crun$",
+    ):
         find(None, search=str(tmp_path))
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import hostile as h
 import pytest
 
-from bilge.store import extract
 from bilge.store.errors import InvalidInput
-from bilge.store.tarsplit import assemble
+from bilge.store.layerfs import extract
+from bilge.store.layerfs.tarsplit import assemble
 
 
 def _tar(entries: list[tuple[tarfile.TarInfo, bytes | None]], fmt: int = tarfile.GNU_FORMAT) -> bytes:
@@ -57,7 +57,7 @@ def work(layer: bytes, dest: Path) -> int:
     source = extract.__file__
     count = 0
 
-    def tracer(frame, event, arg):  # noqa: ANN001 - sys.settrace's signature
+    def tracer(frame, event, arg):
         nonlocal count
         if frame.f_code.co_filename != source:
             return None
@@ -74,8 +74,9 @@ def work(layer: bytes, dest: Path) -> int:
     return count
 
 
-@pytest.mark.parametrize("build", [one_symlink_replaced_n_times_after_n_dirs, n_files_each_replaced,
-                                   n_directories_each_replaced])
+@pytest.mark.parametrize(
+    "build", [one_symlink_replaced_n_times_after_n_dirs, n_files_each_replaced, n_directories_each_replaced]
+)
 def test_replacing_names_costs_linear_work(build: Callable[[int], bytes], tmp_path: Path) -> None:
     small = work(build(1000), tmp_path / "small")
     large = work(build(4000), tmp_path / "large")

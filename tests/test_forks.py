@@ -32,8 +32,14 @@ def test_results_in_order_with_every_callback() -> None:
     def on_bytes(i: int, n: int) -> None:
         counted[i] = counted.get(i, 0) + n
 
-    results = run_forked(work, [3, 1, 2, 5], workers=2, on_start=lambda i: events.append(("start", i)),
-                         on_bytes=on_bytes, on_done=lambda i: events.append(("done", i)))
+    results = run_forked(
+        work,
+        [3, 1, 2, 5],
+        workers=2,
+        on_start=lambda i: events.append(("start", i)),
+        on_bytes=on_bytes,
+        on_done=lambda i: events.append(("done", i)),
+    )
     assert [r[0] for r in results] == [3, 1, 2, 5]
     assert len({r[1] for r in results} | {os.getpid()}) == 5  # each item ran in a process of its own
     assert counted == {0: 3000, 1: 1000, 2: 2000, 3: 5000}
@@ -135,7 +141,7 @@ def test_a_worker_killed_while_answering_is_not_half_believed() -> None:
 
 def test_a_result_that_cannot_be_pickled_is_an_error_not_a_silent_exit() -> None:
     with pytest.raises(Exception, match="[Cc]an't pickle"):  # the reason, not "exited with status 1"
-        run_forked(lambda item, count: (lambda: None), [1], workers=1)
+        run_forked(lambda item, count: lambda: None, [1], workers=1)
 
 
 def test_ctrl_c_right_after_fork_never_runs_the_callers_cleanup(tmp_path: Path, monkeypatch) -> None:

@@ -113,8 +113,15 @@ def test_prompt_lists_what_goes_and_no_keeps_it(bilge, fixture_loaded) -> None:
 def _family(bilge, tmp_path: Path) -> list[str]:
     """svc:1..4 (one a day) on a shared base, plus other:1; loaded one by one, so LRU = load order."""
     base = layer_tar("base", {"lib/base.so": 300_000})
-    specs = [Image([f"svc:{n}"], [base, layer_tar(f"svc{n}", {f"app/{n}.bin": 100_000 * n})],
-                   f"2026-01-0{n}T00:00:00Z", {"tier": "web" if n % 2 else "db"}) for n in range(1, 5)]
+    specs = [
+        Image(
+            [f"svc:{n}"],
+            [base, layer_tar(f"svc{n}", {f"app/{n}.bin": 100_000 * n})],
+            f"2026-01-0{n}T00:00:00Z",
+            {"tier": "web" if n % 2 else "db"},
+        )
+        for n in range(1, 5)
+    ]
     specs.append(Image(["other:1"], [layer_tar("other", {"o.bin": 50_000})], "2025-12-01T00:00:00Z"))
     for n, spec in enumerate(specs):
         archive = tmp_path / f"img{n}.tar"
@@ -133,8 +140,9 @@ def test_keep_newest_per_repository(bilge, tmp_path: Path) -> None:
 def test_pins_and_pin_label_survive_prune_all(bilge, tmp_path: Path) -> None:
     _family(bilge, tmp_path)
     archive = tmp_path / "pinned.tar"
-    archive.write_bytes(docker_archive([Image(["labelled:1"], [layer_tar("lab", {"x": 10})],
-                                              labels={"bilge.pin": "true"})]))
+    archive.write_bytes(
+        docker_archive([Image(["labelled:1"], [layer_tar("lab", {"x": 10})], labels={"bilge.pin": "true"})])
+    )
     bilge("load", "-i", archive)
     bilge("pin", "svc:1")
     bilge("image", "prune", "-a", "-f")
@@ -213,11 +221,22 @@ def test_prune_in_a_loop_while_others_load(bilge, bilge_root: Path, tmp_path: Pa
     for n in range(4):
         shared = layer_tar("shared", {"lib/shared.so": 200_000})
         archive = tmp_path / f"w{n}.tar"
-        archive.write_bytes(docker_archive([Image([f"w{n}:{k}"], [shared, layer_tar(f"w{n}-{k}", {"f": 5000 * k + 1})])
-                                            for k in range(3)]))
+        archive.write_bytes(
+            docker_archive(
+                [Image([f"w{n}:{k}"], [shared, layer_tar(f"w{n}-{k}", {"f": 5000 * k + 1})]) for k in range(3)]
+            )
+        )
         archives.append(archive)
-    loaders = [subprocess.Popen(["bash", "-c", f"for i in 1 2 3 4 5; do {' '.join(_bilge_cmd(bilge_root, 'load', '-i', str(a)))} >/dev/null || exit 1; done"])
-               for a in archives]
+    loaders = [
+        subprocess.Popen(
+            [
+                "bash",
+                "-c",
+                f"for i in 1 2 3 4 5; do {' '.join(_bilge_cmd(bilge_root, 'load', '-i', str(a)))} >/dev/null || exit 1; done",
+            ]
+        )
+        for a in archives
+    ]
     prunes = 0
     while any(p.poll() is None for p in loaders):
         bilge("image", "prune", "-a", "-f")
@@ -261,7 +280,9 @@ def test_sigkill_mid_sweep_leaves_a_consistent_store(bilge, bilge_root: Path, tm
         survivors = sorted(tags(bilge))
         assert "keep:1" in survivors
         bilge("save", "-o", tmp_path / "left.tar", *survivors)  # re-assembles and verifies every layer
-    assert sum(1 for images, pending in states if images == 1 and pending) >= 2, f"kills did not land mid-sweep: {states}"
+    assert sum(1 for images, pending in states if images == 1 and pending) >= 2, (
+        f"kills did not land mid-sweep: {states}"
+    )
     bilge("image", "prune", "-a", "-f")
     assert tags(bilge) == {"keep:1"}
     assert bilge("check").returncode == 0

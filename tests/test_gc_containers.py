@@ -30,18 +30,30 @@ def test_system_df_equals_docker_byte_for_byte(ctr, fixtures_dir: Path) -> None:
     ours = {i["Id"]: i for i in got["Images"]}
     for image in want["Images"]:
         mine = ours[image["Id"]]
-        assert (mine["Size"], mine["SharedSize"], mine["Containers"]) == \
-               (image["Size"], image["SharedSize"], image["Containers"]), image["RepoTags"]
+        assert (mine["Size"], mine["SharedSize"], mine["Containers"]) == (
+            image["Size"],
+            image["SharedSize"],
+            image["Containers"],
+        ), image["RepoTags"]
     by_name = {c["Names"][0]: c for c in got["Containers"]}
     for container in want["Containers"]:
         mine = by_name[container["Names"][0]]
-        assert (mine["SizeRw"], mine["SizeRootFs"]) == (container.get("SizeRw", 0), container["SizeRootFs"])  # API omits a 0
-        assert (mine["Image"], mine["Command"], mine["State"]) == \
-               (container["Image"], container["Command"], container["State"])
+        assert (mine["SizeRw"], mine["SizeRootFs"]) == (
+            container.get("SizeRw", 0),
+            container["SizeRootFs"],
+        )  # API omits a 0
+        assert (mine["Image"], mine["Command"], mine["State"]) == (
+            container["Image"],
+            container["Command"],
+            container["State"],
+        )
     rows = [json.loads(line) for line in (fixtures_dir / "docker/system-df.jsonl").read_text().splitlines()]
     table = ctr("system", "df").stdout.splitlines()[1:]
     for row, line in zip(rows, table):
-        assert line.split() == f"{row['Type']} {row['TotalCount']} {row['Active']} {row['Size']} {row['Reclaimable']}".split()
+        assert (
+            line.split()
+            == f"{row['Type']} {row['TotalCount']} {row['Active']} {row['Size']} {row['Reclaimable']}".split()
+        )
 
 
 def test_image_prune_all_spares_what_containers_use(ctr, bilge_root: Path, fixtures_dir: Path) -> None:
@@ -80,16 +92,21 @@ def test_running_containers_and_their_images_survive(ctr) -> None:
     ctr("rm", "-f", cid)
 
 
-def test_prune_races_pulls_loads_and_commits(ctr, bilge_root: Path, registry, tmp_path: Path, fixtures_dir: Path) -> None:
+def test_prune_races_pulls_loads_and_commits(
+    ctr, bilge_root: Path, registry, tmp_path: Path, fixtures_dir: Path
+) -> None:
     """Prune in a loop while other processes pull, load and commit: every one of them succeeds."""
     bilge = f"{sys.executable} -m bilge --root {bilge_root}"
     archive = fixtures_dir / "docker/images.tar.gz"
     pull = f"{bilge} pull -q {registry.ref('fixtures/zoo:latest')}"
     ctr("run", "--name", "base", "busybox", "true")
     commit = f"{bilge} commit base snap:$i"
-    workers = [subprocess.Popen(["bash", "-c", f"for i in 1 2 3 4; do {cmd} >/dev/null || exit 1; done"],
-                                stderr=subprocess.PIPE, text=True)
-               for cmd in (pull, f"{bilge} load -q -i {archive}", commit)]
+    workers = [
+        subprocess.Popen(
+            ["bash", "-c", f"for i in 1 2 3 4; do {cmd} >/dev/null || exit 1; done"], stderr=subprocess.PIPE, text=True
+        )
+        for cmd in (pull, f"{bilge} load -q -i {archive}", commit)
+    ]
     prunes = 0
     while any(w.poll() is None for w in workers):
         ctr("image", "prune", "-a", "-f")

@@ -37,8 +37,7 @@ def _hardlink_via_symlink(victim: Path) -> bytes:
 
 def _symlink_chain() -> bytes:
     """`a -> b`, `b -> ../../…/tmp`, then a file under `a/`: only resolving both links shows the escape."""
-    return h.tar([h.symlink("a", "b"), h.symlink("b", h.climb("/tmp")),
-                  h.file("a/" + os.path.basename(h.MARKER))])
+    return h.tar([h.symlink("a", "b"), h.symlink("b", h.climb("/tmp")), h.file("a/" + os.path.basename(h.MARKER))])
 
 
 # name -> builder(victim path) of the whole archive; every one of them must be refused
@@ -68,11 +67,16 @@ CASES: dict[str, Callable[[Path], bytes]] = {
 
 # "what and where" (rule 7): the error names the offending entry
 WHERE = {
-    "traversal": os.path.basename(h.MARKER), "traversal-shallow": "evil",
+    "traversal": os.path.basename(h.MARKER),
+    "traversal-shallow": "evil",
     "absolute-path": os.path.basename(h.MARKER),
-    "symlink-write-through-absolute": "evil/", "symlink-write-through-relative": "evil/",
-    "symlink-chain-write-through": "a/", "hardlink-to-etc-passwd": "link", "hardlink-then-overwrite": "link",
-    "bare-whiteout": ".wh.", "good-layer-then-traversal": os.path.basename(h.MARKER),
+    "symlink-write-through-absolute": "evil/",
+    "symlink-write-through-relative": "evil/",
+    "symlink-chain-write-through": "a/",
+    "hardlink-to-etc-passwd": "link",
+    "hardlink-then-overwrite": "link",
+    "bare-whiteout": ".wh.",
+    "good-layer-then-traversal": os.path.basename(h.MARKER),
 }
 
 # ... and says what went wrong in words a person can act on (any one of these, case-insensitive)
@@ -108,8 +112,12 @@ def listing(root: Path) -> list[str]:
 def empty_listing(tmp_path_factory) -> list[str]:
     """What a fresh store holds once any command has opened it."""
     root = tmp_path_factory.mktemp("empty") / "root"
-    proc = subprocess.run([sys.executable, "-m", "bilge", "images"], check=False, capture_output=True,
-                          env={**os.environ, "BILGE_ROOT": str(root)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "bilge", "images"],
+        check=False,
+        capture_output=True,
+        env={**os.environ, "BILGE_ROOT": str(root)},
+    )
     assert proc.returncode == 0, proc.stderr
     return listing(root)
 
@@ -117,8 +125,10 @@ def empty_listing(tmp_path_factory) -> list[str]:
 def rows(root: Path) -> dict[str, int]:
     con = sqlite3.connect(root / "bilge.db")
     try:
-        return {t: con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-                for t in ("images", "layers", "tags", "image_layers", "leases")}
+        return {
+            t: con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("images", "layers", "tags", "image_layers", "leases")
+        }
     finally:
         con.close()
 
@@ -131,7 +141,7 @@ def fingerprint(path: str) -> tuple:
 
 def inodes_under(root: Path) -> set[tuple[int, int]]:
     out = set()
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, _dirnames, filenames in os.walk(root):
         for name in filenames:
             st = os.lstat(os.path.join(dirpath, name))
             out.add((st.st_dev, st.st_ino))
@@ -239,12 +249,19 @@ def test_benign_links_inside_the_layer_load_verbatim(bilge, bilge_root, tmp_path
     a directory entry replacing an earlier symlink `evil -> /tmp` (as Docker does: the symlink
     goes, a real directory takes its place, and what follows lands inside the layer)."""
     marker = os.path.basename(h.MARKER)
-    layer = h.tar([
-        h.directory("etc"), h.file("etc/real", b"real\n"),
-        h.symlink("etc/abs", "/etc/passwd"), h.symlink("etc/to-victim", str(victim)),
-        h.hardlink("etc/hard", "etc/real"), h.hardlink("etc/hard-to-symlink", "etc/to-victim"),
-        h.symlink("evil", "/tmp"), h.directory("evil"), h.file(f"evil/{marker}"),
-    ])
+    layer = h.tar(
+        [
+            h.directory("etc"),
+            h.file("etc/real", b"real\n"),
+            h.symlink("etc/abs", "/etc/passwd"),
+            h.symlink("etc/to-victim", str(victim)),
+            h.hardlink("etc/hard", "etc/real"),
+            h.hardlink("etc/hard-to-symlink", "etc/to-victim"),
+            h.symlink("evil", "/tmp"),
+            h.directory("evil"),
+            h.file(f"evil/{marker}"),
+        ]
+    )
     path = tmp_path / "links.tar"
     path.write_bytes(h.docker_archive([layer], repo_tag="links:1"))
     before = fingerprint(str(victim))
@@ -271,12 +288,17 @@ def _metadata_through_links(victim_dir: Path) -> bytes:
     whose parent is later replaced by one (its metadata is applied last, at the end)."""
     file_victim, dir_victim = victim_dir / "file", victim_dir / "dir"
     hard = h._info("h", tarfile.LNKTYPE, mode=0o4777, linkname="s")
-    return h.tar([
-        h.symlink("s", str(file_victim)), (hard, None),
-        h.directory("d", mode=0o777), h.symlink("d", str(dir_victim)),
-        h.directory("p", mode=0o755), h.directory("p/sub", mode=0o4777),
-        h.symlink("p", str(victim_dir)),
-    ])
+    return h.tar(
+        [
+            h.symlink("s", str(file_victim)),
+            (hard, None),
+            h.directory("d", mode=0o777),
+            h.symlink("d", str(dir_victim)),
+            h.directory("p", mode=0o755),
+            h.directory("p/sub", mode=0o4777),
+            h.symlink("p", str(victim_dir)),
+        ]
+    )
 
 
 def test_metadata_never_follows_a_symlink_out_of_the_layer(bilge, bilge_root, tmp_path):
@@ -286,6 +308,7 @@ def test_metadata_never_follows_a_symlink_out_of_the_layer(bilge, bilge_root, tm
     (victim_dir / "file").write_text("host\n")
     for path in (victim_dir / "file", victim_dir / "dir", victim_dir / "sub"):
         os.chmod(path, 0o700)
+
     def meta(path: Path) -> tuple:
         st = os.lstat(path)
         return st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns

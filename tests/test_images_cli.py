@@ -71,11 +71,17 @@ def rows_for(oracle: dict[str, dict], ids, extra: dict[str, str] | None = None) 
 
 def _runner(root: Path):
     def run(*args, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "bilge", *map(str, args)], check=False, capture_output=True, text=True,
-                              env={**os.environ, "BILGE_ROOT": str(root)})
+        proc = subprocess.run(
+            [sys.executable, "-m", "bilge", *map(str, args)],
+            check=False,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "BILGE_ROOT": str(root)},
+        )
         if check:
             assert proc.returncode == 0, f"bilge {' '.join(map(str, args))}: {proc.stderr}"
         return proc
+
     return run
 
 
@@ -190,23 +196,39 @@ def test_filter_dangling(shared, oracle):
 @pytest.mark.parametrize("label", ["version", "version=1", "org.example.team=other"])
 def test_filter_label(label, shared, oracle):
     key, _, value = label.partition("=")
-    want = {i for i, img in oracle.items()
-            if key in (img["Config"]["Labels"] or {}) and (not value or img["Config"]["Labels"][key] == value)}
+    want = {
+        i
+        for i, img in oracle.items()
+        if key in (img["Config"]["Labels"] or {}) and (not value or img["Config"]["Labels"][key] == value)
+    }
     assert listed(shared, "--filter", f"label={label}") == rows_for(oracle, want, EXTRA_TAGS)
 
 
-@pytest.mark.parametrize("pattern, names", [
-    ("app", {"app:v1", "app:v2", "app:latest"}),
-    ("app:v*", {"app:v1", "app:v2"}),
-    ("*", {"busybox:latest", "zoo:latest", "app:v1", "app:v2", "app:latest", "multistage:latest",
-           "scratchpad:latest"}),
-    ("*/*", {"team/zoo:x"}),
-    ("t?am/z*", {"team/zoo:x"}),
-    ("example.com/*/*", {"example.com/team/tool:1"}),
-    ("example.com/*", set()),
-    ("*/tool", set()),
-    ("*/*/*", {"example.com/team/tool:1", "localhost:5000/a/b:2"}),
-])
+@pytest.mark.parametrize(
+    "pattern, names",
+    [
+        ("app", {"app:v1", "app:v2", "app:latest"}),
+        ("app:v*", {"app:v1", "app:v2"}),
+        (
+            "*",
+            {
+                "busybox:latest",
+                "zoo:latest",
+                "app:v1",
+                "app:v2",
+                "app:latest",
+                "multistage:latest",
+                "scratchpad:latest",
+            },
+        ),
+        ("*/*", {"team/zoo:x"}),
+        ("t?am/z*", {"team/zoo:x"}),
+        ("example.com/*/*", {"example.com/team/tool:1"}),
+        ("example.com/*", set()),
+        ("*/tool", set()),
+        ("*/*/*", {"example.com/team/tool:1", "localhost:5000/a/b:2"}),
+    ],
+)
 def test_filter_reference_is_path_match(pattern, names, shared, oracle):
     tags = {t: i for i, img in oracle.items() for t in img["RepoTags"]} | EXTRA_TAGS
     want = {(n.rsplit(":", 1)[0], n.rsplit(":", 1)[1], tags[n]) for n in names}
@@ -215,8 +237,10 @@ def test_filter_reference_is_path_match(pattern, names, shared, oracle):
 
 def test_repository_argument_filters_like_reference(shared):
     assert {(r, t) for r, t, _ in listed(shared, "app")} == {("app", "v1"), ("app", "v2"), ("app", "latest")}
-    assert {(r, t) for r, t, _ in listed(shared, "*/*/*")} == {("example.com/team/tool", "1"),
-                                                               ("localhost:5000/a/b", "2")}
+    assert {(r, t) for r, t, _ in listed(shared, "*/*/*")} == {
+        ("example.com/team/tool", "1"),
+        ("localhost:5000/a/b", "2"),
+    }
 
 
 def test_filter_reference_shows_only_matching_names(shared):
@@ -226,8 +250,11 @@ def test_filter_reference_shows_only_matching_names(shared):
 
 @pytest.mark.parametrize("key, ref", [("before", "app:v1"), ("since", "multistage")])
 def test_filter_before_since(key, ref, shared, oracle):
-    pivot_id = next(i for i, img in oracle.items() if any(t.split(":")[0] == ref.split(":")[0] and
-                                                          (":" not in ref or t == ref) for t in img["RepoTags"]))
+    pivot_id = next(
+        i
+        for i, img in oracle.items()
+        if any(t.split(":")[0] == ref.split(":")[0] and (":" not in ref or t == ref) for t in img["RepoTags"])
+    )
     pivot = _created(oracle[pivot_id]["Created"])
     if key == "before":
         want = {i for i, img in oracle.items() if _created(img["Created"]) < pivot}
@@ -238,8 +265,11 @@ def test_filter_before_since(key, ref, shared, oracle):
 
 def test_filters_combine(shared, oracle):
     got = listed(shared, "--filter", "label=version", "--filter", "dangling=false", "--filter", "reference=app")
-    assert got == {("app", "v1", next(i for i, m in oracle.items() if "app:v1" in m["RepoTags"])),
-                   ("app", "v2", APP_V2), ("app", "latest", APP_V2)}
+    assert got == {
+        ("app", "v1", next(i for i, m in oracle.items() if "app:v1" in m["RepoTags"])),
+        ("app", "v2", APP_V2),
+        ("app", "latest", APP_V2),
+    }
 
 
 def test_bad_filter_is_one_line(shared):
@@ -299,8 +329,7 @@ def test_rmi_by_id_with_two_repositories_needs_force(loaded, bilge_root):
 def test_rmi_of_the_last_tag_deletes_image_and_layers(loaded, bilge_root, oracle):
     (layer,) = oracle[MULTISTAGE]["RootFS"]["Layers"]  # one layer: its chain ID is its diff_id
     proc = loaded("rmi", "multistage")
-    assert proc.stdout.splitlines() == ["Untagged: multistage:latest", f"Deleted: {MULTISTAGE}",
-                                        f"Deleted: {layer}"]
+    assert proc.stdout.splitlines() == ["Untagged: multistage:latest", f"Deleted: {MULTISTAGE}", f"Deleted: {layer}"]
     assert MULTISTAGE not in ids_in_db(bilge_root)
     con = sqlite3.connect(bilge_root / "bilge.db")
     try:
@@ -384,8 +413,16 @@ def test_rmi_of_a_missing_image(loaded, bilge_root):
 
 
 def test_inspect_prefixes_and_names(shared):
-    names = (ZOO, ZOO.removeprefix("sha256:"), ZOO.removeprefix("sha256:")[:12], "zoo", "zoo:latest",
-             "docker.io/library/zoo:latest", "team/zoo:x", "localhost:5000/a/b:2")
+    names = (
+        ZOO,
+        ZOO.removeprefix("sha256:"),
+        ZOO.removeprefix("sha256:")[:12],
+        "zoo",
+        "zoo:latest",
+        "docker.io/library/zoo:latest",
+        "team/zoo:x",
+        "localhost:5000/a/b:2",
+    )
     got = json.loads(shared("inspect", "--", *names).stdout)
     assert [img["Id"] for img in got] == [ZOO] * len(names)
 
@@ -403,8 +440,11 @@ def test_inspect_missing_and_debug(shared):
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "md", "table"])
 def test_history_formats_carry_the_data(fmt, shared, fixtures_dir):
-    want = [json.loads(line)["CreatedBy"] for line in (fixtures_dir / "docker" / "history.jsonl").read_text()
-            .splitlines() if json.loads(line)["ID"] == MULTISTAGE]
+    want = [
+        json.loads(line)["CreatedBy"]
+        for line in (fixtures_dir / "docker" / "history.jsonl").read_text().splitlines()
+        if json.loads(line)["ID"] == MULTISTAGE
+    ]
     assert want, "history.jsonl has multistage's top entry"
     out = shared("history", "--no-trunc", "--format", fmt, "multistage").stdout
     if fmt == "json":
@@ -428,7 +468,7 @@ def test_demo_runs_without_touching_the_store(bilge, bilge_root, tmp_path):
     lines = proc.stdout.splitlines()
     header = next(n for n, line in enumerate(lines) if line.split()[:4] == ["REPOSITORY", "TAG", "IMAGE", "ID"])
     rows = []
-    for line in lines[header + 1:]:
+    for line in lines[header + 1 :]:
         if not line.strip():
             break
         rows.append(line.split())

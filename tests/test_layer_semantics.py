@@ -44,8 +44,13 @@ def store(tmp_path_factory, fixtures_dir):
     root = tmp_path_factory.mktemp("semantics") / "root"
 
     def bilge(*args) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "bilge", *map(str, args)], check=False, capture_output=True, text=True,
-                              env={**os.environ, "BILGE_ROOT": str(root)})
+        proc = subprocess.run(
+            [sys.executable, "-m", "bilge", *map(str, args)],
+            check=False,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "BILGE_ROOT": str(root)},
+        )
         assert proc.returncode == 0, proc.stderr
         return proc
 
@@ -53,9 +58,16 @@ def store(tmp_path_factory, fixtures_dir):
     return bilge
 
 
-IMAGES = ["busybox", "zoo", "app:v1", "app:v2", "multistage", "scratchpad",
-          "sha256:f0989b0bdf4866d4bb2b6a0f3f097e1a0e3f02842d3813cd0ddcbf7bcc0ab4fc",
-          "sha256:6a804b3815414fe3859ce4906eb1cafe9bc26b8068f91c6c7c14816f09d19958"]
+IMAGES = [
+    "busybox",
+    "zoo",
+    "app:v1",
+    "app:v2",
+    "multistage",
+    "scratchpad",
+    "sha256:f0989b0bdf4866d4bb2b6a0f3f097e1a0e3f02842d3813cd0ddcbf7bcc0ab4fc",
+    "sha256:6a804b3815414fe3859ce4906eb1cafe9bc26b8068f91c6c7c14816f09d19958",
+]
 
 
 @pytest.fixture(scope="module")
@@ -102,13 +114,16 @@ def compare_layer(diff: Path, tar_path: Path) -> list[str]:
                 continue
             parent, base = os.path.split(name)
             if base == OPAQUE:
-                value = os.getxattr(diff / parent, "trusted.overlay.opaque", follow_symlinks=False) \
-                    if "trusted.overlay.opaque" in os.listxattr(diff / parent, follow_symlinks=False) else None
+                value = (
+                    os.getxattr(diff / parent, "trusted.overlay.opaque", follow_symlinks=False)
+                    if "trusted.overlay.opaque" in os.listxattr(diff / parent, follow_symlinks=False)
+                    else None
+                )
                 if value != b"y":
                     problems.append(f"{parent}: not opaque ({value!r})")
                 continue
             if base.startswith(WHITEOUT):
-                target = os.path.join(parent, base[len(WHITEOUT):])
+                target = os.path.join(parent, base[len(WHITEOUT) :])
                 expected.add(target)
                 if not os.path.lexists(diff / target) or not is_whiteout(diff / target):
                     problems.append(f"{target}: not a 0/0 whiteout device")
@@ -123,9 +138,15 @@ def compare_layer(diff: Path, tar_path: Path) -> list[str]:
                 if st.st_ino != (diff / ti.linkname).lstat().st_ino:
                     problems.append(f"{name}: not a hardlink of {ti.linkname}")
                 continue
-            kind = {tarfile.REGTYPE: stat.S_ISREG, tarfile.AREGTYPE: stat.S_ISREG, tarfile.DIRTYPE: stat.S_ISDIR,
-                    tarfile.SYMTYPE: stat.S_ISLNK, tarfile.FIFOTYPE: stat.S_ISFIFO, tarfile.CHRTYPE: stat.S_ISCHR,
-                    tarfile.BLKTYPE: stat.S_ISBLK}[ti.type]
+            kind = {
+                tarfile.REGTYPE: stat.S_ISREG,
+                tarfile.AREGTYPE: stat.S_ISREG,
+                tarfile.DIRTYPE: stat.S_ISDIR,
+                tarfile.SYMTYPE: stat.S_ISLNK,
+                tarfile.FIFOTYPE: stat.S_ISFIFO,
+                tarfile.CHRTYPE: stat.S_ISCHR,
+                tarfile.BLKTYPE: stat.S_ISBLK,
+            }[ti.type]
             if not kind(st.st_mode):
                 problems.append(f"{name}: wrong type {stat.filemode(st.st_mode)}")
                 continue

@@ -18,8 +18,17 @@ from terminal import run_on_terminal
 
 # The parts of `docker image inspect` that come from the image config (everything but Parent,
 # which depends on what else the daemon held, and the daemon's own bookkeeping).
-CONFIG_KEYS = ("Config", "ContainerConfig", "Container", "Architecture", "Os", "Created",
-               "DockerVersion", "Author", "Comment")
+CONFIG_KEYS = (
+    "Config",
+    "ContainerConfig",
+    "Container",
+    "Architecture",
+    "Os",
+    "Created",
+    "DockerVersion",
+    "Author",
+    "Comment",
+)
 
 
 # --- oracles --------------------------------------------------------------------------------
@@ -130,8 +139,13 @@ def _runner(root: Path):
     import sys
 
     def run(*args) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "bilge", *map(str, args)], check=False, capture_output=True, text=True,
-                              env={**os.environ, "BILGE_ROOT": str(root)})
+        proc = subprocess.run(
+            [sys.executable, "-m", "bilge", *map(str, args)],
+            check=False,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "BILGE_ROOT": str(root)},
+        )
         assert proc.returncode == 0, f"bilge {' '.join(map(str, args))}: {proc.stderr}"
         return proc
 
@@ -188,8 +202,11 @@ def test_each_tag_resolves_to_dockers_id(shared, tagged):
 def test_store_holds_exactly_the_saved_images(shared, tagged, dangling, docker_inspect):
     bilge_root = shared[1]
     assert {row[0] for row in query(bilge_root, "SELECT id FROM images")} == set(tagged) | set(dangling)
-    want_tags = {(f"docker.io/library/{t.split(':')[0]}", t.split(":")[1], i)
-                 for i, img in tagged.items() for t in img["RepoTags"]}
+    want_tags = {
+        (f"docker.io/library/{t.split(':')[0]}", t.split(":")[1], i)
+        for i, img in tagged.items()
+        for t in img["RepoTags"]
+    }
     assert set(query(bilge_root, "SELECT repository, tag, image_id FROM tags")) == want_tags
     # every layer row is a chain ID of one of those images, and each image's chain is Docker's
     want_chains = {c for i in set(tagged) | set(dangling) for c in chain_ids(docker_inspect[i]["RootFS"]["Layers"])}
@@ -254,8 +271,7 @@ def zstd_archive(tmp_path_factory, plain_archive) -> Path:
 
 
 @pytest.mark.parametrize("how", ["gzip-stdin", "plain-file", "zstd-stdin"])
-def test_every_source_loads_the_same(how, bilge, bilge_root, archive, plain_archive, zstd_archive,
-                                     reference_snapshot):
+def test_every_source_loads_the_same(how, bilge, bilge_root, archive, plain_archive, zstd_archive, reference_snapshot):
     kind, via = how.split("-")
     path = {"gzip": archive, "plain": plain_archive, "zstd": zstd_archive}[kind]
     if kind == "zstd":
@@ -292,7 +308,7 @@ def zoo_history(fixtures_dir: Path, docker_inspect: dict[str, dict]) -> list[dic
         chain.append(zoo)
         zoo = docker_inspect[zoo]["Parent"]
     start = next(n for n, line in enumerate(lines) if line["ID"] == chain[0])
-    block = lines[start:start + len(chain)]
+    block = lines[start : start + len(chain)]
     assert [line["ID"] for line in block] == chain
     return block
 

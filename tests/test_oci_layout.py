@@ -31,8 +31,7 @@ def _blob(layout: Path, digest: str) -> dict:
 def by_arch(layout: Path) -> dict[str, str]:
     """architecture -> image ID (config digest), read from the "multi" index the way umoci wrote it."""
     index = json.loads((layout / "index.json").read_text())
-    multi = next(m for m in index["manifests"]
-                 if m["annotations"]["org.opencontainers.image.ref.name"] == "multi")
+    multi = next(m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == "multi")
     out = {}
     for desc in _blob(layout, multi["digest"])["manifests"]:
         out[desc["platform"]["architecture"]] = _blob(layout, desc["digest"])["config"]["digest"]
@@ -110,8 +109,7 @@ def test_tar_of_layout_with_platform(bilge, bilge_root, layout_tar, by_arch):
 
 @pytest.mark.parametrize("source", ["dir", "tar"])
 def test_unknown_platform_fails_and_loads_nothing(source, bilge, bilge_root, layout, layout_tar):
-    proc = bilge("load", "-i", layout if source == "dir" else layout_tar, "--platform", "linux/s390x",
-                 check=False)
+    proc = bilge("load", "-i", layout if source == "dir" else layout_tar, "--platform", "linux/s390x", check=False)
     assert proc.returncode != 0
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: "), proc.stderr

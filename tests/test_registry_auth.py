@@ -102,8 +102,10 @@ def test_token_auth_credentialed_pull_and_push(bilge, token_registry, docker_con
     run(bilge, docker_config, "push", target)
     assert json.loads(reg.raw_manifest("private/pushed:v1"))["config"]["digest"] == image_id
     # The layers came from private/app: the push mounted them, asking for both scopes in one token.
-    assert any(sorted(scopes) == ["repository:private/app:pull", "repository:private/pushed:pull,push"]
-               for _, scopes, _ in issuer.requests[seen:])
+    assert any(
+        sorted(scopes) == ["repository:private/app:pull", "repository:private/pushed:pull,push"]
+        for _, scopes, _ in issuer.requests[seen:]
+    )
 
 
 def test_token_auth_wrong_password(bilge, token_registry, docker_config: dict, bilge_root: Path) -> None:
@@ -114,7 +116,9 @@ def test_token_auth_wrong_password(bilge, token_registry, docker_config: dict, b
     assert len(failed.stderr.strip().splitlines()) == 1
     config = Path(docker_config["DOCKER_CONFIG"]) / "config.json"
     assert not config.exists()
-    config.write_text(json.dumps({"auths": {f"http://{reg.host}/v1/": {"auth": base64.b64encode(f"{USER}:wrong".encode()).decode()}}}))
+    config.write_text(
+        json.dumps({"auths": {f"http://{reg.host}/v1/": {"auth": base64.b64encode(f"{USER}:wrong".encode()).decode()}}})
+    )
     result = run(bilge, docker_config, "pull", reg.ref("public/busybox:latest"), check=False)
     assert result.returncode == 1 and "incorrect username or password" in result.stderr
     assert_nothing_stored(bilge, bilge_root)

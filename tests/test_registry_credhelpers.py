@@ -25,20 +25,36 @@ def pass_env(tmp_path: Path) -> Iterator[dict]:
     gpg, pass_ = require("gpg", "for pass"), require("pass", "for docker-credential-pass")
     home = tmp_path / "g"  # short: gpg-agent's socket path must fit in 108 bytes
     home.mkdir(mode=0o700)
-    env = {"GNUPGHOME": str(home), "PASSWORD_STORE_DIR": str(tmp_path / "pass"),
-           "DOCKER_CONFIG": str(tmp_path / "docker")}
+    env = {
+        "GNUPGHOME": str(home),
+        "PASSWORD_STORE_DIR": str(tmp_path / "pass"),
+        "DOCKER_CONFIG": str(tmp_path / "docker"),
+    }
     full = {**os.environ, **env}
-    subprocess.run([gpg, "--batch", "--passphrase", "", "--quick-gen-key", KEY, "default", "default", "never"],
-                   env=full, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [gpg, "--batch", "--passphrase", "", "--quick-gen-key", KEY, "default", "default", "never"],
+        env=full,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     subprocess.run([pass_, "init", KEY], env=full, check=True, capture_output=True, timeout=60)
     Path(env["DOCKER_CONFIG"]).mkdir()
     yield env
-    subprocess.run([require("gpgconf", "to stop the test's gpg-agent"), "--kill", "gpg-agent"], env=full, capture_output=True)
+    subprocess.run(
+        [require("gpgconf", "to stop the test's gpg-agent"), "--kill", "gpg-agent"], env=full, capture_output=True
+    )
 
 
 def helper(env: dict, action: str, payload: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker-credential-pass", action], input=payload, capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=60)
+    return subprocess.run(
+        ["docker-credential-pass", action],
+        input=payload,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+    )
 
 
 def write_config(env: dict, doc: dict) -> Path:
@@ -79,8 +95,15 @@ def test_a_login_by_docker_in_a_cred_helper_serves_bilge(bilge, htpasswd_registr
     write_config(pass_env, {"credHelpers": {reg.host: "pass"}})
     env_config = ["--config", pass_env["DOCKER_CONFIG"]]
     docker_env = {**os.environ, **dockerd.env, **pass_env}
-    subprocess.run([dockerd.cli, "-H", dockerd.host, *env_config, "login", reg.host, "-u", USER, "--password-stdin"],
-                   input=PASSWORD, text=True, env=docker_env, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [dockerd.cli, "-H", dockerd.host, *env_config, "login", reg.host, "-u", USER, "--password-stdin"],
+        input=PASSWORD,
+        text=True,
+        env=docker_env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert json.loads(helper(pass_env, "get", reg.host).stdout)["Username"] == USER
     ref = reg.ref("private/busybox:latest")
     bilge("pull", ref, env=pass_env)
@@ -94,13 +117,16 @@ def test_a_missing_helper_is_one_clear_line(bilge, htpasswd_registry, tmp_path: 
     result = bilge("pull", htpasswd_registry.ref("private/busybox:latest"), env=env, check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"Error: credential helper docker-credential-no-such-helper (named in {env['DOCKER_CONFIG']}/config.json) is not installed"]
+        f"Error: credential helper docker-credential-no-such-helper (named in {env['DOCKER_CONFIG']}/config.json) is not installed"
+    ]
 
 
 def test_an_identity_token_in_the_helper_still_pulls_public_images(bilge, registry, pass_env: dict) -> None:
     """Docker Desktop's SSO stores an identity token bilge cannot use: warn, then go anonymous."""
     write_config(pass_env, {"credHelpers": {registry.host: "pass"}})
-    stored = helper(pass_env, "store", json.dumps({"ServerURL": registry.host, "Username": "<token>", "Secret": "t0k3n"}))
+    stored = helper(
+        pass_env, "store", json.dumps({"ServerURL": registry.host, "Username": "<token>", "Secret": "t0k3n"})
+    )
     assert stored.returncode == 0, stored.stdout + stored.stderr
     result = bilge("pull", registry.ref("fixtures/busybox:latest"), env=pass_env)
     assert "WARNING: docker-credential-pass holds an identity token" in result.stderr

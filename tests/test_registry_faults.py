@@ -107,8 +107,11 @@ def test_transient_500_is_retried(bilge, registry, proxy) -> None:
 def test_ctrl_c_mid_pull_leaves_a_consistent_store(bilge, registry, proxy, bilge_root: Path) -> None:
     layer = biggest_layer(registry, "fixtures/zoo:latest")
     proxy.faults.throttle = 0.1  # ~640 KiB/s: the biggest layer takes seconds
-    proc = subprocess.Popen([sys.executable, "-m", "bilge", "pull", f"{proxy.host}/fixtures/zoo:latest"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bilge", "pull", f"{proxy.host}/fixtures/zoo:latest"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 30
     while not any(m == "GET" and layer["digest"] in p for m, p, _, _ in proxy.faults.log):
         assert time.monotonic() < deadline and proc.poll() is None, "the pull never reached the layer"
@@ -155,8 +158,12 @@ def test_a_pull_longer_than_its_lease_keeps_it(bilge, registry, proxy, bilge_roo
     proxy.faults.throttle = 64 * 1024 * 6 / layer["size"]  # the biggest layer takes about six seconds
     ref = f"{proxy.host}/fixtures/zoo:latest"
     env = {"BILGE_LEASE_TTL": "1.5"}
-    proc = subprocess.Popen([sys.executable, "-m", "bilge", "pull", ref], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env={**os.environ, "BILGE_ROOT": str(bilge_root), **env})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bilge", "pull", ref],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "BILGE_ROOT": str(bilge_root), **env},
+    )
     deadline = time.monotonic() + 30
     while not any(m == "GET" and layer["digest"] in p for m, p, _, _ in proxy.faults.log):
         assert time.monotonic() < deadline and proc.poll() is None, "the pull never reached the layer"

@@ -9,9 +9,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from terminal import run_on_terminal
-
 from registry_fixtures import Registry  # type: ignore[import-not-found]
+from terminal import run_on_terminal
 
 
 def fixture_ids(fixtures_dir: Path) -> dict[str, dict]:
@@ -41,7 +40,9 @@ def test_pull_gives_dockers_image_id(bilge, registry: Registry, fixtures_dir: Pa
     assert got["Id"] == want["Id"]
     assert got["RootFS"]["Layers"] == want["RootFS"]["Layers"]
     assert got["Size"] == want["Size"]
-    assert got["RepoDigests"] == [f"{registry.ref('fixtures/' + tag.split(':')[0])}@{manifest_digest(registry, 'fixtures/' + tag)}"]
+    assert got["RepoDigests"] == [
+        f"{registry.ref('fixtures/' + tag.split(':')[0])}@{manifest_digest(registry, 'fixtures/' + tag)}"
+    ]
     assert "Status: Downloaded newer image" in result.stderr
     assert "store is consistent" in bilge("check").stderr
 
@@ -117,11 +118,14 @@ def test_pull_records_layer_blobs_for_push(bilge, registry: Registry, bilge_root
     assert sources == [(registry.ref("fixtures/busybox"),)]
 
 
-@pytest.mark.parametrize("name, message", [
-    ("Bad/Upper", "invalid reference format"),
-    ("busybox@sha256:123", "invalid reference format"),
-    ("busybox:bad tag", "invalid reference format"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("Bad/Upper", "invalid reference format"),
+        ("busybox@sha256:123", "invalid reference format"),
+        ("busybox:bad tag", "invalid reference format"),
+    ],
+)
 def test_invalid_reference_fails_before_any_network(bilge, bilge_root: Path, name: str, message: str) -> None:
     result = bilge("pull", name, check=False)
     assert result.returncode == 1
@@ -152,8 +156,9 @@ def test_quiet_prints_only_the_reference(bilge, registry: Registry) -> None:
 
 def test_progress_bars_on_a_terminal(registry: Registry, bilge_root: Path) -> None:
     """On a terminal, rich draws a bar per layer (bytes, speed) on stderr."""
-    code, _, screen = run_on_terminal(bilge_root, "pull", registry.ref("fixtures/zoo:latest"),
-                                      extra_env={"COLUMNS": "120", "TERM": "xterm"})
+    code, _, screen = run_on_terminal(
+        bilge_root, "pull", registry.ref("fixtures/zoo:latest"), extra_env={"COLUMNS": "120", "TERM": "xterm"}
+    )
     assert code == 0
     text = screen.decode("utf-8", "replace")
     assert "━" in text and "Pull complete" in text
@@ -164,8 +169,10 @@ def test_manifest_served_under_another_type_is_rejected(bilge, proxy) -> None:
     proxy.faults.manifest_type = "application/vnd.oci.image.manifest.v1+json"
     result = bilge("pull", f"{proxy.host}/fixtures/busybox:latest", check=False)
     assert result.returncode == 1
-    assert "served as application/vnd.oci.image.manifest.v1+json but declares " \
-           "application/vnd.docker.distribution.manifest.v2+json" in result.stderr
+    assert (
+        "served as application/vnd.oci.image.manifest.v1+json but declares "
+        "application/vnd.docker.distribution.manifest.v2+json" in result.stderr
+    )
     assert bilge("images", "-q").stdout.strip() == ""
 
 
@@ -186,8 +193,9 @@ def test_layer_not_matching_the_configs_diff_id_is_rejected(bilge, registry: Reg
         location = httpx.URL(str(upload.url)).join(upload.headers["location"])
         assert http.put(location.copy_merge_params({"digest": digest}), content=body).status_code == 201
         manifest["config"] = {**manifest["config"], "digest": digest, "size": len(body)}
-        put = http.put(f"{base}/manifests/v1", content=json.dumps(manifest),
-                       headers={"Content-Type": manifest["mediaType"]})
+        put = http.put(
+            f"{base}/manifests/v1", content=json.dumps(manifest), headers={"Content-Type": manifest["mediaType"]}
+        )
         assert put.status_code == 201, put.text
     result = bilge("pull", registry.ref("bad/diffid:v1"), check=False)
     assert result.returncode == 1
@@ -207,8 +215,11 @@ def test_lease_keeps_shared_layers_from_a_concurrent_prune(bilge, registry, prox
     bilge("pull", f"{proxy.host}/fixtures/busybox:latest")
     proxy.faults.throttle = 0.1
     big = max(json.loads(registry.raw_manifest("fixtures/zoo:latest"))["layers"], key=lambda layer: layer["size"])
-    proc = subprocess.Popen([sys.executable, "-m", "bilge", "pull", f"{proxy.host}/fixtures/zoo:latest"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bilge", "pull", f"{proxy.host}/fixtures/zoo:latest"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 30
     while not any(m == "GET" and big["digest"] in p for m, p, _, _ in proxy.faults.log):
         assert time.monotonic() < deadline and proc.poll() is None

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from damage import flip_a_byte_in_top_layer
+from registry_fixtures import Registry  # type: ignore[import-not-found]
 
 from bilge.fabricate import Image, docker_archive, layer_tar
-from registry_fixtures import Registry  # type: ignore[import-not-found]
 
 MIB = 1 << 20
 
@@ -29,12 +29,20 @@ def image(bilge, name: str) -> dict:
 def read_back(reg: Registry, name: str, tmp_path: Path) -> tuple[str, list[str]]:
     """(image ID, sha256 of each layer tar) of what skopeo copies out as a docker-archive."""
     out = tmp_path / "readback.tar"
-    reg.skopeo("copy", "-q", "--src-tls-verify=false", *reg._creds("--src-creds"),
-               f"docker://{reg.ref(name)}", f"docker-archive:{out}")
+    reg.skopeo(
+        "copy",
+        "-q",
+        "--src-tls-verify=false",
+        *reg._creds("--src-creds"),
+        f"docker://{reg.ref(name)}",
+        f"docker-archive:{out}",
+    )
     with tarfile.open(out) as tf:
         manifest = json.load(tf.extractfile("manifest.json"))[0]  # type: ignore[arg-type]
-        layers = ["sha256:" + hashlib.sha256(tf.extractfile(m).read()).hexdigest()  # type: ignore[union-attr]
-                  for m in manifest["Layers"]]
+        layers = [
+            "sha256:" + hashlib.sha256(tf.extractfile(m).read()).hexdigest()  # type: ignore[union-attr]
+            for m in manifest["Layers"]
+        ]
     return "sha256:" + manifest["Config"].removesuffix(".json").rsplit("/", 1)[-1].removeprefix("sha256:"), layers
 
 
@@ -67,7 +75,9 @@ def test_second_push_uploads_nothing(bilge, proxy, fixtures_dir: Path) -> None:
     writes = [entry for entry in proxy.faults.log if entry[0] in ("POST", "PATCH", "PUT") and "/blobs/" in entry[1]]
     assert writes
     second = bilge("push", target)
-    assert [entry for entry in proxy.faults.log if entry[0] in ("POST", "PATCH", "PUT") and "/blobs/" in entry[1]] == writes
+    assert [
+        entry for entry in proxy.faults.log if entry[0] in ("POST", "PATCH", "PUT") and "/blobs/" in entry[1]
+    ] == writes
     assert second.stdout == first.stdout  # the same manifest digest: compression is deterministic
     assert second.stderr.count("Layer already exists") == len(image(bilge, target)["RootFS"]["Layers"])
 
@@ -89,10 +99,19 @@ def test_push_mounts_across_repositories(bilge, proxy) -> None:
 
 def test_large_layer_goes_up_in_chunks(bilge, proxy, tmp_path: Path) -> None:
     archive = tmp_path / "big.tar"
-    archive.write_bytes(docker_archive([Image(["big/layer:latest"], [
-        layer_tar("small", {"small/f": 64 << 10}),
-        layer_tar("big", {f"big/f{i}": 5 * MIB for i in range(4)}),
-    ])]))
+    archive.write_bytes(
+        docker_archive(
+            [
+                Image(
+                    ["big/layer:latest"],
+                    [
+                        layer_tar("small", {"small/f": 64 << 10}),
+                        layer_tar("big", {f"big/f{i}": 5 * MIB for i in range(4)}),
+                    ],
+                )
+            ]
+        )
+    )
     bilge("load", "-i", archive)
     target = f"{proxy.host}/chunked/big:latest"
     bilge("tag", "big/layer:latest", target)
@@ -107,7 +126,9 @@ def test_large_layer_goes_up_in_chunks(bilge, proxy, tmp_path: Path) -> None:
 def test_push_of_unknown_image_is_a_clear_error(bilge, registry: Registry) -> None:
     result = bilge("push", registry.ref("nothing/here:v1"), check=False)
     assert result.returncode == 1
-    assert result.stderr.strip() == f"Error: An image does not exist locally with the tag: {registry.ref('nothing/here')}"
+    assert (
+        result.stderr.strip() == f"Error: An image does not exist locally with the tag: {registry.ref('nothing/here')}"
+    )
 
 
 @pytest.mark.docker
@@ -132,8 +153,9 @@ def test_push_of_a_damaged_layer_fails_before_the_manifest(bilge, registry: Regi
     result = bilge("push", target, check=False)
     assert result.returncode == 1
     assert "re-assembles to" in result.stderr.strip().splitlines()[-1]
-    probe = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{target}"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{target}"], capture_output=True, text=True
+    )
     assert probe.returncode != 0 and "manifest unknown" in probe.stderr
 
 
@@ -147,7 +169,9 @@ def test_push_all_tags(bilge, registry: Registry, fixtures_dir: Path) -> None:
     listed = json.loads(registry.skopeo("list-tags", "--tls-verify=false", f"docker://{repo}").stdout)
     assert sorted(listed["Tags"]) == ["a", "b"]
     for tag in ("a", "b"):
-        assert registry.inspect(f"pushed/every:{tag}", "--config")["rootfs"]["diff_ids"] == \
-            image(bilge, f"{repo}:{tag}")["RootFS"]["Layers"]
+        assert (
+            registry.inspect(f"pushed/every:{tag}", "--config")["rootfs"]["diff_ids"]
+            == image(bilge, f"{repo}:{tag}")["RootFS"]["Layers"]
+        )
     refused = bilge("push", "-a", f"{repo}:a", check=False)
     assert (refused.returncode, refused.stderr.strip()) == (1, "Error: tag can't be used with --all-tags/-a")

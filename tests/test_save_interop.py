@@ -115,11 +115,16 @@ def store(tmp_path_factory, archive):
     root = tmp_path_factory.mktemp("store") / "root"
 
     def run(*args, binary: bool = False) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "bilge", *map(str, args)], check=False, capture_output=True,
-                              env={**os.environ, "BILGE_ROOT": str(root)})
+        proc = subprocess.run(
+            [sys.executable, "-m", "bilge", *map(str, args)],
+            check=False,
+            capture_output=True,
+            env={**os.environ, "BILGE_ROOT": str(root)},
+        )
         assert proc.returncode == 0, f"bilge {' '.join(map(str, args))}: {proc.stderr.decode()}"
-        return subprocess.CompletedProcess(proc.args, 0, proc.stdout if binary else proc.stdout.decode(),
-                                           proc.stderr.decode())
+        return subprocess.CompletedProcess(
+            proc.args, 0, proc.stdout if binary else proc.stdout.decode(), proc.stderr.decode()
+        )
 
     run("load", "-i", archive)
     return run, root
@@ -166,7 +171,9 @@ def test_bilge_loads_docker_save(dockerd, bilge, archive, tmp_path, tagged):
         assert g["Size"] == w["Size"]
     # docker save writes the names that were asked for: app:v2 was not
     assert bilge_images(bilge) == {
-        ("zoo", "latest", want[0]["Id"]), ("app", "v1", want[1]["Id"]), ("app", "latest", want[2]["Id"]),
+        ("zoo", "latest", want[0]["Id"]),
+        ("app", "v1", want[1]["Id"]),
+        ("app", "latest", want[2]["Id"]),
         ("<none>", "<none>", DANGLING[0]),
     }
 
@@ -251,9 +258,14 @@ def test_save_refuses_a_terminal(store):
     bilge_root = store[1]
     leader, follower = pty.openpty()
     try:
-        proc = subprocess.run([sys.executable, "-m", "bilge", "save", "busybox"], check=False, stdout=follower,
-                              stderr=subprocess.PIPE, env={**os.environ, "BILGE_ROOT": str(bilge_root)},
-                              timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "bilge", "save", "busybox"],
+            check=False,
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "BILGE_ROOT": str(bilge_root)},
+            timeout=60,
+        )
     finally:
         os.close(follower)
     os.set_blocking(leader, False)
@@ -285,8 +297,10 @@ def test_save_of_a_damaged_layer_fails_cleanly(loaded, bilge, bilge_root, tmp_pa
 
 
 def _rows_of(run) -> set[tuple[str, str, str, int]]:
-    return {(r["repository"], r["tag"], r["id"], r["size"])
-            for r in json.loads(run("images", "-a", "--format", "json").stdout)}
+    return {
+        (r["repository"], r["tag"], r["id"], r["size"])
+        for r in json.loads(run("images", "-a", "--format", "json").stdout)
+    }
 
 
 @pytest.mark.parametrize("layout", ["both", "oci-only"])

@@ -98,8 +98,10 @@ def _from_helper(name: str, domain: str) -> Credentials | None:
     except (ValueError, KeyError, TypeError):
         raise InvalidInput(f"docker-credential-{name} get: answered something that is not credentials") from None
     if user == "<token>":  # an SSO identity token: public images must still pull
-        sys.stderr.write(f"WARNING: docker-credential-{name} holds an identity token for {server_key(domain)}, which "
-                         "bilge cannot use; going on without credentials (bilge login stores a password)\n")
+        sys.stderr.write(
+            f"WARNING: docker-credential-{name} holds an identity token for {server_key(domain)}, which "
+            "bilge cannot use; going on without credentials (bilge login stores a password)\n"
+        )
         return None
     return Credentials(user, secret) if user and secret else None
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 # httpx imports its own command-line tool on import when rich and pygments are installed (~60 ms
 # of a cold start); bilge never runs it, and httpx is built to do without it.
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
-import httpx  # noqa: E402
+import httpx
 
 from ..errors import BilgeError, InvalidInput
 from .auth import Credentials
@@ -58,7 +58,7 @@ def endpoint_host(domain: str) -> str:
 def is_loopback(host: str) -> bool:
     """localhost, 127.0.0.0/8 or ::1, with or without a port ([::1]:5000)."""
     if host.startswith("["):
-        name = host[1:host.find("]")]
+        name = host[1 : host.find("]")]
     else:
         name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     if name == "localhost":
@@ -96,7 +96,9 @@ def _registry_message(resp: httpx.Response) -> str:
     try:
         body = resp.read()[:65536]
         errors = json.loads(body).get("errors") or []
-        parts = [f"{e.get('code', '').lower()}: {e.get('message', '')}".strip(": ") for e in errors if isinstance(e, dict)]
+        parts = [
+            f"{e.get('code', '').lower()}: {e.get('message', '')}".strip(": ") for e in errors if isinstance(e, dict)
+        ]
         if parts:
             return "; ".join(parts)
     except (ValueError, AttributeError, httpx.HTTPError):
@@ -117,8 +119,13 @@ class _Auth:
 class Client:
     """A client for one registry host; thread-safe, so layers can move concurrently."""
 
-    def __init__(self, domain: str, credentials: Credentials | None = None, insecure: bool = False,
-                 cancel: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        domain: str,
+        credentials: Credentials | None = None,
+        insecure: bool = False,
+        cancel: threading.Event | None = None,
+    ) -> None:
         self.host = endpoint_host(domain)
         self.credentials = credentials
         self.cancel = cancel or threading.Event()
@@ -174,7 +181,7 @@ class Client:
                 except httpx.TransportError:
                     continue
             else:
-                resp = self._with_retries("GET", root, lambda: self.http.get(root))
+                resp = self._with_retries("GET", root, lambda root=root: self.http.get(root))
             break
         if resp.status_code == 401:
             self._auth.scheme, self._auth.params = parse_challenge(resp.headers.get("www-authenticate", ""))
@@ -215,7 +222,9 @@ class Client:
             headers["Authorization"] = self._basic()
         resp = self._with_retries("GET", realm, lambda: self.http.get(realm, params=params, headers=headers))
         if resp.status_code in (401, 403):
-            raise AuthError(f"{self.host}: authentication failed: {_registry_message(resp) if resp.content else 'unauthorized'}")
+            raise AuthError(
+                f"{self.host}: authentication failed: {_registry_message(resp) if resp.content else 'unauthorized'}"
+            )
         if resp.status_code != 200:
             raise AuthError(f"{self.host}: token endpoint answered {resp.status_code}")
         try:
@@ -233,7 +242,9 @@ class Client:
         if self._auth.scheme == "bearer":
             self._fetch_token(None)
         elif self._auth.scheme == "basic":
-            resp = self._with_retries("GET", self.url(""), lambda: self.http.get(self.url(""), headers={"Authorization": self._basic()}))
+            resp = self._with_retries(
+                "GET", self.url(""), lambda: self.http.get(self.url(""), headers={"Authorization": self._basic()})
+            )
             if resp.status_code != 200:
                 raise AuthError(f"{self.host}: authentication failed: {_registry_message(resp)}")
 
@@ -248,21 +259,34 @@ class Client:
                 resp = call()
             except httpx.TransportError as exc:
                 if attempt == ATTEMPTS:
-                    raise RegistryError(f"{method} {_short_url(url)}: {type(exc).__name__}: {exc} (after {ATTEMPTS} attempts)") from None
+                    raise RegistryError(
+                        f"{method} {_short_url(url)}: {type(exc).__name__}: {exc} (after {ATTEMPTS} attempts)"
+                    ) from None
             else:
                 if resp.status_code < 500 and resp.status_code != 429:
                     return resp
                 if attempt == ATTEMPTS:
                     reason = _registry_message(resp)
                     resp.close()
-                    raise RegistryError(f"{method} {_short_url(url)}: {resp.status_code} {reason} (after {ATTEMPTS} attempts)")
+                    raise RegistryError(
+                        f"{method} {_short_url(url)}: {resp.status_code} {reason} (after {ATTEMPTS} attempts)"
+                    )
                 resp.close()
             time.sleep(BACKOFF * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
 
-    def send(self, method: str, url: str, wanted: str | None, *, stream: bool = False,
-             ok: tuple[int, ...] = (200,), content: bytes | Iterator[bytes] | None = None,
-             headers: dict[str, str] | None = None, params: dict[str, str] | None = None) -> httpx.Response:
+    def send(
+        self,
+        method: str,
+        url: str,
+        wanted: str | None,
+        *,
+        stream: bool = False,
+        ok: tuple[int, ...] = (200,),
+        content: bytes | Iterator[bytes] | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> httpx.Response:
         """One API request with auth, retries and same-origin-only credentials on redirects.
 
         Answers outside `ok` become a RegistryError (AuthError for 401/403); a 404 HEAD is
@@ -278,7 +302,7 @@ class Client:
             if auth:
                 hdrs["Authorization"] = auth
             request = self.http.build_request(method, url, headers=hdrs, content=content)
-            resp = self._with_retries(method, url, lambda: self.http.send(request, stream=stream))
+            resp = self._with_retries(method, url, lambda request=request: self.http.send(request, stream=stream))
             if resp.status_code == 401 and not refreshed and self._auth.scheme == "bearer":
                 resp.close()
                 refreshed = True
@@ -296,8 +320,10 @@ class Client:
             self._fail(method, url, resp)
 
     def _same_origin(self, url: str) -> bool:
-        return httpx.URL(url).netloc.decode() == httpx.URL(self.base).netloc.decode() and \
-            httpx.URL(url).scheme == httpx.URL(self.base).scheme
+        return (
+            httpx.URL(url).netloc.decode() == httpx.URL(self.base).netloc.decode()
+            and httpx.URL(url).scheme == httpx.URL(self.base).scheme
+        )
 
     def _fail(self, method: str, url: str, resp: httpx.Response) -> None:
         reason = _registry_message(resp)

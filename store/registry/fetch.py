@@ -15,13 +15,20 @@ from collections.abc import Callable, Iterator
 import httpx
 
 from ..errors import DigestMismatch
-from ..streams import ReadStream
+from ..layerfs.streams import ReadStream
 from .client import ATTEMPTS, BACKOFF, CHUNK, Client, RegistryError
 
 
 class BlobReader(ReadStream):
-    def __init__(self, client: Client, repo: str, digest: str, size: int, wanted: str,
-                 on_bytes: Callable[[int], None] = lambda n: None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        repo: str,
+        digest: str,
+        size: int,
+        wanted: str,
+        on_bytes: Callable[[int], None] = lambda n: None,
+    ) -> None:
         self.client = client
         self.repo = repo
         self.digest = digest
@@ -40,10 +47,9 @@ class BlobReader(ReadStream):
         want = CHUNK if size is None or size < 0 else size
         if self._off >= len(self._buf):
             self._buf, self._off = self._next(), 0
-        out = self._buf[self._off:self._off + want]
+        out = self._buf[self._off : self._off + want]
         self._off += len(out)
         return out
-
 
     def drain(self) -> None:
         """Read to the end, so the digest is checked even when the reader above gave up early."""
@@ -98,7 +104,9 @@ class BlobReader(ReadStream):
         self._close_response()
         self.drops += 1
         if self.drops >= ATTEMPTS:
-            raise RegistryError(f"blob {self.digest}: {why} at byte {self.pos} of {self.size} (gave up after {self.drops} attempts)")
+            raise RegistryError(
+                f"blob {self.digest}: {why} at byte {self.pos} of {self.size} (gave up after {self.drops} attempts)"
+            )
         time.sleep(BACKOFF * 2 ** (self.drops - 1))
 
     def _close_response(self) -> None:

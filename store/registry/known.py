@@ -27,8 +27,9 @@ def remember(db: Database, digest: str, diff_id: str, media_type: str, size: int
         "INSERT OR IGNORE INTO layer_blobs (digest, diff_id, media_type, size, created) VALUES (?, ?, ?, ?, ?)",
         [digest, diff_id, media_type, size, now],
     )
-    db.execute("INSERT OR REPLACE INTO blob_sources (digest, repository, seen) VALUES (?, ?, ?)",
-               [digest, repository, now])
+    db.execute(
+        "INSERT OR REPLACE INTO blob_sources (digest, repository, seen) VALUES (?, ?, ?)", [digest, repository, now]
+    )
 
 
 def blobs_for(db: Database, diff_id: str) -> list[KnownBlob]:

@@ -15,20 +15,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import digest as dg
-from .. import mediatypes as mt
-from .. import platforms, reference
+from .. import reference
+from ..archive.intake import Committer, ImageSpec, Layer, check_layer, choose_platform, config_diff_ids, ingest_blob
 from ..core import Store
 from ..db import write
 from ..errors import DigestMismatch, InvalidInput
 from ..forks import run_forked
-from ..intake import Committer, ImageSpec, Layer, check_layer, choose_platform, config_diff_ids, ingest_blob
 from ..leases import Lease
-from ..platforms import Platform
+from ..oci import mediatypes as mt
+from ..oci import platforms
+from ..oci.platforms import Platform
+from ..progress import Progress, Silent
 from ..reference import Reference
 from . import auth, known
 from .client import Client, scope
 from .fetch import BlobReader
-from ..progress import Progress, Silent
 
 ACCEPT = ", ".join([mt.OCI_INDEX, mt.DOCKER_LIST, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST])
 LAYER_TYPES = {mt.DOCKER_LAYER_GZIP, mt.DOCKER_LAYER, mt.OCI_LAYER, mt.OCI_LAYER_GZIP, mt.OCI_LAYER_ZSTD}
@@ -91,7 +92,9 @@ class _Pull:
         self.wanted = scope(ref.path, "pull")
 
     def manifest(self, name: str, expect: str | None = None) -> Manifest:
-        body, content_type = self.client.get_small(f"{self.ref.path}/manifests/{name}", self.wanted, ACCEPT, MANIFEST_LIMIT)
+        body, content_type = self.client.get_small(
+            f"{self.ref.path}/manifests/{name}", self.wanted, ACCEPT, MANIFEST_LIMIT
+        )
         found = parse_manifest(body, content_type, name)
         if name.startswith("sha256:") and found.digest != name:
             raise DigestMismatch(f"manifest {name} from {self.ref.repository} hashes to {found.digest}")
@@ -113,7 +116,9 @@ class _Pull:
     def config(self, desc: dict) -> bytes:
         body, _ = self.client.get_small(f"{self.ref.path}/blobs/{desc['digest']}", self.wanted, None, CONFIG_LIMIT)
         if dg.sha256_bytes(body) != desc["digest"]:
-            raise DigestMismatch(f"config {desc['digest']} from {self.ref.repository} hashes to {dg.sha256_bytes(body)}")
+            raise DigestMismatch(
+                f"config {desc['digest']} from {self.ref.repository} hashes to {dg.sha256_bytes(body)}"
+            )
         return body
 
     def fetch(self, desc: dict, lease: Lease, count_bytes: Callable[[int], None]) -> Layer:
@@ -134,10 +139,14 @@ class _Pull:
         digests = [desc["digest"] for desc in todo]
         for desc in todo:
             self.progress.start(desc["digest"], desc["size"], "Pulling fs layer")
-        layers = run_forked(lambda desc, count: self.fetch(desc, lease, count), todo, WORKERS,
-                            on_start=lambda i: self.progress.status(digests[i], "Downloading"),
-                            on_bytes=lambda i, n: self.progress.advance(digests[i], n),
-                            on_done=lambda i: self.progress.finish(digests[i], "Pull complete"))
+        layers = run_forked(
+            lambda desc, count: self.fetch(desc, lease, count),
+            todo,
+            WORKERS,
+            on_start=lambda i: self.progress.status(digests[i], "Downloading"),
+            on_bytes=lambda i, n: self.progress.advance(digests[i], n),
+            on_done=lambda i: self.progress.finish(digests[i], "Pull complete"),
+        )
         return dict(zip(digests, layers))
 
     def run(self, platform: Platform) -> Pulled:
@@ -148,8 +157,11 @@ class _Pull:
         for desc in layer_descs:
             if desc.get("mediaType", mt.OCI_LAYER_GZIP) not in LAYER_TYPES:
                 raise InvalidInput(f"layer {desc['digest']}: unsupported media type {desc.get('mediaType')!r}")
-        spec = ImageSpec(self.config(config_desc), [d["digest"] for d in layer_descs],
-                         tags=[f"{self.ref.repository}:{self.ref.tag}"] if self.ref.tag else [])
+        spec = ImageSpec(
+            self.config(config_desc),
+            [d["digest"] for d in layer_descs],
+            tags=[f"{self.ref.repository}:{self.ref.tag}"] if self.ref.tag else [],
+        )
         diff_ids = config_diff_ids(spec)
         image_id = dg.sha256_bytes(spec.config)
         had_image = self.store.images.exists(image_id)
@@ -163,8 +175,14 @@ class _Pull:
                 self.store.images.add_digest(loaded.image_id, Reference(self.ref.repository, None, top_digest))
                 for desc, diff_id in zip(layer_descs, diff_ids):
                     if desc["digest"] in fetched:
-                        known.remember(self.store.db, desc["digest"], diff_id, desc.get("mediaType", mt.OCI_LAYER_GZIP),
-                                       desc["size"], self.ref.repository)
+                        known.remember(
+                            self.store.db,
+                            desc["digest"],
+                            diff_id,
+                            desc.get("mediaType", mt.OCI_LAYER_GZIP),
+                            desc["size"],
+                            self.ref.repository,
+                        )
         self.progress.note(f"Digest: {top_digest}")
         name = f"{self.ref.familiar}:{self.ref.tag}" if self.ref.tag else f"{self.ref.familiar}@{self.ref.digest}"
         fresh = bool(fetched) or not had_image
@@ -184,8 +202,9 @@ class _Pull:
         return todo
 
 
-def pull(store: Store, name: str, platform: Platform | None = None, insecure: bool = False,
-         progress: Progress | None = None) -> Pulled:
+def pull(
+    store: Store, name: str, platform: Platform | None = None, insecure: bool = False, progress: Progress | None = None
+) -> Pulled:
     """Pull `name` into the store; the reference is checked before any network I/O."""
     ref = reference.parse(name)
     client = Client(ref.domain, auth.lookup(ref.domain), insecure)

@@ -22,15 +22,15 @@ from dataclasses import dataclass
 import httpx
 
 from .. import digest as dg
-from .. import mediatypes as mt
 from .. import reference
 from ..core import Store
 from ..db import write
 from ..errors import InvalidInput, NotFound
+from ..oci import mediatypes as mt
+from ..progress import Progress, Silent
 from ..reference import Reference
 from . import auth, known
 from .client import Cancelled, Client, RegistryError, scope
-from ..progress import Progress, Silent
 from .workers import run_all
 
 GZIP_LEVEL = 6
@@ -106,15 +106,24 @@ class _Push:
                 if not piece:
                     continue
                 digest.update(piece)
-                headers = {"Content-Type": "application/octet-stream",
-                           "Content-Range": f"{size}-{size + len(piece) - 1}"}
+                headers = {
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"{size}-{size + len(piece) - 1}",
+                }
                 resp = self.client.send("PATCH", location, self.wanted, ok=(202,), content=piece, headers=headers)
                 location = self._location(resp)
                 size += len(piece)
             body = b""
         name = "sha256:" + digest.hexdigest()
-        self.client.send("PUT", location, self.wanted, ok=(201,), content=body, params={"digest": name},
-                         headers={"Content-Type": "application/octet-stream"})
+        self.client.send(
+            "PUT",
+            location,
+            self.wanted,
+            ok=(201,),
+            content=body,
+            params={"digest": name},
+            headers={"Content-Type": "application/octet-stream"},
+        )
         return name, size
 
     def _location(self, resp: httpx.Response) -> str:
@@ -127,8 +136,13 @@ class _Push:
     def mount(self, digest: str, source: str) -> bool:
         """Ask the registry to link a blob from another repository; False if it would not."""
         wanted = f"{self.wanted} {scope(source, 'pull')}"
-        resp = self.client.send("POST", self.client.url(f"{self.ref.path}/blobs/uploads/"), wanted, ok=(201, 202),
-                                params={"mount": digest, "from": source})
+        resp = self.client.send(
+            "POST",
+            self.client.url(f"{self.ref.path}/blobs/uploads/"),
+            wanted,
+            ok=(201, 202),
+            params={"mount": digest, "from": source},
+        )
         if resp.status_code == 201:
             resp.close()
             return True
@@ -144,8 +158,14 @@ class _Push:
         domain = self.ref.domain + "/"
         for blob in job.known:
             for repo in blob.repositories:
-                if repo.startswith(domain) and repo != self.ref.repository and self.mount(blob.digest, repo[len(domain):]):
-                    return Blob(blob.media_type, blob.digest, blob.size, diff_id), f"Mounted from {reference.familiar_name(repo)}"
+                if (
+                    repo.startswith(domain)
+                    and repo != self.ref.repository
+                    and self.mount(blob.digest, repo[len(domain) :])
+                ):
+                    return Blob(
+                        blob.media_type, blob.digest, blob.size, diff_id
+                    ), f"Mounted from {reference.familiar_name(repo)}"
         self.progress.start(diff_id, job.tar_size, "Pushing")
         digest, size = self.upload(gzip_chunks(self._counted(diff_id, self.store.layers.tar(job.chain))))
         return Blob(mt.DOCKER_LAYER_GZIP, digest, size, diff_id), "Pushed"
@@ -183,13 +203,21 @@ class _Push:
         self.config(image_id, config)
         media, body = manifest(image_id, config, blobs)
         tag = self.ref.tag or reference.DEFAULT_TAG
-        self.client.send("PUT", self.client.url(f"{self.ref.path}/manifests/{tag}"), self.wanted, ok=(201,),
-                         content=body, headers={"Content-Type": media})
+        self.client.send(
+            "PUT",
+            self.client.url(f"{self.ref.path}/manifests/{tag}"),
+            self.wanted,
+            ok=(201,),
+            content=body,
+            headers={"Content-Type": media},
+        )
         digest = dg.sha256_bytes(body)
         with write(self.store.db):
             self.store.images.add_digest(image_id, Reference(self.ref.repository, None, digest))
             for blob in blobs:
-                known.remember(self.store.db, blob.digest, blob.diff_id, blob.media_type, blob.size, self.ref.repository)
+                known.remember(
+                    self.store.db, blob.digest, blob.diff_id, blob.media_type, blob.size, self.ref.repository
+                )
         return Pushed(f"{self.ref.familiar}:{tag}", tag, digest, len(body))
 
 
@@ -206,8 +234,13 @@ def manifest(image_id: str, config: bytes, blobs: list[Blob]) -> tuple[str, byte
     return doc["mediaType"], json.dumps(doc, indent=3).encode()  # type: ignore[return-value]
 
 
-def push(store: Store, name: str, insecure: bool = False, progress: Progress | None = None,
-         cancel: threading.Event | None = None) -> Pushed:
+def push(
+    store: Store,
+    name: str,
+    insecure: bool = False,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> Pushed:
     ref = reference.parse(name)
     if ref.digest:
         raise InvalidInput(f"cannot push a digest reference: {name}")

@@ -43,8 +43,9 @@ def race(name: str, runs: dict[str, tuple[Step | None, Step]], rounds: int = 3) 
             times[tool].append(timed(work))
     medians = {tool: statistics.median(t) for tool, t in times.items()}
     ours = medians["bilge"]
-    parts = [f"{tool} {s:.2f} s" + ("" if tool == "bilge" else f" ({s / ours:.2f}x bilge)")
-             for tool, s in medians.items()]
+    parts = [
+        f"{tool} {s:.2f} s" + ("" if tool == "bilge" else f" ({s / ours:.2f}x bilge)") for tool, s in medians.items()
+    ]
     print(f"\n{name}: " + ", ".join(parts) + f" (medians of {rounds})")
     return medians
 

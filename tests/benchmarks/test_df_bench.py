@@ -24,8 +24,9 @@ IMAGES, CONTAINERS = 1000, 200
 
 def _images() -> bytes:
     base = layer_tar("df-base", {f"lib/l{i}": 1000 for i in range(20)})
-    return docker_archive([Image([f"bench/df:{n}"], [base, layer_tar(f"df{n}", {f"app/{n}": 500, "etc/v": 10})])
-                           for n in range(IMAGES)])
+    return docker_archive(
+        [Image([f"bench/df:{n}"], [base, layer_tar(f"df{n}", {f"app/{n}": 500, "etc/v": 10})]) for n in range(IMAGES)]
+    )
 
 
 @pytest.mark.parametrize("files", [250, 1000], ids=["50k-files", "200k-files"])
@@ -50,13 +51,18 @@ def test_system_df_vs_docker(dockerd, fixtures_dir: Path, files: int) -> None:
             bilge("run", "--name", f"c{n}", "busybox", "sh", "-c", write)
             dockerd.docker("run", "--network", "none", "--name", f"c{n}", "busybox", "sh", "-c", write)
         print(f"\n{IMAGES + 8} images, {CONTAINERS} stopped containers, {CONTAINERS * files} files in writable layers")
-        times = race("system df -v", {
-            "bilge": (None, lambda: bilge("system", "df", "-v")),
-            "docker system df -v": (None, lambda: dockerd.docker("system", "df", "-v")),
-        }, rounds=3)
+        times = race(
+            "system df -v",
+            {
+                "bilge": (None, lambda: bilge("system", "df", "-v")),
+                "docker system df -v": (None, lambda: dockerd.docker("system", "df", "-v")),
+            },
+            rounds=3,
+        )
         print(f"docker/bilge = {times['docker system df -v'] / times['bilge']:.2f}x")
     finally:
         dockerd.docker("system", "prune", "-a", "-f", check=False)
-        subprocess.run([sys.executable, "-m", "bilge", "--root", str(root), "system", "prune", "-a", "-f"],
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "bilge", "--root", str(root), "system", "prune", "-a", "-f"], capture_output=True
+        )
         shutil.rmtree(scratch, ignore_errors=True)

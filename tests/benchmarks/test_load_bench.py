@@ -23,8 +23,11 @@ def test_load_vs_docker(dockerd) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
     def bilge() -> None:
-        subprocess.run([sys.executable, "-m", "bilge", "--root", str(root), "load", "-i", str(archive)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "bilge", "--root", str(root), "load", "-i", str(archive)],
+            check=True,
+            capture_output=True,
+        )
 
     def no_image_in_docker() -> None:
         dockerd.docker("rmi", "bench/load:latest", check=False)

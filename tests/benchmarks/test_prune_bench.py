@@ -19,10 +19,12 @@ IMAGES = 500
 
 def _archive() -> bytes:
     base = layer_tar("base", {f"usr/lib/lib{i}.so": 20_000 for i in range(50)})
-    return docker_archive([
-        Image([f"bench/prune:{n}"], [base, layer_tar(f"app{n}", {f"app/{n}/f{i}": 4096 for i in range(20)})])
-        for n in range(IMAGES)
-    ])
+    return docker_archive(
+        [
+            Image([f"bench/prune:{n}"], [base, layer_tar(f"app{n}", {f"app/{n}/f{i}": 4096 for i in range(20)})])
+            for n in range(IMAGES)
+        ]
+    )
 
 
 def test_prune_all_vs_docker_and_rm(dockerd) -> None:
@@ -49,12 +51,18 @@ def test_prune_all_vs_docker_and_rm(dockerd) -> None:
         dockerd.docker("load", "-i", str(archive))
 
     try:
-        times = race(f"image prune -a of {IMAGES} images", {
-            "bilge": (load_ours, lambda: bilge(ours, "image", "prune", "-a", "-f")),
-            "docker image prune": (load_docker, lambda: dockerd.docker("image", "prune", "-a", "-f")),
-            "rm -rf": (load_twin, rm_twin_layers),
-        }, rounds=2)
+        times = race(
+            f"image prune -a of {IMAGES} images",
+            {
+                "bilge": (load_ours, lambda: bilge(ours, "image", "prune", "-a", "-f")),
+                "docker image prune": (load_docker, lambda: dockerd.docker("image", "prune", "-a", "-f")),
+                "rm -rf": (load_twin, rm_twin_layers),
+            },
+            rounds=2,
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    print(f"docker/bilge = {times['docker image prune'] / times['bilge']:.2f}x, "
-          f"bilge/rm -rf = {times['bilge'] / times['rm -rf']:.2f}x")
+    print(
+        f"docker/bilge = {times['docker image prune'] / times['bilge']:.2f}x, "
+        f"bilge/rm -rf = {times['bilge'] / times['rm -rf']:.2f}x"
+    )

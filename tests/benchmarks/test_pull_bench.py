@@ -71,8 +71,11 @@ def test_pull_vs_docker_and_skopeo(start_registry, dockerd) -> None:
             subprocess.run([sys.executable, "-m", "bilge", "--root", str(root), "rmi", ref], capture_output=True)
 
         def bilge() -> None:
-            proc = subprocess.Popen([sys.executable, "-m", "bilge", "--root", str(root), "pull", "-q", ref],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bilge", "--root", str(root), "pull", "-q", ref],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
             peaks.append(peak_memory(proc))
             assert proc.wait() == 0, proc.stderr.read().decode() if proc.stderr else ""
 
@@ -88,10 +91,19 @@ def test_pull_vs_docker_and_skopeo(start_registry, dockerd) -> None:
         def skopeo() -> None:
             reg.skopeo("copy", "-q", "--src-tls-verify=false", f"docker://{ref}", f"dir:{copy}")
 
-        times = race("pull 200 MB", {"bilge": (no_image_in_bilge, bilge), "docker pull": (no_image_in_docker, docker),
-                                     "skopeo copy dir:": (fresh_dir, skopeo)}, rounds=5)
-        print(f"bilge peak memory (PSS of the command and its workers): {max(peaks) / MIB:.0f} MiB"
-              f" (limit {MEMORY_LIMIT / MIB:.0f} MiB)")
+        times = race(
+            "pull 200 MB",
+            {
+                "bilge": (no_image_in_bilge, bilge),
+                "docker pull": (no_image_in_docker, docker),
+                "skopeo copy dir:": (fresh_dir, skopeo),
+            },
+            rounds=5,
+        )
+        print(
+            f"bilge peak memory (PSS of the command and its workers): {max(peaks) / MIB:.0f} MiB"
+            f" (limit {MEMORY_LIMIT / MIB:.0f} MiB)"
+        )
     finally:  # the load benchmark makes the same layers: docker must not find them already there
         dockerd.docker("rmi", ref, check=False)
         shutil.rmtree(scratch, ignore_errors=True)

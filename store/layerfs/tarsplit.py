@@ -18,7 +18,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 _RAW = b"R"
 _FILE = b"F"

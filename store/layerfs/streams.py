@@ -12,7 +12,7 @@ import tarfile
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 CHUNK = 1 << 20
 
@@ -45,7 +45,6 @@ class ForwardReader(ReadStream):
         self.pos += len(data)
         return data
 
-
     def seek(self, target: int, whence: int = io.SEEK_SET) -> int:
         if whence == io.SEEK_CUR:
             target += self.pos
@@ -75,7 +74,6 @@ class Slice(ReadStream):
         data = self.src.read(want) if want else b""
         self.left -= len(data)
         return data
-
 
 
 def open_tar(reader: ForwardReader) -> tarfile.TarFile:

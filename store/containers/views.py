@@ -6,11 +6,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .containers import STATES, Container, ContainerStore
-from .core import Store
-from .errors import InvalidInput, NotFound
-from .tables import human_duration
-from .timeutil import rfc3339_nano
+from ..core import Store
+from ..errors import InvalidInput, NotFound
+from ..tables import human_duration
+from ..timeutil import rfc3339_nano
+from .records import STATES, Container, ContainerStore
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 FILTER_KEYS = ("status", "label", "ancestor", "name", "id")
@@ -30,7 +30,7 @@ def current(store: Store) -> list[Container]:
         if c.state != "running":
             out.append(c)
             continue
-        from . import lifecycle  # only running containers need the runtime's word
+        from .. import lifecycle  # only running containers need the runtime's word
 
         found = lifecycle.refresh(store, c)
         if found is not None:
@@ -42,7 +42,7 @@ def sizes(store: Store, c: Container) -> Sizes:
     """SizeRw (stored at the last stop; live while running) and SizeRootFs = SizeRw + image size."""
     rw = c.size_rw
     if c.state == "running" or rw is None:
-        from .diff import writable_size
+        from .changes import writable_size
 
         rw = writable_size(store, c)[0]
     return Sizes(rw, rw + store.images.size(c.image_id))
@@ -61,9 +61,17 @@ def inspect_container(store: Store, c: Container, size: bool) -> dict[str, Any]:
         "Path": argv[0] if argv else "",
         "Args": argv[1:],
         "State": {
-            "Status": c.state, "Running": c.state == "running", "Paused": False, "Restarting": False,
-            "OOMKilled": False, "Dead": False, "Pid": c.pid or 0, "ExitCode": c.exit_code or 0, "Error": "",
-            "StartedAt": _time(c.started_at), "FinishedAt": _time(c.finished_at),
+            "Status": c.state,
+            "Running": c.state == "running",
+            "Paused": False,
+            "Restarting": False,
+            "OOMKilled": False,
+            "Dead": False,
+            "Pid": c.pid or 0,
+            "ExitCode": c.exit_code or 0,
+            "Error": "",
+            "StartedAt": _time(c.started_at),
+            "FinishedAt": _time(c.finished_at),
         },
         "Image": c.image_id,
         "ResolvConfPath": str(directory / "resolv.conf"),
@@ -80,11 +88,13 @@ def inspect_container(store: Store, c: Container, size: bool) -> dict[str, Any]:
     if size:
         measured = sizes(store, c)
         out.update({"SizeRw": measured.rw, "SizeRootFs": measured.root_fs})
-    out.update({
-        "Mounts": [],
-        "Config": c.docker_config,
-        "NetworkSettings": {"Networks": {c.host_config["NetworkMode"]: {}}},
-    })
+    out.update(
+        {
+            "Mounts": [],
+            "Config": c.docker_config,
+            "NetworkSettings": {"Networks": {c.host_config["NetworkMode"]: {}}},
+        }
+    )
     return out
 
 
@@ -92,7 +102,7 @@ def _driver_data(store: Store, c: Container) -> dict[str, str]:
     directory = store.layout.containers / c.id
     if c.driver != "overlay":
         return {"Dir": str(directory / "merged")}
-    from .diff import lowers
+    from .changes import lowers
 
     return {
         "LowerDir": ":".join(str(path) for path, _ in lowers(store, c)),
@@ -182,7 +192,9 @@ def _descendants(store: Store, names: list[str]) -> set[str]:
     marks = ",".join("?" * len(roots))
     rows = store.db.execute(
         f"WITH RECURSIVE d(id) AS (SELECT id FROM images WHERE id IN ({marks}) "
-        "UNION SELECT i.id FROM images i JOIN d ON i.parent = d.id) SELECT id FROM d", roots)
+        "UNION SELECT i.id FROM images i JOIN d ON i.parent = d.id) SELECT id FROM d",
+        roots,
+    )
     return {row[0] for row in rows}
 
 

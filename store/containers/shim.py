@@ -1,4 +1,4 @@
-"""The shim: `python -m bilge.store.shim ROOT ID RUNTIME HOLD_STDIN NOTIFY_FD`.
+"""The shim: `python -m bilge.store.containers.shim ROOT ID RUNTIME HOLD_STDIN NOTIFY_FD`.
 
 One per started container. It runs `<runtime> run` in the foreground (the runtime creates,
 starts, waits for and deletes the container), tells the bilge that started it `started PID`
@@ -28,10 +28,10 @@ import threading
 import time
 from pathlib import Path
 
+from ..core import Store
+from ..paths import Layout
 from . import lifecycle, runtime
-from .containers import ContainerStore
-from .core import Store
-from .paths import Layout
+from .records import ContainerStore
 
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -44,8 +44,12 @@ def main(argv: list[str]) -> int:
     ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     stdin, keep_open = os.pipe() if hold_stdin else (None, None)
     relay = _Relay()
-    proc = subprocess.Popen(rt.run_command(directory, cid, directory / "pid", directory / "runtime.log"),
-                            stdin=stdin, stderr=relay.sink, cwd="/")
+    proc = subprocess.Popen(
+        rt.run_command(directory, cid, directory / "pid", directory / "runtime.log"),
+        stdin=stdin,
+        stderr=relay.sink,
+        cwd="/",
+    )
     for fd in (stdin, relay.sink):
         if fd is not None:
             os.close(fd)
@@ -68,7 +72,7 @@ def main(argv: list[str]) -> int:
     _write_exit(directory, pid, code, finished)
     try:
         _record(root, cid, pid, code, finished)
-    except Exception as exc:  # noqa: BLE001 - the next bilge command settles it; say why here
+    except Exception as exc:
         sys.stderr.write(f"bilge shim: recording the exit of {cid[:12]} failed: {exc}\n")
     return code
 
@@ -107,7 +111,7 @@ class _Relay(threading.Thread):
 def _write_all(fd: int, data: bytes) -> None:
     try:
         while data:
-            data = data[os.write(fd, data):]
+            data = data[os.write(fd, data) :]
     except OSError:
         pass  # nobody is reading our stderr any more
 

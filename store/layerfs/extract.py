@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, TypeVar
 
+from ..errors import InvalidInput
+from ..fsutil import measure
 from . import securepath
-from .errors import InvalidInput
-from .fsutil import measure
 from .streams import ForwardReader, members, open_tar
 from .tarsplit import Recording
 from .whiteouts import OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX
@@ -102,7 +102,7 @@ class _Recorder(ForwardReader):
         parts: list[bytes] = []
         got = 0
         while got < want and self._ready():
-            piece = self._chunk[self._at:self._at + want - got]
+            piece = self._chunk[self._at : self._at + want - got]
             self._at += len(piece)
             got += len(piece)
             parts.append(piece)
@@ -125,7 +125,7 @@ class _Recorder(ForwardReader):
             if not self._ready():
                 raise InvalidInput("layer tar ends in the middle of a file")
             count = min(left, len(self._chunk) - self._at)
-            yield memoryview(self._chunk)[self._at:self._at + count]
+            yield memoryview(self._chunk)[self._at : self._at + count]
             self._at += count
             self.pos += count
             left -= count
@@ -246,7 +246,7 @@ class _Applier:
         self.plain_dirs.clear()  # refilled as entries need it; sifting it for rel's subtree is not linear
         for top, _, files in os.walk(path):
             for name in files:
-                self._keep_inline(f"{rel}{top[len(path):]}/{name}")
+                self._keep_inline(f"{rel}{top[len(path) :]}/{name}")
         shutil.rmtree(path)
 
     def _keep_inline(self, rel: str) -> None:
@@ -273,7 +273,7 @@ class _Applier:
             self.content[rel] = self.recording.file(rel, ti.size)
             for chunk in rec.content(ti.size):
                 while chunk:  # a write may take less than it was given
-                    chunk = chunk[os.write(fd, chunk):]
+                    chunk = chunk[os.write(fd, chunk) :]
             self._file_metadata(fd, ti)
         finally:
             os.close(fd)

@@ -14,8 +14,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .errors import BilgeError, InvalidInput
-from .paths import Layout
+from ..errors import BilgeError, InvalidInput
+from ..paths import Layout
 
 KNOWN = ("runc", "crun")
 # Where Debian puts runc; a non-login root shell's PATH may lack it.

@@ -16,13 +16,17 @@ import tarfile
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from . import digest as dg
-from . import mediatypes as mt
-from . import platforms, reference
-from .compression import GZIP_MAGIC, ZSTD_MAGIC, Prefixed, decompressed
-from .core import Store
-from .errors import DigestMismatch, InvalidInput
-from .images import parse_config
+from .. import digest as dg
+from .. import reference
+from ..core import Store
+from ..errors import DigestMismatch, InvalidInput
+from ..images import parse_config
+from ..layerfs.compression import GZIP_MAGIC, ZSTD_MAGIC, Prefixed, decompressed
+from ..layerfs.streams import ForwardReader, Slice, members, open_tar
+from ..leases import Lease
+from ..oci import mediatypes as mt
+from ..oci import platforms
+from ..oci.platforms import Platform
 from .intake import (
     Committer,
     ImageSpec,
@@ -32,9 +36,6 @@ from .intake import (
     choose_platform,
     ingest_blob,
 )
-from .leases import Lease
-from .platforms import Platform
-from .streams import ForwardReader, Slice, members, open_tar
 
 SMALL_MEMBER = 16 << 20
 _MAX_LINK_DEPTH = 16
@@ -180,12 +181,14 @@ def _docker_manifest(source: Source) -> list[ImageSpec]:
     for item in items:
         if not isinstance(item, dict) or "Config" not in item or not isinstance(item.get("Layers"), list):
             raise InvalidInput("manifest.json entry lacks Config or Layers")
-        specs.append(ImageSpec(
-            config=source.small(item["Config"]),
-            layers=list(item["Layers"]),
-            tags=list(item.get("RepoTags") or []),
-            parent=item.get("Parent") or None,
-        ))
+        specs.append(
+            ImageSpec(
+                config=source.small(item["Config"]),
+                layers=list(item["Layers"]),
+                tags=list(item.get("RepoTags") or []),
+                parent=item.get("Parent") or None,
+            )
+        )
     return specs
 
 
@@ -248,7 +251,9 @@ def _from_descriptor(source: Source, desc: dict, platform: Platform) -> tuple[Im
         raise InvalidInput(f"unsupported manifest media type {media!r}")
     layer_descs = doc.get("layers") or []
     layers = [_blob_name(d) for d in layer_descs]
-    return ImageSpec(config=_verified(source, doc["config"]), layers=layers), [str(d.get("digest")) for d in layer_descs]
+    return ImageSpec(config=_verified(source, doc["config"]), layers=layers), [
+        str(d.get("digest")) for d in layer_descs
+    ]
 
 
 def _image_name(desc: dict) -> str | None:

@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core import Store
+from ..errors import BilgeError, Conflict, InvalidInput, NotFound
 from . import ocispec, rootfs, runtime
-from .containers import Container, ContainerStore
-from .core import Store
-from .errors import BilgeError, Conflict, InvalidInput, NotFound
+from .records import Container, ContainerStore
 
 UNKNOWN_EXIT = 255
 SETTLE_SECONDS = 10.0
@@ -32,8 +32,10 @@ _POLL = 0.02
 # them to the container). SIGINT and SIGQUIT from a terminal already reach the runtime, which
 # shares our process group, so we only ignore those.
 FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
-_DOCKER_HOSTS = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
-                 "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+_DOCKER_HOSTS = (
+    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+    "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+)
 
 
 class StartFailed(BilgeError):
@@ -119,7 +121,7 @@ def read_exit(directory: Path, pid: int | None) -> tuple[int, float]:
 
 def finalize(store: Store, cid: str, pid: int | None, code: int, finished: float) -> None:
     """Record the end of run `pid`: unmount, measure the writable layer, mark exited. Idempotent."""
-    from .diff import writable_size
+    from .changes import writable_size
 
     containers = ContainerStore(store)
     try:
@@ -153,7 +155,9 @@ def start(store: Store, c: Container, attach: bool, interactive: bool) -> Launch
         raise InvalidInput("running containers needs root: rootless containers are not supported yet")
     if current.docker_config.get("Tty"):
         if not attach:
-            raise InvalidInput("a container with a terminal (-t) runs attached only: use start -a -i, or run without -d")
+            raise InvalidInput(
+                "a container with a terminal (-t) runs attached only: use start -a -i, or run without -d"
+            )
         if not sys.stdin.isatty():
             raise InvalidInput("the input device is not a TTY")
     rt = runtime_for(store, current)
@@ -206,22 +210,39 @@ def _write_bundle(directory: Path, c: Container) -> None:
         (directory / name).unlink(missing_ok=True)
 
 
-def _launch(store: Store, rt: runtime.Runtime, c: Container, attach: bool,
-            interactive: bool) -> tuple[subprocess.Popen, str]:
+def _launch(
+    store: Store, rt: runtime.Runtime, c: Container, attach: bool, interactive: bool
+) -> tuple[subprocess.Popen, str]:
     """Start the shim; returns it and its one-line report: `started PID` or `failed CODE MESSAGE`."""
     directory = store.layout.containers / c.id
     read_end, write_end = os.pipe()
     hold_stdin = interactive and not attach
-    command = [sys.executable, "-m", "bilge.store.shim", str(store.layout.root.resolve()), c.id, rt.binary,
-               "1" if hold_stdin else "0", str(write_end)]
+    command = [
+        sys.executable,
+        "-m",
+        "bilge.store.containers.shim",
+        str(store.layout.root.resolve()),
+        c.id,
+        rt.binary,
+        "1" if hold_stdin else "0",
+        str(write_end),
+    ]
     try:
         if attach:
-            shim = subprocess.Popen(command, stdin=None if interactive else subprocess.DEVNULL,
-                                    pass_fds=(write_end,), cwd="/")
+            shim = subprocess.Popen(
+                command, stdin=None if interactive else subprocess.DEVNULL, pass_fds=(write_end,), cwd="/"
+            )
         else:
             with open(directory / "container.log", "ab") as log:
-                shim = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                        pass_fds=(write_end,), cwd="/", start_new_session=True)
+                shim = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    pass_fds=(write_end,),
+                    cwd="/",
+                    start_new_session=True,
+                )
     finally:
         os.close(write_end)
     (directory / "shim.pid").write_text(str(shim.pid))
@@ -306,8 +327,10 @@ def remove(store: Store, c: Container, force: bool) -> None:
         return
     if current.state == "running" and current.pid is not None:
         if not force:
-            raise Conflict(f"You cannot remove a running container {c.id}. "
-                           "Stop the container before attempting removal or force remove")
+            raise Conflict(
+                f"You cannot remove a running container {c.id}. "
+                "Stop the container before attempting removal or force remove"
+            )
         _signal(runtime_for(store, current), current, "KILL")
         wait_dead(current.pid, SETTLE_SECONDS)
         settle(store, current)

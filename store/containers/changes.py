@@ -23,10 +23,10 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core import Store
+from ..fsutil import measure
 from . import rootfs
-from .containers import Container
-from .core import Store
-from .fsutil import measure
+from .records import Container
 
 _CAPABILITY = "security.capability"
 
@@ -116,7 +116,8 @@ def _is_whiteout(st: os.stat_result) -> bool:
 def _same_dir(a: os.stat_result, b: os.stat_result) -> bool:
     """Docker's test for a directory that was only copied up (sameFsTime tolerates lost ns)."""
     same_time = a.st_mtime_ns == b.st_mtime_ns or (
-        a.st_mtime_ns // 10**9 == b.st_mtime_ns // 10**9 and (a.st_mtime_ns % 10**9 == 0 or b.st_mtime_ns % 10**9 == 0))
+        a.st_mtime_ns // 10**9 == b.st_mtime_ns // 10**9 and (a.st_mtime_ns % 10**9 == 0 or b.st_mtime_ns % 10**9 == 0)
+    )
     return a.st_size == b.st_size and a.st_mode == b.st_mode and same_time
 
 

@@ -14,16 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from . import digest as dg
-from . import platforms, reference
-from .compression import decompressor, detect
-from .core import Store
-from .db import write
-from .errors import DigestMismatch, InvalidInput
-from .images import parse_config
-from .layers import Ingested
-from .leases import Lease
-from .platforms import Platform
+from .. import digest as dg
+from .. import reference
+from ..core import Store
+from ..db import write
+from ..errors import DigestMismatch, InvalidInput
+from ..images import parse_config
+from ..layerfs.compression import decompressor, detect
+from ..layers import Ingested
+from ..leases import Lease
+from ..oci import platforms
+from ..oci.platforms import Platform
 
 
 @dataclass

@@ -6,7 +6,7 @@ from typing import BinaryIO
 
 from isal import isal_zlib  # Intel ISA-L: 2.5-4x zlib's speed at inflating and its CRC-32
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 from .streams import ReadStream
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -31,7 +31,6 @@ class Prefixed(ReadStream):
         return self._rest.read(size)
 
 
-
 class _Gunzip(ReadStream):
     """gzip (concatenated members too) through a raw inflater, much faster than gzip.GzipFile."""
 
@@ -48,7 +47,7 @@ class _Gunzip(ReadStream):
         want = CHUNK if size is None or size < 0 else size
         while self._offset >= len(self._pending) and not self._eof:
             self._pending, self._offset = self._step(), 0
-        out = self._pending[self._offset:self._offset + want]
+        out = self._pending[self._offset : self._offset + want]
         self._offset += len(out)
         return out
 
@@ -83,7 +82,6 @@ class _Gunzip(ReadStream):
         self._eof = True
 
 
-
 class _Zstd(ReadStream):
     def __init__(self, raw: BinaryIO) -> None:
         import zstandard
@@ -96,7 +94,6 @@ class _Zstd(ReadStream):
             return self._reader.read(CHUNK if size is None or size < 0 else size)
         except self._error as exc:
             raise InvalidInput(f"corrupt zstd stream: {exc}") from None
-
 
 
 def detect(raw: BinaryIO) -> tuple[str, BinaryIO]:

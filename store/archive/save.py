@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from . import digest as dg
-from . import mediatypes as mt
-from . import reference
-from .core import Store
-from .errors import DigestMismatch, InvalidInput
-from .streams import ReadStream
+from .. import digest as dg
+from .. import reference
+from ..core import Store
+from ..errors import DigestMismatch, InvalidInput
+from ..layerfs.streams import ReadStream
+from ..oci import mediatypes as mt
 
 _OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 
@@ -140,15 +140,22 @@ def _write_image(store: Store, writer: _Writer, sel: _Selected) -> tuple[list[di
     config = store.images.config_bytes(sel.image_id)
     writer.blob(config)
     layers = [writer.layer(chain) for chain in store.images.chain(sel.image_id)]
-    manifest = _dumps({
-        "schemaVersion": 2,
-        "mediaType": mt.OCI_MANIFEST,
-        "config": {"mediaType": mt.OCI_CONFIG, "digest": sel.image_id, "size": len(config)},
-        "layers": [{"mediaType": mt.OCI_LAYER, "digest": d, "size": s} for d, s in layers],
-    })
+    manifest = _dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST,
+            "config": {"mediaType": mt.OCI_CONFIG, "digest": sel.image_id, "size": len(config)},
+            "layers": [{"mediaType": mt.OCI_LAYER, "digest": d, "size": s} for d, s in layers],
+        }
+    )
     desc = {"mediaType": mt.OCI_MANIFEST, "digest": writer.blob(manifest), "size": len(manifest)}
-    index = [{**desc, "annotations": {mt.IMAGE_NAME_ANNOTATION: f"{ref.repository}:{ref.tag}",
-                                      mt.REF_NAME_ANNOTATION: ref.tag}} for ref in sel.refs] or [desc]
+    index = [
+        {
+            **desc,
+            "annotations": {mt.IMAGE_NAME_ANNOTATION: f"{ref.repository}:{ref.tag}", mt.REF_NAME_ANNOTATION: ref.tag},
+        }
+        for ref in sel.refs
+    ] or [desc]
     item = {
         "Config": f"blobs/sha256/{dg.hex_of(sel.image_id)}",
         "RepoTags": [f"{r.familiar}:{r.tag}" for r in sel.refs] or None,

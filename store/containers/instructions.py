@@ -12,7 +12,7 @@ import posixpath
 import shlex
 from typing import Any
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 ALLOWED = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR")
 

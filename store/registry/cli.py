@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import err, open_store, out
+from ..cli import err, open_store, out
 
 InsecureOpt = Annotated[bool, typer.Option("--insecure", help="Allow plain HTTP and unverified TLS for this registry")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the image reference")]
@@ -19,14 +19,17 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the im
 
 def pull(
     name: Annotated[str, typer.Argument(help="NAME[:TAG|@DIGEST]")],
-    platform: Annotated[Optional[str], typer.Option("--platform", help="os/arch[/variant] (default: this host's)")] = None,
+    platform: Annotated[
+        Optional[str], typer.Option("--platform", help="os/arch[/variant] (default: this host's)")
+    ] = None,
     quiet: QuietOpt = False,
     insecure: InsecureOpt = False,
 ) -> None:
     """Download an image from a registry."""
-    from . import platforms, reference
-    from .progress import for_terminal
-    from .registry.pull import pull as do_pull
+    from .. import reference
+    from ..oci import platforms
+    from ..progress import for_terminal
+    from .pull import pull as do_pull
 
     reference.parse(name)  # a bad name fails before the store is even opened
     wanted = platforms.parse(platform) if platform else None
@@ -46,10 +49,10 @@ def push(
     insecure: InsecureOpt = False,
 ) -> None:
     """Upload an image (or, with -a, every tagged image of a repository) to a registry."""
-    from . import reference
-    from .errors import InvalidInput, NotFound
-    from .progress import for_terminal
-    from .registry.push import push as do_push
+    from .. import reference
+    from ..errors import InvalidInput, NotFound
+    from ..progress import for_terminal
+    from .push import push as do_push
 
     ref = reference.parse(name)
     store = open_store()
@@ -64,15 +67,18 @@ def push(
     try:
         for one in names:
             pushed = do_push(store, one, insecure, progress)
-            out(f"{reference.parse(pushed.name).repository}:{pushed.tag}" if quiet else
-                f"{pushed.tag}: digest: {pushed.digest} size: {pushed.size}")
+            out(
+                f"{reference.parse(pushed.name).repository}:{pushed.tag}"
+                if quiet
+                else f"{pushed.tag}: digest: {pushed.digest} size: {pushed.size}"
+            )
     finally:
         progress.close()
 
 
 def _server_domain(server: Optional[str]) -> str:
     """`bilge login [SERVER]`: Docker Hub by default; a URL's scheme and path are ignored."""
-    from .registry.client import HUB_DOMAINS
+    from .client import HUB_DOMAINS
 
     if not server:
         return "docker.io"
@@ -83,15 +89,17 @@ def _server_domain(server: Optional[str]) -> str:
 def login(
     server: Annotated[Optional[str], typer.Argument(help="Registry host (default: Docker Hub)")] = None,
     username: Annotated[Optional[str], typer.Option("--username", "-u", help="Username")] = None,
-    password: Annotated[Optional[str], typer.Option("--password", "-p", help="Password (prefer --password-stdin)")] = None,
+    password: Annotated[
+        Optional[str], typer.Option("--password", "-p", help="Password (prefer --password-stdin)")
+    ] = None,
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")] = False,
     insecure: InsecureOpt = False,
 ) -> None:
     """Log in to a registry; the credentials go to $DOCKER_CONFIG/config.json (mode 0600), or to the
     credential helper it names (credsStore, credHelpers)."""
-    from .errors import InvalidInput
-    from .registry import auth
-    from .registry.client import Client
+    from ..errors import InvalidInput
+    from . import auth
+    from .client import Client
 
     domain = _server_domain(server)
     if password_stdin:
@@ -125,7 +133,7 @@ def logout(
     server: Annotated[Optional[str], typer.Argument(help="Registry host (default: Docker Hub)")] = None,
 ) -> None:
     """Forget the credentials stored for a registry."""
-    from .registry import auth
+    from . import auth
 
     domain = _server_domain(server)
     key = auth.server_key(domain)

@@ -25,20 +25,22 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
-from . import instructions, lifecycle, reference, rootfs
-from .containers import Container, ContainerStore
-from .core import Store
-from .diff import Change, changes
-from .errors import InvalidInput, NotFound
-from .timeutil import rfc3339_nano
-from .whiteouts import OPAQUE, WHITEOUT_PREFIX
+from .. import reference
+from ..core import Store
+from ..errors import InvalidInput, NotFound
+from ..layerfs.whiteouts import OPAQUE, WHITEOUT_PREFIX
+from ..timeutil import rfc3339_nano
+from . import instructions, lifecycle, rootfs
+from .changes import Change, changes
+from .records import Container, ContainerStore
 
 _CAPABILITY = "security.capability"
 Writer = Callable[[tarfile.TarFile], None]
 
 
-def commit(store: Store, c: Container, repo: str | None, author: str, message: str, instructions_: list[str],
-           pause: bool) -> str:
+def commit(
+    store: Store, c: Container, repo: str | None, author: str, message: str, instructions_: list[str], pause: bool
+) -> str:
     """The new image's ID; tagged `repo` (`:latest` by default) when given."""
     ref = reference.parse(repo) if repo else None
     if ref is not None and ref.digest:
@@ -127,7 +129,7 @@ def _tar_stream(writer: Writer) -> Iterator[BinaryIO]:
         try:
             with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tf:
                 writer(tf)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer below
+        except BaseException as exc:
             failure.append(exc)
         finally:
             try:
@@ -193,8 +195,10 @@ def _add(tf: tarfile.TarFile, path: str, arcname: str) -> None:
     except OSError:
         capability = None
     if capability is not None:
-        info.pax_headers = {"SCHILY.xattr." + _CAPABILITY: capability.decode("utf-8", "surrogateescape"),
-                            "hdrcharset": "BINARY"}
+        info.pax_headers = {
+            "SCHILY.xattr." + _CAPABILITY: capability.decode("utf-8", "surrogateescape"),
+            "hdrcharset": "BINARY",
+        }
     if info.isreg():
         with open(path, "rb") as f:
             tf.addfile(info, f)

@@ -13,19 +13,38 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import securepath
-from .errors import InvalidInput
+from ..errors import InvalidInput
+from ..layerfs import securepath
 
 OCI_VERSION = "1.0.2"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CAPABILITIES = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
 ]
 MASKED_PATHS = [
-    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
 ]
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 # Files the container sees at /etc/<name>, kept in its directory (Docker's HostnamePath & co).
@@ -61,8 +80,11 @@ def spec(config: dict, network: str, container_dir: Path, user: ExecUser) -> dic
         "ociVersion": OCI_VERSION,
         "process": {
             "terminal": bool(config.get("Tty")),
-            "user": {"uid": user.uid, "gid": user.gid, **({"additionalGids": user.additional_gids}
-                                                           if user.additional_gids else {})},
+            "user": {
+                "uid": user.uid,
+                "gid": user.gid,
+                **({"additionalGids": user.additional_gids} if user.additional_gids else {}),
+            },
             "args": args,
             "env": process_env(config),
             "cwd": config.get("WorkingDir") or "/",
@@ -84,20 +106,53 @@ def spec(config: dict, network: str, container_dir: Path, user: ExecUser) -> dic
 
 def _mounts(network: str, container_dir: Path) -> list[dict]:
     # Without its own network namespace a container may not mount sysfs: bind the host's, read-only.
-    sysfs = ({"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}
-             if network == "host" else
-             {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": _NOSUID_NOEXEC_NODEV + ["ro"]})
+    sysfs = (
+        {
+            "destination": "/sys",
+            "type": "bind",
+            "source": "/sys",
+            "options": ["rbind", "nosuid", "noexec", "nodev", "ro"],
+        }
+        if network == "host"
+        else {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": _NOSUID_NOEXEC_NODEV + ["ro"]}
+    )
     return [
         {"destination": "/proc", "type": "proc", "source": "proc"},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": _NOSUID_NOEXEC_NODEV + ["mode=1777", "size=65536k"]},
+        {
+            "destination": "/dev",
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+        },
+        {
+            "destination": "/dev/pts",
+            "type": "devpts",
+            "source": "devpts",
+            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        },
+        {
+            "destination": "/dev/shm",
+            "type": "tmpfs",
+            "source": "shm",
+            "options": _NOSUID_NOEXEC_NODEV + ["mode=1777", "size=65536k"],
+        },
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": _NOSUID_NOEXEC_NODEV},
         sysfs,
-        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": _NOSUID_NOEXEC_NODEV + ["relatime", "ro"]},
-        *({"destination": f"/etc/{name}", "type": "bind", "source": str(container_dir / name), "options": ["rbind", "rprivate"]}
-          for name in ETC_FILES),
+        {
+            "destination": "/sys/fs/cgroup",
+            "type": "cgroup",
+            "source": "cgroup",
+            "options": _NOSUID_NOEXEC_NODEV + ["relatime", "ro"],
+        },
+        *(
+            {
+                "destination": f"/etc/{name}",
+                "type": "bind",
+                "source": str(container_dir / name),
+                "options": ["rbind", "rprivate"],
+            }
+            for name in ETC_FILES
+        ),
     ]
 
 
@@ -123,8 +178,13 @@ def resolve_user(rootfs: Path, user: str) -> ExecUser:
             raise InvalidInput(f"unable to find group {group}: no matching entries in group file")
         gid = int(found[2])
     login = match[0] if match else None
-    extra = sorted({int(e[2]) for e in groups
-                    if login and len(e) > 3 and e[2].isdigit() and login in e[3].split(",") and int(e[2]) != gid})
+    extra = sorted(
+        {
+            int(e[2])
+            for e in groups
+            if login and len(e) > 3 and e[2].isdigit() and login in e[3].split(",") and int(e[2]) != gid
+        }
+    )
     if uid > 2**31 - 1 or gid > 2**31 - 1:
         raise InvalidInput(f"user {user!r}: uid and gid must be below 2^31")
     return ExecUser(uid, gid, extra)

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core import Store
+from ..db import write
+from ..errors import Conflict, InvalidInput, NotFound
+from ..fsutil import measure, new_scratch_dir
+from ..paths import Layout
 from . import names, rootfs
-from .core import Store
-from .db import write
-from .errors import Conflict, InvalidInput, NotFound
-from .fsutil import measure, new_scratch_dir
-from .paths import Layout
 
 STATES = ("created", "running", "exited")
 
@@ -94,8 +94,23 @@ class Container:
         return (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
 
 
-_COLUMNS = ("id", "name", "image_id", "state", "created", "started_at", "finished_at", "exit_code", "pid",
-            "driver", "runtime", "config", "labels", "size_rw", "disk_rw")
+_COLUMNS = (
+    "id",
+    "name",
+    "image_id",
+    "state",
+    "created",
+    "started_at",
+    "finished_at",
+    "exit_code",
+    "pid",
+    "driver",
+    "runtime",
+    "config",
+    "labels",
+    "size_rw",
+    "disk_rw",
+)
 _held: dict[str, list[int]] = {}
 
 
@@ -120,8 +135,9 @@ class ContainerStore:
         if found is None:
             row = self.db.execute("SELECT id FROM containers WHERE name = ?", [ref.removeprefix("/")]).fetchone()
             if row is None and ref and all(c in "0123456789abcdef" for c in ref):
-                rows = self.db.execute("SELECT id FROM containers WHERE id >= ? AND id < ? LIMIT 2",
-                                       [ref, ref + "g"]).fetchall()
+                rows = self.db.execute(
+                    "SELECT id FROM containers WHERE id >= ? AND id < ? LIMIT 2", [ref, ref + "g"]
+                ).fetchall()
                 if len(rows) > 1:
                     raise Conflict(f"multiple IDs found with provided prefix: {ref}")
                 row = rows[0] if rows else None
@@ -131,8 +147,10 @@ class ContainerStore:
         return found
 
     def all(self) -> list[Container]:
-        return [Container.from_row(r) for r in self.db.query(
-            f"SELECT {', '.join(_COLUMNS)} FROM containers ORDER BY created DESC")]
+        return [
+            Container.from_row(r)
+            for r in self.db.query(f"SELECT {', '.join(_COLUMNS)} FROM containers ORDER BY created DESC")
+        ]
 
     # -- creating ----------------------------------------------------------------------------
 
@@ -159,8 +177,17 @@ class ContainerStore:
                 self.db.execute(
                     "INSERT INTO containers (id, name, image_id, state, created, driver, runtime, config, labels,"
                     " size_rw, disk_rw) VALUES (?, ?, ?, 'created', ?, ?, ?, ?, ?, 0, ?)",
-                    [cid, name, image_id, time.time(), driver, runtime, json.dumps(config),
-                     json.dumps(config["Config"]["Labels"]), disk],
+                    [
+                        cid,
+                        name,
+                        image_id,
+                        time.time(),
+                        driver,
+                        runtime,
+                        json.dumps(config),
+                        json.dumps(config["Config"]["Labels"]),
+                        disk,
+                    ],
                 )
                 store.images.touch(image_id)
         found = self.get(cid)
@@ -175,8 +202,10 @@ class ContainerStore:
             return names.random_name(taken)
         if taken(name):
             other = self.db.execute("SELECT id FROM containers WHERE name = ?", [name]).fetchone()[0]
-            raise Conflict(f'Conflict. The container name "/{name}" is already in use by container "{other}". '
-                           "You have to remove (or rename) that container to be able to reuse that name.")
+            raise Conflict(
+                f'Conflict. The container name "/{name}" is already in use by container "{other}". '
+                "You have to remove (or rename) that container to be able to reuse that name."
+            )
         return name
 
     # -- state -------------------------------------------------------------------------------
@@ -184,8 +213,11 @@ class ContainerStore:
     def set_running(self, cid: str, pid: int) -> None:
         """Running from now: the sizes stored at the last stop stay until the next one."""
         with write(self.db):
-            self.db.execute("UPDATE containers SET state = 'running', pid = ?, started_at = ?, finished_at = NULL,"
-                            " exit_code = NULL WHERE id = ?", [pid, time.time(), cid])
+            self.db.execute(
+                "UPDATE containers SET state = 'running', pid = ?, started_at = ?, finished_at = NULL,"
+                " exit_code = NULL WHERE id = ?",
+                [pid, time.time(), cid],
+            )
 
     def set_exit_code(self, cid: str, code: int) -> None:
         """A start that failed: the state stays, the exit code says why (Docker's 126/127)."""
@@ -194,8 +226,11 @@ class ContainerStore:
 
     def set_exited(self, cid: str, code: int, finished: float, size: int, disk: int) -> None:
         with write(self.db):
-            self.db.execute("UPDATE containers SET state = 'exited', pid = NULL, exit_code = ?, finished_at = ?,"
-                            " size_rw = ?, disk_rw = ? WHERE id = ?", [code, finished, size, disk, cid])
+            self.db.execute(
+                "UPDATE containers SET state = 'exited', pid = NULL, exit_code = ?, finished_at = ?,"
+                " size_rw = ?, disk_rw = ? WHERE id = ?",
+                [code, finished, size, disk, cid],
+            )
 
     def delete(self, cid: str) -> None:
         """The row and, through the trash, the directory: one transaction, then the deletion."""
@@ -289,16 +324,28 @@ def container_config(image_config: dict, opts: CreateOptions, cid: str) -> dict[
         labels[key] = value
     attach = not opts.detach
     config: dict[str, Any] = {
-        "Hostname": hostname, "Domainname": "", "User": opts.user if opts.user is not None else image.get("User") or "",
-        "AttachStdin": opts.interactive and attach, "AttachStdout": attach, "AttachStderr": attach,
+        "Hostname": hostname,
+        "Domainname": "",
+        "User": opts.user if opts.user is not None else image.get("User") or "",
+        "AttachStdin": opts.interactive and attach,
+        "AttachStdout": attach,
+        "AttachStderr": attach,
     }
     if image.get("ExposedPorts"):
         config["ExposedPorts"] = image["ExposedPorts"]
-    config.update({
-        "Tty": opts.tty, "OpenStdin": opts.interactive, "StdinOnce": opts.interactive and attach,
-        "Env": merge_env(_user_env(opts.env), image.get("Env") or []), "Cmd": cmd,
-        "Image": opts.image, "Volumes": image.get("Volumes"), "WorkingDir": workdir, "Entrypoint": entrypoint,
-    })
+    config.update(
+        {
+            "Tty": opts.tty,
+            "OpenStdin": opts.interactive,
+            "StdinOnce": opts.interactive and attach,
+            "Env": merge_env(_user_env(opts.env), image.get("Env") or []),
+            "Cmd": cmd,
+            "Image": opts.image,
+            "Volumes": image.get("Volumes"),
+            "WorkingDir": workdir,
+            "Entrypoint": entrypoint,
+        }
+    )
     if opts.network == "none":
         config["NetworkDisabled"] = True
     config.update({"OnBuild": image.get("OnBuild"), "Labels": labels})

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from .cli import FilterOpt, FormatOpt, check_format, err, open_store, out
+from ..cli import FilterOpt, FormatOpt, check_format, err, open_store, out
 
 if TYPE_CHECKING:
-    from .containers import Container, CreateOptions
-    from .core import Store
+    from ..core import Store
+    from .records import Container, CreateOptions
 
 ContainersArg = Annotated[list[str], typer.Argument(help="Containers (name, ID or ID prefix)")]
 _PASS_THROUGH = {"allow_interspersed_args": False}
@@ -22,14 +22,25 @@ _PASS_THROUGH = {"allow_interspersed_args": False}
 
 def _options(flags: dict[str, Any]) -> "CreateOptions":
     """CreateOptions from the flags of `run` (or `create`), named as Docker names them."""
-    from .containers import CreateOptions
+    from .records import CreateOptions
 
     return CreateOptions(
-        image=flags["image"], command=list(flags["command"] or []), name=flags["name"], env=list(flags["env"] or []),
-        workdir=flags["workdir"], user=flags["user"], entrypoint=flags["entrypoint"], labels=list(flags["label"] or []),
-        hostname=flags["hostname"], interactive=flags["interactive"], tty=flags["tty"],
-        detach=flags.get("detach", False), auto_remove=flags["rm"], network=flags["network"],
-        storage_driver=flags["storage_driver"], runtime=flags["runtime"],
+        image=flags["image"],
+        command=list(flags["command"] or []),
+        name=flags["name"],
+        env=list(flags["env"] or []),
+        workdir=flags["workdir"],
+        user=flags["user"],
+        entrypoint=flags["entrypoint"],
+        labels=list(flags["label"] or []),
+        hostname=flags["hostname"],
+        interactive=flags["interactive"],
+        tty=flags["tty"],
+        detach=flags.get("detach", False),
+        auto_remove=flags["rm"],
+        network=flags["network"],
+        storage_driver=flags["storage_driver"],
+        runtime=flags["runtime"],
     )
 
 
@@ -38,7 +49,7 @@ def _create(store: "Store", opts: "CreateOptions") -> "Container":
     import os
 
     from . import runtime
-    from .containers import ContainerStore
+    from .records import ContainerStore
 
     found = runtime.find(opts.runtime)
     return ContainerStore(store).create(opts, opts.runtime or os.path.basename(found))
@@ -49,18 +60,28 @@ def run(
     command: Annotated[Optional[list[str]], typer.Argument(help="Command and arguments")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Assign a name to the container")] = None,
     env: Annotated[Optional[list[str]], typer.Option("--env", "-e", help="Set environment variables")] = None,
-    workdir: Annotated[Optional[str], typer.Option("--workdir", "-w", help="Working directory inside the container")] = None,
-    user: Annotated[Optional[str], typer.Option("--user", "-u", help="Username or UID (format: <name|uid>[:<group|gid>])")] = None,
-    entrypoint: Annotated[Optional[str], typer.Option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image")] = None,
+    workdir: Annotated[
+        Optional[str], typer.Option("--workdir", "-w", help="Working directory inside the container")
+    ] = None,
+    user: Annotated[
+        Optional[str], typer.Option("--user", "-u", help="Username or UID (format: <name|uid>[:<group|gid>])")
+    ] = None,
+    entrypoint: Annotated[
+        Optional[str], typer.Option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image")
+    ] = None,
     label: Annotated[Optional[list[str]], typer.Option("--label", "-l", help="Set meta data on a container")] = None,
     hostname: Annotated[Optional[str], typer.Option("--hostname", help="Container host name")] = None,
     interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Keep STDIN open")] = False,
     tty: Annotated[bool, typer.Option("--tty", "-t", help="Allocate a pseudo-TTY")] = False,
     rm: Annotated[bool, typer.Option("--rm", help="Automatically remove the container when it exits")] = False,
     network: Annotated[str, typer.Option("--network", help="none or host")] = "none",
-    storage_driver: Annotated[Optional[str], typer.Option("--storage-driver", help="overlay or vfs (default: overlay where it mounts)")] = None,
+    storage_driver: Annotated[
+        Optional[str], typer.Option("--storage-driver", help="overlay or vfs (default: overlay where it mounts)")
+    ] = None,
     runtime: Annotated[Optional[str], typer.Option("--runtime", help="OCI runtime: runc, crun or a path")] = None,
-    detach: Annotated[bool, typer.Option("--detach", "-d", help="Run in the background and print the container ID")] = False,
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Run in the background and print the container ID")
+    ] = False,
 ) -> None:
     """Create and start a container; attached, bilge exits with the container's exit code."""
     from . import lifecycle
@@ -89,7 +110,8 @@ def _same_options(command: Callable[..., None], model: Callable[..., None], drop
     """Typer reads a command's options from its signature: give `command` those of `model`, less `drop`."""
     signature = inspect.signature(model, eval_str=True)
     command.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[p for p in signature.parameters.values() if p.name != drop])
+        parameters=[p for p in signature.parameters.values() if p.name != drop]
+    )
     command.__annotations__ = {k: v for k, v in model.__annotations__.items() if k != drop}
 
 
@@ -102,8 +124,8 @@ def start(
     interactive: Annotated[bool, typer.Option("--interactive", "-i", help="Attach the container's STDIN")] = False,
 ) -> None:
     """Start one or more stopped containers."""
+    from ..errors import InvalidInput
     from . import lifecycle
-    from .errors import InvalidInput
 
     if (attach or interactive) and len(containers) > 1:
         raise InvalidInput("you cannot start and attach multiple containers at once")
@@ -113,13 +135,17 @@ def start(
         if launched.shim is not None:
             raise typer.Exit(lifecycle.wait_attached(store, launched))
         return
-    _each(store, containers, lambda c: lifecycle.start(store, c, attach=False, interactive=c.docker_config["OpenStdin"]))
+    _each(
+        store, containers, lambda c: lifecycle.start(store, c, attach=False, interactive=c.docker_config["OpenStdin"])
+    )
 
 
 def stop(
     containers: ContainersArg,
     time: Annotated[float, typer.Option("--time", "-t", help="Seconds to wait before killing it")] = 10,
-    signal: Annotated[Optional[str], typer.Option("--signal", "-s", help="Signal to send (default: the image's STOPSIGNAL or TERM)")] = None,
+    signal: Annotated[
+        Optional[str], typer.Option("--signal", "-s", help="Signal to send (default: the image's STOPSIGNAL or TERM)")
+    ] = None,
 ) -> None:
     """Stop one or more running containers: the stop signal, then KILL after the timeout."""
     from . import lifecycle
@@ -141,7 +167,9 @@ def kill(
 
 def rm(
     containers: ContainersArg,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Force the removal of a running container (uses SIGKILL)")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Force the removal of a running container (uses SIGKILL)")
+    ] = False,
 ) -> None:
     """Remove one or more containers."""
     from . import lifecycle
@@ -151,14 +179,14 @@ def rm(
 
 
 def _lookup(store: "Store", ref: str) -> "Container":
-    from .containers import ContainerStore
+    from .records import ContainerStore
 
     return ContainerStore(store).lookup(ref)
 
 
 def _each(store: "Store", refs: list[str], action: Callable[["Container"], object]) -> None:
     """Docker's multi-container verbs: each name printed on success, each failure one line."""
-    from .errors import BilgeError
+    from ..errors import BilgeError
 
     failed = False
     for ref in refs:
@@ -184,9 +212,9 @@ def ps(
     """List containers; filters status=, label=, ancestor=, name=, id=."""
     import json
 
-    from . import container_view as view
-    from .tables import ago, human_size, render
-    from .timeutil import format_utc
+    from ..tables import ago, human_size, render
+    from ..timeutil import format_utc
+    from . import views as view
 
     check_format(format)
     store = open_store()
@@ -198,25 +226,45 @@ def ps(
     for c in found:
         command = view.command(c)
         shown = command if no_trunc or len(command) <= 20 else command[:19] + "…"
-        row = {"id": c.id if no_trunc else c.id[:12], "image": view.image_shown(store, c),
-               "command": json.dumps(shown, ensure_ascii=False),  # Go's strconv.Quote, as docker ps
-               "created": ago(c.created), "status": view.status(c), "ports": "", "names": c.name}
-        exact = {**row, "id": c.id, "image_id": c.image_id, "command": command, "created": format_utc(c.created),
-                 "state": c.state, "labels": c.labels}
+        row = {
+            "id": c.id if no_trunc else c.id[:12],
+            "image": view.image_shown(store, c),
+            "command": json.dumps(shown, ensure_ascii=False),  # Go's strconv.Quote, as docker ps
+            "created": ago(c.created),
+            "status": view.status(c),
+            "ports": "",
+            "names": c.name,
+        }
+        exact = {
+            **row,
+            "id": c.id,
+            "image_id": c.image_id,
+            "command": command,
+            "created": format_utc(c.created),
+            "state": c.state,
+            "labels": c.labels,
+        }
         if size:
             measured = view.sizes(store, c)
             row["size"] = f"{human_size(measured.rw)} (virtual {human_size(measured.root_fs)})"
             exact.update({"size": measured.rw, "size_root_fs": measured.root_fs})
         rows.append(row)
         data.append(exact)
-    columns = [("id", "CONTAINER ID"), ("image", "IMAGE"), ("command", "COMMAND"), ("created", "CREATED"),
-               ("status", "STATUS"), ("ports", "PORTS"), ("names", "NAMES")] + ([("size", "SIZE")] if size else [])
+    columns = [
+        ("id", "CONTAINER ID"),
+        ("image", "IMAGE"),
+        ("command", "COMMAND"),
+        ("created", "CREATED"),
+        ("status", "STATUS"),
+        ("ports", "PORTS"),
+        ("names", "NAMES"),
+    ] + ([("size", "SIZE")] if size else [])
     out(render(rows, columns, format, data))
 
 
 def diff(container: Annotated[str, typer.Argument(help="Container")]) -> None:
     """Inspect changes to files or directories on a container's filesystem (A added, C changed, D deleted)."""
-    from .diff import changes
+    from .changes import changes
 
     store = open_store()
     out("\n".join(str(change) for change in changes(store, _lookup(store, container))))
@@ -225,9 +273,13 @@ def diff(container: Annotated[str, typer.Argument(help="Container")]) -> None:
 def commit(
     container: Annotated[str, typer.Argument(help="Container")],
     repository: Annotated[Optional[str], typer.Argument(help="REPOSITORY[:TAG]")] = None,
-    author: Annotated[str, typer.Option("--author", "-a", help='Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')] = "",
+    author: Annotated[
+        str, typer.Option("--author", "-a", help='Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')
+    ] = "",
     message: Annotated[str, typer.Option("--message", "-m", help="Commit message")] = "",
-    change: Annotated[Optional[list[str]], typer.Option("--change", "-c", help="Apply a Dockerfile instruction to the image")] = None,
+    change: Annotated[
+        Optional[list[str]], typer.Option("--change", "-c", help="Apply a Dockerfile instruction to the image")
+    ] = None,
     pause: Annotated[bool, typer.Option("--pause/--no-pause", "-p", help="Pause the container during commit")] = True,
 ) -> None:
     """Create a new image from a container's changes."""
@@ -244,8 +296,8 @@ def inspect_containers(
     """Display detailed information on one or more containers, as JSON in Docker's shape."""
     import json
 
-    from .container_view import inspect_named
-    from .errors import NotFound
+    from ..errors import NotFound
+    from .views import inspect_named
 
     store = open_store()
 
@@ -269,6 +321,14 @@ def register(app: typer.Typer, container_app: typer.Typer) -> None:
         container_app.command(context_settings=_PASS_THROUGH)(fn)
     for fn in (start, stop, kill, rm, ps, diff, commit):
         app.command()(fn)
-    for name, fn in (("ls", ps), ("start", start), ("stop", stop), ("kill", kill), ("rm", rm),
-                     ("inspect", inspect_containers), ("diff", diff), ("commit", commit)):
+    for name, fn in (
+        ("ls", ps),
+        ("start", start),
+        ("stop", stop),
+        ("kill", kill),
+        ("rm", rm),
+        ("inspect", inspect_containers),
+        ("diff", diff),
+        ("commit", commit),
+    ):
         container_app.command(name)(fn)

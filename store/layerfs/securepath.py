@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 MAX_LINK_HOPS = 40
 

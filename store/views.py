@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from .core import Store
@@ -47,12 +48,12 @@ def inspect_image(store: Store, image_id: str) -> dict[str, Any]:
 
 
 def _last_tag_time(store: Store, image_id: str) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     row = store.db.execute("SELECT MAX(created) FROM tags WHERE image_id = ?", [image_id]).fetchone()
     if not row or row[0] is None:
         return ZERO_TIME
-    return datetime.fromtimestamp(row[0], timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(row[0], UTC).isoformat().replace("+00:00", "Z")
 
 
 def history(store: Store, image_id: str) -> list[dict[str, Any]]:
@@ -60,9 +61,13 @@ def history(store: Store, image_id: str) -> list[dict[str, Any]]:
     images = store.images
     config = images.config(image_id)
     chain = images.chain(image_id)
-    sizes = {row["chain_id"]: row["size"] for row in store.db.query(
-        "SELECT chain_id, size FROM layers WHERE chain_id IN (SELECT chain_id FROM image_layers WHERE image_id = ?)",
-        [image_id])}
+    sizes = {
+        row["chain_id"]: row["size"]
+        for row in store.db.query(
+            "SELECT chain_id, size FROM layers WHERE chain_id IN (SELECT chain_id FROM image_layers WHERE image_id = ?)",
+            [image_id],
+        )
+    }
     items: list[dict[str, Any]] = []
     position = 0
     for entry in config.get("history") or []:
@@ -70,14 +75,17 @@ def history(store: Store, image_id: str) -> list[dict[str, Any]]:
         if not entry.get("empty_layer") and position < len(chain):
             size = sizes.get(chain[position], 0)
             position += 1
-        items.insert(0, {
-            "Id": "<missing>",
-            "Created": parse_rfc3339(entry.get("created")),
-            "CreatedBy": entry.get("created_by", ""),
-            "Comment": entry.get("comment", ""),
-            "Size": size,
-            "Tags": [],
-        })
+        items.insert(
+            0,
+            {
+                "Id": "<missing>",
+                "Created": parse_rfc3339(entry.get("created")),
+                "CreatedBy": entry.get("created_by", ""),
+                "Comment": entry.get("comment", ""),
+                "Size": size,
+                "Tags": [],
+            },
+        )
     current: str | None = image_id
     for item in items:
         if not current or not images.exists(current):

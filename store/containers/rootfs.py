@@ -26,17 +26,23 @@ import stat
 import uuid
 from pathlib import Path
 
-from .errors import InvalidInput
-from .fsutil import copy_tree
-from .paths import Layout
-from .whiteouts import OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX
+from ..errors import InvalidInput
+from ..fsutil import copy_tree
+from ..layerfs.whiteouts import OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX
+from ..paths import Layout
 
 DRIVERS = ("overlay", "vfs")
 _DIR, _FILE = "dir", "file"
 # Docker's initlayer.Setup: what the runtime mounts over, and /etc/mtab as the link it expects.
 INIT_ENTRIES = {
-    "dev/pts": _DIR, "dev/shm": _DIR, "proc": _DIR, "sys": _DIR,
-    "etc/resolv.conf": _FILE, "etc/hosts": _FILE, "etc/hostname": _FILE, "dev/console": _FILE,
+    "dev/pts": _DIR,
+    "dev/shm": _DIR,
+    "proc": _DIR,
+    "sys": _DIR,
+    "etc/resolv.conf": _FILE,
+    "etc/hosts": _FILE,
+    "etc/hostname": _FILE,
+    "dev/console": _FILE,
     "etc/mtab": "/proc/mounts",
 }
 # Our diff and commit read the upperdir as it is: no redirects, no metadata-only copy-up.
@@ -154,7 +160,7 @@ def build_vfs(layers: list[tuple[Path, str]], target: Path, scratch: Path) -> No
 def whited_out(entry: os.DirEntry, whiteouts: str) -> str | None:
     """The name a whiteout entry hides, or None if it is content (or AUFS bookkeeping)."""
     if whiteouts == "aufs":
-        hidden = entry.name[len(WHITEOUT_PREFIX):] if entry.name.startswith(WHITEOUT_PREFIX) else None
+        hidden = entry.name[len(WHITEOUT_PREFIX) :] if entry.name.startswith(WHITEOUT_PREFIX) else None
         return None if hidden is None or hidden.startswith(WHITEOUT_PREFIX) else hidden
     st = entry.stat(follow_symlinks=False)
     return entry.name if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0 else None
