@@ -49,10 +49,9 @@ def _create(store: "Store", opts: "CreateOptions") -> "Container":
     import os
 
     from . import runtime
-    from .records import ContainerStore
 
     found = runtime.find(opts.runtime)
-    return ContainerStore(store).create(opts, opts.runtime or os.path.basename(found))
+    return store.containers.create(opts, opts.runtime or os.path.basename(found))
 
 
 def run(
@@ -179,9 +178,7 @@ def rm(
 
 
 def _lookup(store: "Store", ref: str) -> "Container":
-    from .records import ContainerStore
-
-    return ContainerStore(store).lookup(ref)
+    return store.containers.lookup(ref)
 
 
 def _each(store: "Store", refs: list[str], action: Callable[["Container"], object]) -> None:

@@ -32,7 +32,7 @@ from ..layerfs.whiteouts import OPAQUE, WHITEOUT_PREFIX
 from ..timeutil import rfc3339_nano
 from . import instructions, lifecycle, rootfs
 from .changes import Change, changes
-from .records import Container, ContainerStore
+from .records import Container
 
 _CAPABILITY = "security.capability"
 Writer = Callable[[tarfile.TarFile], None]
@@ -49,7 +49,7 @@ def commit(
     current = lifecycle.refresh(store, c)
     if current is None:
         raise NotFound(f"No such container: {c.id}")
-    containers = ContainerStore(store)
+    containers = store.containers
     with containers.locked(c.id):
         current = containers.get(c.id)
         if current is None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from ..core import Store
 from ..errors import BilgeError, Conflict, InvalidInput, NotFound
 from . import ocispec, rootfs, runtime
-from .records import Container, ContainerStore
+from .records import Container
 
 UNKNOWN_EXIT = 255
 SETTLE_SECONDS = 10.0
@@ -61,7 +61,7 @@ def refresh(store: Store, c: Container) -> Container | None:
     if c.state != "running" or _alive(store, c):
         return c
     settle(store, c)
-    return ContainerStore(store).get(c.id)
+    return store.containers.get(c.id)
 
 
 def _alive(store: Store, c: Container) -> bool:
@@ -96,7 +96,7 @@ def _shim_alive(directory: Path) -> bool:
 
 def settle(store: Store, c: Container) -> None:
     """The process is dead: give its shim a moment to record the end, else record it ourselves."""
-    containers = ContainerStore(store)
+    containers = store.containers
     directory = containers.path(c.id)
     deadline = time.monotonic() + SETTLE_SECONDS
     while _shim_alive(directory) and time.monotonic() < deadline:
@@ -123,7 +123,7 @@ def finalize(store: Store, cid: str, pid: int | None, code: int, finished: float
     """Record the end of run `pid`: unmount, measure the writable layer, mark exited. Idempotent."""
     from .changes import writable_size
 
-    containers = ContainerStore(store)
+    containers = store.containers
     try:
         with containers.locked(cid):
             c = containers.get(cid)
@@ -147,7 +147,7 @@ def finalize(store: Store, cid: str, pid: int | None, code: int, finished: float
 
 def start(store: Store, c: Container, attach: bool, interactive: bool) -> Launched:
     """Mount, write the bundle, start the shim and wait until the process runs (or failed)."""
-    containers = ContainerStore(store)
+    containers = store.containers
     current = refresh(store, c)
     if current is None:
         raise NotFound(f"No such container: {c.id}")
@@ -334,7 +334,7 @@ def remove(store: Store, c: Container, force: bool) -> None:
         _signal(runtime_for(store, current), current, "KILL")
         wait_dead(current.pid, SETTLE_SECONDS)
         settle(store, current)
-    containers = ContainerStore(store)
+    containers = store.containers
     try:
         with containers.locked(c.id):
             again = containers.get(c.id)

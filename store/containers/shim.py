@@ -31,7 +31,6 @@ from pathlib import Path
 from ..core import Store
 from ..paths import Layout
 from . import lifecycle, runtime
-from .records import ContainerStore
 
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -177,7 +176,7 @@ def _record(root: Path, cid: str, pid: int, code: int, finished: float) -> None:
     store = Store(root)
     try:
         lifecycle.finalize(store, cid, pid, code, finished)
-        c = ContainerStore(store).get(cid)
+        c = store.containers.get(cid)
         if c is not None and c.state == "exited" and c.host_config.get("AutoRemove"):
             lifecycle.remove(store, c, force=False)
     finally:

@@ -10,7 +10,7 @@ from ..core import Store
 from ..errors import InvalidInput, NotFound
 from ..tables import human_duration
 from ..timeutil import rfc3339_nano
-from .records import STATES, Container, ContainerStore
+from .records import STATES, Container
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 FILTER_KEYS = ("status", "label", "ancestor", "name", "id")
@@ -26,7 +26,7 @@ class Sizes:
 def current(store: Store) -> list[Container]:
     """Every container, running ones checked against the kernel and the runtime first."""
     out = []
-    for c in ContainerStore(store).all():
+    for c in store.containers.all():
         if c.state != "running":
             out.append(c)
             continue
@@ -200,4 +200,4 @@ def _descendants(store: Store, names: list[str]) -> set[str]:
 
 def inspect_named(store: Store, ref: str, size: bool) -> dict[str, Any]:
     """`inspect` of a container by name, ID or prefix; NotFound when there is none."""
-    return inspect_container(store, ContainerStore(store).lookup(ref), size)
+    return inspect_container(store, store.containers.lookup(ref), size)
