@@ -30,7 +30,7 @@ def current(store: Store) -> list[Container]:
         if c.state != "running":
             out.append(c)
             continue
-        from .. import lifecycle  # only running containers need the runtime's word
+        from . import lifecycle  # only running containers need the runtime's word
 
         found = lifecycle.refresh(store, c)
         if found is not None:
