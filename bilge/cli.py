@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from bilge.gc import cli as gc_cli
+from bilge.reports import cli as reports_cli
 from bilge.store import cli as store_cli
 from bilge.store.containers import cli as container_cli
 from bilge.store.registry import cli as registry_cli
@@ -35,15 +35,18 @@ store_cli.register(app, image_app)
 container_cli.register(app, container_app)
 registry_cli.register(app, image_app)
 gc_cli.register(app, image_app, container_app, system_app, gc_app)
+reports_cli.register(app, system_app)
 
 
 @app.callback()
 def _options(
+    ctx: typer.Context,
     root: Annotated[Optional[Path], typer.Option("--root", envvar="BILGE_ROOT", help="Store root directory")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors")] = False,
 ) -> None:
-    if root is not None:
-        os.environ["BILGE_ROOT"] = str(root)
+    if not isinstance(ctx.obj, store_cli.Settings):
+        ctx.obj = store_cli.Settings()
+    ctx.obj.root, ctx.obj.debug = root, debug
 
 
 @app.command()
@@ -65,21 +68,21 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main() -> None:
-    debug = "--debug" in sys.argv[1:]
     from bilge.store.errors import BilgeError
 
+    settings = store_cli.Settings()  # filled in by _options; read here when a command fails
     signal.signal(signal.SIGINT, _interrupt)
     try:
-        app(prog_name="bilge")
+        app(prog_name="bilge", obj=settings)
     except BilgeError as exc:
-        _fail(str(exc), exc.exit_code, debug)
+        _fail(str(exc), exc.exit_code, settings.debug)
     except (Interrupted, KeyboardInterrupt):
-        _fail("interrupted", 130, debug)
+        _fail("interrupted", 130, settings.debug)
     except OSError as exc:
         where = f": {exc.filename}" if exc.filename else ""
-        _fail(f"{exc.strerror or exc}{where}", 1, debug)
+        _fail(f"{exc.strerror or exc}{where}", 1, settings.debug)
     except Exception as exc:
-        _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1, debug)
+        _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1, settings.debug)
 
 
 def _fail(message: str, code: int, debug: bool) -> None:

@@ -1,4 +1,4 @@
-"""Size accounting from the graph, in SQL (design: "Sizes, defined").
+"""Size accounting from the graph (design: "Sizes, defined").
 
 Docker's columns for each top-level image: SIZE (its layers), SHARED SIZE (its layers that
 another top-level image also uses), UNIQUE (the rest). Fair share splits each layer evenly
@@ -7,16 +7,10 @@ among its users, so the column adds up to the total, which Docker's do not.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
-from bilge.store.db import Database
-
-# Top level, as `docker images` without -a: named, or nothing built on top of it.
-TOP_LEVEL = (
-    "SELECT id FROM images i WHERE EXISTS (SELECT 1 FROM tags t WHERE t.image_id = i.id) "
-    "OR EXISTS (SELECT 1 FROM digests d WHERE d.image_id = i.id) "
-    "OR NOT EXISTS (SELECT 1 FROM images c WHERE c.parent = i.id)"
-)
+from bilge.store.catalog import Catalog
 
 
 @dataclass(frozen=True)
@@ -33,19 +27,20 @@ class ImageUsage:
         return self.size - self.shared
 
 
-def image_usage(db: Database) -> dict[str, ImageUsage]:
-    """Per top-level image: size, shared, unique and fair share, in one pass over the graph."""
-    rows = db.execute(
-        f"WITH listed AS ({TOP_LEVEL}), "
-        "refs AS (SELECT il.chain_id, COUNT(DISTINCT il.image_id) AS n FROM image_layers il "
-        "         JOIN listed ON listed.id = il.image_id GROUP BY il.chain_id) "
-        "SELECT il.image_id, SUM(l.size), SUM(CASE WHEN refs.n > 1 THEN l.size ELSE 0 END), "
-        "       SUM(CAST(l.size AS REAL) / refs.n), SUM(l.disk), SUM(CASE WHEN refs.n > 1 THEN l.disk ELSE 0 END) "
-        "FROM image_layers il JOIN listed ON listed.id = il.image_id "
-        "JOIN layers l ON l.chain_id = il.chain_id JOIN refs ON refs.chain_id = il.chain_id "
-        "GROUP BY il.image_id"
-    ).fetchall()
-    usage = {r[0]: ImageUsage(*r) for r in rows}
-    for (image_id,) in db.execute(TOP_LEVEL):
-        usage.setdefault(image_id, ImageUsage(image_id, 0, 0, 0.0, 0, 0))
+def image_usage(catalog: Catalog) -> dict[str, ImageUsage]:
+    """Per top-level image: size, shared, unique and fair share, sharing counted among top-level images."""
+    listed = [img for img in catalog.images.values() if catalog.top_level(img)]
+    users = Counter(chain for img in listed for chain in set(img.chain) if chain in catalog.layers)
+    usage = {}
+    for img in listed:
+        layers = [catalog.layers[c] for c in img.chain if c in catalog.layers]
+        shared = [layer for layer in layers if users[layer.chain] > 1]
+        usage[img.id] = ImageUsage(
+            img.id,
+            sum(layer.size for layer in layers),
+            sum(layer.size for layer in shared),
+            sum(layer.size / users[layer.chain] for layer in layers),
+            sum(layer.disk for layer in layers),
+            sum(layer.disk for layer in shared),
+        )
     return usage

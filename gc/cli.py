@@ -1,4 +1,4 @@
-"""The collector's commands: image/container/system prune, system df, pin/unpin, gc history."""
+"""The collector's commands: rmi, image/container/system prune, pin/unpin, gc history."""
 
 import sys
 from datetime import UTC
@@ -251,19 +251,31 @@ def system_prune(
     run_prune(request, force, dry_run, _WARN["system-all" if policy.all else "system"], format)
 
 
-def system_df(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show detailed information on space usage")] = False,
-    disk: Annotated[
-        bool, typer.Option("--disk", help="Allocated bytes (what deleting frees) instead of apparent size")
-    ] = False,
-    format: FormatOpt = "table",
+def rmi(
+    images: Annotated[list[str], typer.Argument(help="Images to remove")],
+    force: Annotated[bool, typer.Option("--force", "-f", help="Force removal of the image")] = False,
 ) -> None:
-    """Show disk usage: images, containers, build cache (exact bytes with --format json)."""
-    from .df import system_df as compute
-    from .df_render import render
+    """Remove one or more images (untag while other names remain, as docker rmi does)."""
+    from bilge.store.errors import BilgeError
 
-    check_format(format)
-    out(render(compute(open_store()), verbose, disk, format))
+    from .sweep import remove_image
+
+    store = open_store()
+    failed = False
+    for name in images:
+        try:
+            removed = remove_image(store, name, force)
+        except BilgeError as exc:
+            err(f"Error: {exc}")
+            failed = True
+            continue
+        for line in removed.untagged:
+            out(f"Untagged: {line}")
+        for line in removed.images + removed.layers:
+            out(f"Deleted: {line}")
+    store.trash.finish()
+    if failed:
+        raise typer.Exit(1)
 
 
 def pin(images: Annotated[list[str], typer.Argument(help="Images no prune may remove")]) -> None:
@@ -326,11 +338,11 @@ def gc_history(
 def register(
     app: typer.Typer, image_app: typer.Typer, container_app: typer.Typer, system_app: typer.Typer, gc_app: typer.Typer
 ) -> None:
+    app.command()(rmi)
+    image_app.command("rm")(rmi)
     image_app.command("prune")(image_prune)
     container_app.command("prune")(container_prune)
     system_app.command("prune")(system_prune)
-    system_app.command("df")(system_df)
-    app.command("df", help="Alias of `system df`.")(system_df)
     app.command()(pin)
     app.command()(unpin)
     gc_app.command("history")(gc_history)

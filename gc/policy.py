@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bilge.store.catalog import ImageRecord
 from bilge.store.errors import InvalidInput
 
-from .graph import Graph, ImageNode
+from .graph import Graph
 from .units import parse_until
 
 
@@ -103,11 +104,11 @@ def prune_images(
     candidates.sort(key=lambda img: (img.used_at, img.created or 0, img.id))
     target = _bytes_to_free(graph, policy, disk, doomed_containers)
     chosen = candidates if target is None else _least_recently_used(graph, candidates, *target, doomed_containers)
-    return _children_first(graph, _with_orphaned_parents(graph, {img.id for img in chosen}, in_use))
+    return children_first(graph, with_orphaned_parents(graph, {img.id for img in chosen}, in_use))
 
 
 def _newest_per_repository(graph: Graph, keep: int) -> set[str]:
-    by_repo: dict[str, list[ImageNode]] = {}
+    by_repo: dict[str, list[ImageRecord]] = {}
     for img in graph.images.values():
         for repo in {repo for repo, _ in img.tags}:
             by_repo.setdefault(repo, []).append(img)
@@ -141,8 +142,8 @@ def _bytes_to_free(
 
 
 def _least_recently_used(
-    graph: Graph, candidates: list[ImageNode], need: int, as_disk: bool, doomed_containers: set[str]
-) -> list[ImageNode]:
+    graph: Graph, candidates: list[ImageRecord], need: int, as_disk: bool, doomed_containers: set[str]
+) -> list[ImageRecord]:
     """The shortest LRU prefix whose removal frees `need` bytes, counted exactly from the graph.
 
     A layer is freed when the last image holding it goes (kubelet's mistake is to add up
@@ -157,7 +158,7 @@ def _least_recently_used(
     # Layers that a surviving container, a pin or a lease holds whatever goes.
     kept_by_root = graph.mark(set(), set(graph.containers) - doomed_containers)[1]
     freed = 0
-    chosen: list[ImageNode] = []
+    chosen: list[ImageRecord] = []
     for img in candidates:
         chosen.append(img)
         for chain in img.chain:
@@ -170,7 +171,7 @@ def _least_recently_used(
     return chosen
 
 
-def _with_orphaned_parents(graph: Graph, doomed: set[str], in_use: set[str]) -> set[str]:
+def with_orphaned_parents(graph: Graph, doomed: set[str], in_use: set[str]) -> set[str]:
     """Docker's prune-parents: an untagged parent goes too once all its children go."""
     changed = True
     while changed:
@@ -192,7 +193,7 @@ def _with_orphaned_parents(graph: Graph, doomed: set[str], in_use: set[str]) -> 
     return doomed
 
 
-def _children_first(graph: Graph, doomed: set[str]) -> list[str]:
+def children_first(graph: Graph, doomed: set[str]) -> list[str]:
     depth: dict[str, int] = {}
 
     def depth_of(image_id: str) -> int:

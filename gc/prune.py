@@ -1,5 +1,5 @@
 """Plan a prune from the graph, then sweep: one transaction drops the rows and logs the
-directories, the trash finishes the deletion (design rule 3). Every run is recorded.
+directories, the trash finishes the deletion (rule 3). Every run is recorded.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from bilge.store.db import write
 
 from .graph import Graph
 from .policy import Disk, Filters, ImagePolicy, prune_containers, prune_images
+from .sweep import sweep
 
 
 @dataclass
@@ -99,23 +100,13 @@ def plan(
     return Plan(
         containers=containers,
         images=images,
-        layers=sorted(layers, key=lambda c: -len(_ancestry(graph, c))),
+        layers=sorted(layers, key=lambda chain: (-graph.depth(chain), chain)),
         untagged=[f"{repo}:{tag}" for i in images for repo, tag in graph.images[i].tags],
         container_bytes=sum(graph.containers[c].size_rw for c in containers),
         container_disk=sum(graph.containers[c].disk_rw for c in containers),
         layer_bytes=layer_bytes,
         layer_disk=layer_disk,
     )
-
-
-def _ancestry(graph: Graph, chain: str) -> list[str]:
-    """The layer's ancestry, so layers are listed (and removed) top first."""
-    out = []
-    current: str | None = chain
-    while current in graph.layers:
-        out.append(current)
-        current = graph.layers[current].parent
-    return out
 
 
 def preview(store: Store, request: Request) -> Plan:
@@ -145,16 +136,12 @@ def execute(store: Store, request: Request, allowed: Plan | None = None) -> Outc
         removable = None
         candidates = prune_containers(graph, request.containers) if request.containers else []
         if candidates:
-            from bilge.store.containers.records import ContainerStore
-
-            containers = ContainerStore(store)
-            removable = {cid for cid in candidates if locks.enter_context(containers.locked_if_free(cid))}
+            removable = {cid for cid in candidates if locks.enter_context(store.containers.locked_if_free(cid))}
         decided = plan(graph, request, time.time(), before, allowed, removable)
         for cid in decided.containers:
-            containers.drop(cid)
-        store.images.delete_rows(decided.images)
-        swept = store.layers.sweep_unreferenced()
-        freed_bytes, freed_disk = graph.layer_bytes(set(swept))
+            store.containers.drop(cid)
+        swept = sweep(store, graph, set(decided.images), set(decided.containers))
+        freed_bytes, freed_disk = graph.layer_bytes(set(swept.layers))
         freed_bytes += decided.container_bytes
         freed_disk += decided.container_disk
     try:

@@ -1,4 +1,4 @@
-"""The store's commands: load, save, tag, images, rmi, inspect, history.
+"""The store's commands: load, save, tag, images, inspect, history, check.
 
 Only typer is imported at module level; each command imports what it needs, so
 `bilge --help` and the commands of other rooms stay fast.
@@ -7,6 +7,7 @@ Only typer is imported at module level; each command imports what it needs, so
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, BinaryIO, Optional
 
@@ -19,10 +20,27 @@ FormatOpt = Annotated[str, typer.Option("--format", help="table, json, csv or md
 FilterOpt = Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="key=value (repeatable)")]
 
 
+@dataclass
+class Settings:
+    """The front door's options (`bilge --root DIR --debug …`), carried to every command on the
+    root typer context rather than through the environment."""
+
+    root: Path | None = None
+    debug: bool = False
+
+
+def settings() -> Settings:
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    found = ctx.find_root().obj if ctx is not None else None
+    return found if isinstance(found, Settings) else Settings()
+
+
 def open_store() -> "Store":
     from .core import Store
 
-    return Store()
+    return Store(settings().root)
 
 
 def out(text: str) -> None:
@@ -204,31 +222,6 @@ def images(
     out(render(rows, columns, format, data))
 
 
-def rmi(
-    images: Annotated[list[str], typer.Argument(help="Images to remove")],
-    force: Annotated[bool, typer.Option("--force", "-f", help="Force removal of the image")] = False,
-) -> None:
-    """Remove one or more images (untag while other names remain, as docker rmi does)."""
-    from .errors import BilgeError
-
-    store = open_store()
-    failed = False
-    for name in images:
-        try:
-            removal = store.images.remove(name, force)
-        except BilgeError as exc:
-            err(f"Error: {exc}")
-            failed = True
-            continue
-        for line in removal.untagged:
-            out(f"Untagged: {line}")
-        for line in removal.deleted_images + removal.deleted_layers:
-            out(f"Deleted: {line}")
-    store.trash.finish()
-    if failed:
-        raise typer.Exit(1)
-
-
 def inspect(
     names: Annotated[list[str], typer.Argument(help="Images or containers to inspect")],
     size: Annotated[bool, typer.Option("--size", "-s", help="Containers: add SizeRw and SizeRootFs")] = False,
@@ -316,14 +309,13 @@ def check(
 
 def register(app: typer.Typer, image_app: typer.Typer) -> None:
     """Docker's top-level verbs, and the same commands under `image` as Docker's management form."""
-    for fn in (load, save, tag, images, rmi, inspect, history, check):
+    for fn in (load, save, tag, images, inspect, history, check):
         app.command()(fn)
     for name, fn in (
         ("load", load),
         ("save", save),
         ("tag", tag),
         ("ls", images),
-        ("rm", rmi),
         ("inspect", inspect),
         ("history", history),
     ):

@@ -1,11 +1,13 @@
-"""`Store`: one object holding the store's rooms (blobs, layers, images) over one database."""
+"""`Store`: one object holding the store's rooms (blobs, layers, images, containers) over one database."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import leases
 from .blobs import BlobStore
@@ -14,6 +16,9 @@ from .images import ImageStore
 from .layers import LayerStore
 from .paths import Layout, default_root
 from .trash import Trash
+
+if TYPE_CHECKING:
+    from .containers.records import ContainerStore
 
 
 class Store:
@@ -29,6 +34,13 @@ class Store:
             self.trash.finish()
         except OSError:
             pass  # trash that cannot go yet must not stop unrelated commands; prune and check report it
+
+    @cached_property
+    def containers(self) -> ContainerStore:
+        """The container room, imported on first use: image-only commands never load it."""
+        from .containers.records import ContainerStore
+
+        return ContainerStore(self)
 
     @contextmanager
     def lease(self, purpose: str) -> Iterator[leases.Lease]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from . import digest as dg
 from . import reference
 from .blobs import BlobStore
+from .catalog import PIN_LABEL, pinned_by_label
 from .db import Database, write
 from .errors import Conflict, InvalidInput, NotFound
 from .layers import LayerStore
@@ -20,11 +21,12 @@ _HEX = set("0123456789abcdef")
 
 @dataclass(frozen=True)
 class Removal:
-    """What `rmi` did, in Docker's words: Untagged: … then Deleted: … lines."""
+    """What `rmi` of one name decided: the names it took (Docker's `Untagged:` lines) and the
+    image to delete, if nothing else holds it. The collector deletes it, with whatever that
+    leaves unreachable."""
 
     untagged: list[str]
-    deleted_images: list[str]
-    deleted_layers: list[str]
+    image_id: str | None
 
 
 def parse_config(data: bytes) -> dict:
@@ -204,36 +206,48 @@ class ImageStore:
 
     # -- removing ----------------------------------------------------------------------------
 
-    def remove(self, name: str, force: bool = False) -> Removal:
-        """`docker rmi` semantics: untag while other names remain, else delete with untagged parents."""
+    def prepare_removal(self, name: str, force: bool = False) -> Removal:
+        """Inside the caller's write transaction, `docker rmi`'s rules: untag while other names
+        remain, refuse what Docker refuses, and say whether the image itself should go."""
         image_id = self.resolve(name)
         by_ref = self._named_reference(name, image_id)
-        with write(self.db):
-            if by_ref is not None:
-                untagged = self._untag(by_ref, image_id)
-                if self.repo_tags(image_id) or self.repo_digests(image_id) or self.children(image_id):
-                    return Removal(untagged, [], [])
-            else:
-                repositories = {t.rsplit(":", 1)[0] for t in self.repo_tags(image_id)}
-                if not force and len(repositories) > 1:
-                    raise Conflict(
-                        f"conflict: unable to delete {_short(image_id)} (must be forced) - "
-                        "image is referenced in multiple repositories"
-                    )
-                if self.children(image_id):
-                    raise Conflict(
-                        f"conflict: unable to delete {_short(image_id)} (cannot be forced) - "
-                        "image has dependent child images"
-                    )
-                untagged = self.repo_tags(image_id) + self.repo_digests(image_id)
-                self.db.execute("DELETE FROM tags WHERE image_id = ?", [image_id])
-                self.db.execute("DELETE FROM digests WHERE image_id = ?", [image_id])
-            self._check_users(image_id, name if by_ref else _short(image_id), force)
-            if self.users(image_id):
-                return Removal(untagged, [], [])  # forced: the stopped container keeps it, untagged
-            deleted = self._delete_with_parents(image_id)
-            layers = self.layers.sweep_unreferenced()
-        return Removal(untagged, deleted, layers)
+        if by_ref is not None:
+            untagged = self._untag(by_ref, image_id)
+            if self.repo_tags(image_id) or self.repo_digests(image_id) or self.children(image_id):
+                return Removal(untagged, None)
+        else:
+            repositories = {t.rsplit(":", 1)[0] for t in self.repo_tags(image_id)}
+            if not force and len(repositories) > 1:
+                raise Conflict(
+                    f"conflict: unable to delete {_short(image_id)} (must be forced) - "
+                    "image is referenced in multiple repositories"
+                )
+            if self.children(image_id):
+                raise Conflict(
+                    f"conflict: unable to delete {_short(image_id)} (cannot be forced) - "
+                    "image has dependent child images"
+                )
+            untagged = self.repo_tags(image_id) + self.repo_digests(image_id)
+            self.db.execute("DELETE FROM tags WHERE image_id = ?", [image_id])
+            self.db.execute("DELETE FROM digests WHERE image_id = ?", [image_id])
+        shown = name if by_ref else _short(image_id)
+        self._check_users(image_id, shown, force)
+        if self.users(image_id):
+            return Removal(untagged, None)  # forced: the stopped container keeps it, untagged
+        self._check_pins(image_id, shown, force)
+        return Removal(untagged, image_id)
+
+    def _check_pins(self, image_id: str, shown: str, force: bool) -> None:
+        """A pin is a root of the collector: rmi lifts one only when forced, and never a label's."""
+        labels = self.get(image_id)["labels"]
+        if pinned_by_label(json.loads(labels) if labels else {}):
+            raise Conflict(
+                f"conflict: unable to delete {shown} (cannot be forced) - image is pinned by its label {PIN_LABEL}"
+            )
+        if self.db.execute("SELECT 1 FROM pins WHERE image_id = ?", [image_id]).fetchone():
+            if not force:
+                raise Conflict(f"conflict: unable to delete {shown} (must be forced) - image is pinned (bilge unpin)")
+            self.db.execute("DELETE FROM pins WHERE image_id = ?", [image_id])
 
     def _named_reference(self, name: str, image_id: str) -> Reference | None:
         if reference.is_image_id(name):
@@ -275,28 +289,10 @@ class ImageStore:
                 )
 
     def delete_rows(self, image_ids: list[str]) -> None:
-        """Inside a write transaction: drop the images (names and chains go with them) and queue their configs.
-
-        Layers are left to `LayerStore.sweep_unreferenced`, which frees what nothing else holds.
-        """
-        for image_id in image_ids:
-            self.db.execute("DELETE FROM images WHERE id = ?", [image_id])
+        """Inside a write transaction: drop the images (names and chains go with them, by trigger)
+        and queue their configs. The collector decides which; their layers are its to sweep."""
+        self.db.execute("DELETE FROM images WHERE id IN (SELECT value FROM json_each(?))", [json.dumps(image_ids)])
         self.layers.trash.queue([f"blobs/sha256/{dg.hex_of(i)}" for i in image_ids])
-
-    def _delete_with_parents(self, image_id: str) -> list[str]:
-        """Delete the image, then each parent that is left untagged, childless and unused."""
-        deleted = []
-        current: str | None = image_id
-        while current:
-            parent = self.get(current)["parent"]
-            self.delete_rows([current])
-            deleted.append(current)
-            if not parent or not self.exists(parent):
-                break
-            if self.repo_tags(parent) or self.repo_digests(parent) or self.children(parent) or self.users(parent):
-                break
-            current = parent
-        return deleted
 
 
 def _short(image_id: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import shutil
 import time
@@ -34,7 +35,7 @@ class Ingested:
     info: Extracted
 
 
-def short_id(chain_id: str) -> str:
+def link_name(chain_id: str) -> str:
     """A stable 26-character name for l/, keeping overlay's mount options short."""
     return base64.b32encode(hashlib.sha256(chain_id.encode()).digest()).decode()[:26]
 
@@ -77,7 +78,7 @@ class LayerStore:
         info = ingested.info
         chain = dg.chain_id(parent, info.diff_id)
         name = layer_dir_name(chain)
-        short = short_id(chain)
+        short = link_name(chain)
         with write(self.db):
             lease.add("layer", chain)  # first: a lapsed lease stops the commit before anything is made
             tarsplit = self.blobs.put(info.tarsplit)
@@ -111,35 +112,24 @@ class LayerStore:
             )
         return chain
 
-    def sweep_unreferenced(self) -> list[str]:
-        """Inside a write transaction: delete layers nothing references any more, top-down.
-
-        Referenced means: in an image's chain, the parent of a kept layer, or held by a live
-        lease. Their directories and orphaned tar-split blobs are queued for the trash.
-        """
-        deleted: list[str] = []
-        while True:
-            rows = self.db.execute(
-                "SELECT chain_id, dir, short, tarsplit FROM layers l WHERE "
-                "NOT EXISTS (SELECT 1 FROM image_layers il WHERE il.chain_id = l.chain_id) AND "
-                "NOT EXISTS (SELECT 1 FROM layers c WHERE c.parent = l.chain_id) AND "
-                "NOT EXISTS (SELECT 1 FROM lease_refs r JOIN leases s ON s.id = r.lease_id "
-                "            WHERE r.kind = 'layer' AND r.ref = l.chain_id AND s.expires > ?)",
-                [time.time()],
-            ).fetchall()
-            if not rows:
-                return deleted
-            self.delete_rows(rows)
-            deleted.extend(row[0] for row in rows)
-
-    def delete_rows(self, rows: list[tuple[str, str, str, str]]) -> None:
-        """Delete (chain_id, dir, short, tarsplit) rows and queue what they own on disk."""
-        paths = []
-        for chain, name, short, tarsplit in rows:
-            self.db.execute("DELETE FROM layers WHERE chain_id = ?", [chain])
-            paths += [f"layers/l/{short}", f"layers/{name}"]
-            if not self.db.execute("SELECT 1 FROM layers WHERE tarsplit = ?", [tarsplit]).fetchone():
-                paths.append(f"blobs/sha256/{dg.hex_of(tarsplit)}")
+    def delete_rows(self, chains: list[str]) -> None:
+        """Inside a write transaction: drop these layers (the collector decided which) and queue
+        what they own on disk: directory, l/ link, and each tar-split no remaining layer shares."""
+        wanted = json.dumps(chains)
+        rows = self.db.execute(
+            "SELECT dir, short, tarsplit FROM layers WHERE chain_id IN (SELECT value FROM json_each(?))", [wanted]
+        ).fetchall()
+        self.db.execute("DELETE FROM layers WHERE chain_id IN (SELECT value FROM json_each(?))", [wanted])
+        tarsplits = {tarsplit for _, _, tarsplit in rows}
+        shared = {
+            r[0]
+            for r in self.db.execute(
+                "SELECT DISTINCT tarsplit FROM layers WHERE tarsplit IN (SELECT value FROM json_each(?))",
+                [json.dumps(sorted(tarsplits))],
+            )
+        }
+        paths = [path for name, short, _ in rows for path in (f"layers/l/{short}", f"layers/{name}")]
+        paths += [f"blobs/sha256/{dg.hex_of(t)}" for t in sorted(tarsplits - shared)]
         self.trash.queue(paths)
 
     def exists(self, chain: str) -> bool:

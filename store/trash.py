@@ -1,4 +1,4 @@
-"""Deleting directories safely across crashes (design rule 3).
+"""Deleting directories safely across crashes (rule 3).
 
 Callers delete rows and `queue` their directories in one transaction; `finish` then moves
 each queued directory into trash/ and deletes it. Any command that starts with a non-empty
@@ -28,8 +28,9 @@ class Trash:
     def queue(self, paths: Iterable[str]) -> None:
         """Inside the caller's write transaction: these store-relative paths are garbage."""
         now = time.time()
-        for path in paths:
-            self.db.execute("INSERT OR REPLACE INTO trash_log (path, queued) VALUES (?, ?)", [path, now])
+        self.db.conn.executemany(
+            "INSERT OR REPLACE INTO trash_log (path, queued) VALUES (?, ?)", [(path, now) for path in paths]
+        )
 
     def claim(self, path: str) -> None:
         """Inside a write transaction, move a leftover at `path` aside so new content can take it."""

@@ -1,4 +1,4 @@
-"""Issue 4: system df equals Docker's numbers, prunes take exactly what Docker's would and free
+"""System df equals Docker's numbers, prunes take exactly what Docker's would and free
 exactly what they say, the policies Docker lacks, and a collector that survives races and kills."""
 
 from __future__ import annotations

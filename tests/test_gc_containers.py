@@ -1,4 +1,4 @@
-"""Issue 4 with containers: system df equals Docker's fixture byte for byte (containers included),
+"""With containers: system df equals Docker's fixture byte for byte (containers included),
 prunes spare what containers use, and prunes racing pulls, loads and commits break none of them."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 5: Basic auth against `auth: htpasswd`, the Bearer token flow against `auth: token`
+"""Basic auth against `auth: htpasswd`, the Bearer token flow against `auth: token`
 with our own token endpoint, and `bilge login`/`logout` writing Docker's config file.
 
 Every run's output is checked for the password: secrets never appear in output."""

@@ -1,4 +1,4 @@
-"""Issue 5: a pull survives a dropped connection (Range resume), rejects wrong bytes without
+"""A pull survives a dropped connection (Range resume), rejects wrong bytes without
 storing anything, retries 500s then fails clearly, leaves a consistent store on ctrl-C, and
 never sends credentials to the storage a registry redirects blob downloads to.
 

@@ -1,4 +1,4 @@
-"""Issue 5: `bilge pull` from the real distribution registry gives the image ID `docker pull`
+"""`bilge pull` from the real distribution registry gives the image ID `docker pull`
 would (the config digest), whatever the manifest format, platform or layer compression."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 5: `bilge push` to the real registry, read back by independent tools (skopeo, and
+"""`bilge push` to the real registry, read back by independent tools (skopeo, and
 docker pull from the private dockerd) with identical diff_ids and image ID."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 4, benchmark 1: `system df -v` with 1,000 images and 200 stopped containers holding
+"""`system df -v` with 1,000 images and 200 stopped containers holding
 50,000 files in their writable layers, bilge against dockerd (bilge should be ≥ 5x faster).
 
 Docker walks every writable layer to size it on each call; bilge stored the size when the
@@ -31,7 +31,7 @@ def _images() -> bytes:
 
 @pytest.mark.parametrize("files", [250, 1000], ids=["50k-files", "200k-files"])
 def test_system_df_vs_docker(dockerd, fixtures_dir: Path, files: int) -> None:
-    """The issue's workload (50,000 files), and one with four times the files, where the walk
+    """The target workload (50,000 files), and one with four times the files, where the walk
     Docker does on every call costs four times as much and bilge's stored sizes nothing more."""
     write = f"mkdir /w && cd /w && for i in $(seq {files}); do echo $i > f$i; done"
     scratch = disk_dir("bilge-bench-df-")

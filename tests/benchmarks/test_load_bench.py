@@ -1,4 +1,4 @@
-"""Issue 2: `bilge load` of a ~200 MB multi-layer archive against `docker load` of the same file.
+"""`bilge load` of a ~200 MB multi-layer archive against `docker load` of the same file.
 
 Run: python -m pytest -m benchmark tests/benchmarks/test_load_bench.py -s
 """

@@ -1,4 +1,4 @@
-"""Issue 4, benchmark 2: `image prune -a` of 500 images, against dockerd's and `rm -rf` of the
+"""`image prune -a` of 500 images, against dockerd's and `rm -rf` of the
 same directories (bilge should be ≥ 2x faster than Docker and within 1.5x of rm -rf).
 
 Run: python -m pytest -m benchmark tests/benchmarks/test_prune_bench.py -s

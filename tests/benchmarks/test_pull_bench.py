@@ -1,4 +1,4 @@
-"""Issue 5: `bilge pull` of a ~200 MB, 4-layer image from the loopback registry, against
+"""`bilge pull` of a ~200 MB, 4-layer image from the loopback registry, against
 `docker pull` (the private dockerd) and skopeo's download-only `copy … dir:`, in one run.
 
 The image goes into the registry once, with skopeo. Before each pull, bilge and docker each

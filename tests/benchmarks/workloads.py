@@ -19,7 +19,7 @@ def spread_layer(seed: str, total: int, files: int) -> bytes:
 
 
 def multi_layer_archive(path: Path, total: int = 200 * MIB, layers: int = 4, files_per_layer: int = 2000) -> Path:
-    """~`total` bytes over `layers` layers: the issue's "~200 MB multi-layer archive"."""
+    """~`total` bytes over `layers` layers: the load benchmark's "~200 MB multi-layer archive"."""
     each = total // layers
     image = Image(["bench/load:latest"], [spread_layer(f"l{i}", each, files_per_layer) for i in range(layers)])
     path.write_bytes(docker_archive([image]))

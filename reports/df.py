@@ -1,50 +1,36 @@
-"""`system df`: the Engine API's GET /system/df, computed from stored sizes in SQL.
+"""`system df`: the Engine API's GET /system/df, computed from stored sizes.
 
 Nothing is walked: layer sizes were measured at extraction and containers' writable sizes
-when they stopped (design rule 4); that is why this is fast on hosts where Docker's is not.
+when they stopped (rule 4); that is why this is fast on hosts where Docker's is not.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from bilge.gc.accounting import image_usage
+from bilge.store.catalog import Catalog
 from bilge.store.containers.records import Container
 from bilge.store.containers.views import command, current, image_shown, sizes, status
 from bilge.store.core import Store
-from bilge.store.reference import familiar_name
-from bilge.store.timeutil import parse_rfc3339
-
-from .accounting import TOP_LEVEL, image_usage
 
 
 def system_df(store: Store) -> dict[str, Any]:
-    db = store.db
-    layers_size, layers_disk = db.execute(
-        "SELECT COALESCE(SUM(size), 0), COALESCE(SUM(disk), 0) FROM layers "
-        "WHERE chain_id IN (SELECT chain_id FROM image_layers)"
-    ).fetchone()
-    usage = image_usage(db)
-    tags: dict[str, list[str]] = {}
-    for repo, tag, image_id in db.execute("SELECT repository, tag, image_id FROM tags ORDER BY repository, tag"):
-        tags.setdefault(image_id, []).append(f"{familiar_name(repo)}:{tag}")
-    digests: dict[str, list[str]] = {}
-    for repo, digest, image_id in db.execute("SELECT repository, digest, image_id FROM digests"):
-        digests.setdefault(image_id, []).append(f"{familiar_name(repo)}@{digest}")
-    counts = dict(db.execute("SELECT image_id, COUNT(*) FROM containers GROUP BY image_id").fetchall())
+    catalog = Catalog.load(store.db)
+    in_images = {chain for img in catalog.images.values() for chain in img.chain}
+    layers = [layer for chain, layer in catalog.layers.items() if chain in in_images]
     images = []
-    for row in db.query(f"SELECT id, parent, created, labels FROM images WHERE id IN ({TOP_LEVEL})"):
-        u = usage[row["id"]]
-        named = row["id"] in tags or row["id"] in digests
+    for image_id, u in image_usage(catalog).items():
+        img = catalog.images[image_id]
         images.append(
             {
-                "Containers": counts.get(row["id"], 0),
-                "Created": int(parse_rfc3339(row["created"]) or 0),
-                "Id": row["id"],
-                "Labels": json.loads(row["labels"]) if row["labels"] else None,
-                "ParentId": row["parent"] or "",
-                "RepoDigests": digests.get(row["id"]) or (None if named else ["<none>@<none>"]),
-                "RepoTags": tags.get(row["id"]) or (None if named else ["<none>:<none>"]),
+                "Containers": img.containers,
+                "Created": int(img.created or 0),
+                "Id": img.id,
+                "Labels": img.labels or None,
+                "ParentId": img.parent or "",
+                "RepoDigests": [f"{r}@{d}" for r, d in img.digests] or (None if img.named else ["<none>@<none>"]),
+                "RepoTags": [f"{r}:{t}" for r, t in img.tags] or (None if img.named else ["<none>:<none>"]),
                 "SharedSize": u.shared,
                 "Size": u.size,
                 "VirtualSize": u.size,
@@ -56,8 +42,8 @@ def system_df(store: Store) -> dict[str, Any]:
     images.sort(key=lambda i: (i["Created"], i["Id"]), reverse=True)
     containers = [_container(store, c) for c in current(store)]
     return {
-        "LayersSize": layers_size,
-        "LayersDisk": layers_disk,
+        "LayersSize": sum(layer.size for layer in layers),
+        "LayersDisk": sum(layer.disk for layer in layers),
         "Images": images,
         "Containers": containers,
         "Volumes": [],
