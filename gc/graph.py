@@ -8,6 +8,8 @@ and the sweep (gc/sweep.py) deletes exactly that.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+
 from bilge.store.catalog import Catalog
 
 
@@ -22,7 +24,9 @@ class Graph(Catalog):
         layers = _closure(layer_roots, {c: layer.parent for c, layer in self.layers.items()})
         return images, layers
 
-    def garbage(self, doomed_images: set[str], doomed_containers: set[str] = frozenset()) -> tuple[set[str], set[str]]:
+    def garbage(
+        self, doomed_images: set[str], doomed_containers: AbstractSet[str] = frozenset()
+    ) -> tuple[set[str], set[str]]:
         """(images, layers) left unmarked if these images and containers go and nothing else changes."""
         kept_containers = set(self.containers) - set(doomed_containers)
         images, layers = self.mark(set(self.images) - doomed_images, kept_containers)

@@ -6,6 +6,7 @@ and the sweep (which re-plans inside its write transaction) all agree.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from bilge.store.catalog import ImageRecord
@@ -83,7 +84,7 @@ def prune_containers(graph: Graph, filters: Filters) -> list[str]:
 
 
 def prune_images(
-    graph: Graph, policy: ImagePolicy, now: float, disk: Disk | None, doomed_containers: set[str] = frozenset()
+    graph: Graph, policy: ImagePolicy, now: float, disk: Disk | None, doomed_containers: AbstractSet[str] = frozenset()
 ) -> list[str]:
     """The images to remove, children before parents."""
     in_use = {c.image_id for c in graph.containers.values() if c.id not in doomed_containers}
@@ -120,7 +121,7 @@ def _newest_per_repository(graph: Graph, keep: int) -> set[str]:
 
 
 def _bytes_to_free(
-    graph: Graph, policy: ImagePolicy, disk: Disk | None, doomed_containers: set[str]
+    graph: Graph, policy: ImagePolicy, disk: Disk | None, doomed_containers: AbstractSet[str]
 ) -> tuple[int, bool] | None:
     """(bytes, counted as disk) the size policies want back; None when no size policy applies."""
     needs: list[tuple[int, bool]] = []
@@ -142,7 +143,7 @@ def _bytes_to_free(
 
 
 def _least_recently_used(
-    graph: Graph, candidates: list[ImageRecord], need: int, as_disk: bool, doomed_containers: set[str]
+    graph: Graph, candidates: list[ImageRecord], need: int, as_disk: bool, doomed_containers: AbstractSet[str]
 ) -> list[ImageRecord]:
     """The shortest LRU prefix whose removal frees `need` bytes, counted exactly from the graph.
 

@@ -7,6 +7,7 @@ transaction: image rows, layer rows, and the queue of their directories for the 
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from bilge.store.core import Store
@@ -24,7 +25,7 @@ class Swept:
     layers: list[str]
 
 
-def sweep(store: Store, graph: Graph, images: set[str], containers: set[str] = frozenset()) -> Swept:
+def sweep(store: Store, graph: Graph, images: set[str], containers: AbstractSet[str] = frozenset()) -> Swept:
     """Inside the caller's write transaction, with `graph` loaded in it: delete what is garbage
     once `images` and `containers` go. The containers' own rows are the caller's to drop."""
     dead_images, dead_layers = graph.garbage(images, containers)

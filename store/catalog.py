@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from typing import Self
 
 from .db import Database
 from .reference import familiar_name
@@ -84,7 +85,7 @@ class Catalog:
     children: dict[str, list[str]]
 
     @classmethod
-    def load(cls, db: Database) -> Catalog:
+    def load(cls, db: Database) -> Self:
         images = {
             r[0]: ImageRecord(r[0], r[1], parse_rfc3339(r[2]), r[3], r[4], _labels(r[5]))
             for r in db.execute("SELECT id, parent, created, added, last_used, labels FROM images")
@@ -125,7 +126,7 @@ class Catalog:
                 images[c.image_id].running += c.state == "running"
         children: dict[str, list[str]] = {}
         for img in images.values():
-            if img.parent in images:
+            if img.parent is not None and img.parent in images:
                 children.setdefault(img.parent, []).append(img.id)
         return cls(images, layers, containers, children)
 

@@ -35,7 +35,7 @@ class Database:
 
 def _v1_core(db: sqlite_utils.Database) -> None:
     """Layers, images, their chains, tags, digests, blobs in use, leases and the trash log."""
-    db["layers"].create(
+    db.table("layers").create(
         {
             "chain_id": str,
             "diff_id": str,
@@ -53,9 +53,9 @@ def _v1_core(db: sqlite_utils.Database) -> None:
         foreign_keys=[("parent", "layers", "chain_id")],
         not_null={"diff_id", "dir", "short", "size", "disk", "tarsplit", "whiteouts", "created"},
     )
-    db["layers"].create_index(["parent"])
-    db["layers"].create_index(["short"], unique=True)
-    db["images"].create(
+    db.table("layers").create_index(["parent"])
+    db.table("layers").create_index(["short"], unique=True)
+    db.table("images").create(
         {
             "id": str,
             "parent": str,
@@ -71,44 +71,44 @@ def _v1_core(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"added", "config_size"},
     )
-    db["images"].create_index(["parent"])
-    db["image_layers"].create(
+    db.table("images").create_index(["parent"])
+    db.table("image_layers").create(
         {"image_id": str, "position": int, "chain_id": str},
         pk=("image_id", "position"),
         foreign_keys=[("image_id", "images", "id"), ("chain_id", "layers", "chain_id")],
     )
-    db["image_layers"].create_index(["chain_id"])
-    db["tags"].create(
+    db.table("image_layers").create_index(["chain_id"])
+    db.table("tags").create(
         {"repository": str, "tag": str, "image_id": str, "created": float},
         pk=("repository", "tag"),
         foreign_keys=[("image_id", "images", "id")],
     )
-    db["tags"].create_index(["image_id"])
-    db["digests"].create(
+    db.table("tags").create_index(["image_id"])
+    db.table("digests").create(
         {"repository": str, "digest": str, "image_id": str, "created": float},
         pk=("repository", "digest"),
         foreign_keys=[("image_id", "images", "id")],
     )
-    db["digests"].create_index(["image_id"])
-    db["leases"].create(
+    db.table("digests").create_index(["image_id"])
+    db.table("leases").create(
         {"id": str, "purpose": str, "pid": int, "created": float, "expires": float},
         pk="id",
     )
-    db["lease_refs"].create(
+    db.table("lease_refs").create(
         {"lease_id": str, "kind": str, "ref": str},
         pk=("lease_id", "kind", "ref"),
         foreign_keys=[("lease_id", "leases", "id")],
     )
-    db["lease_refs"].create_index(["kind", "ref"])
-    db["containers"].create(
+    db.table("lease_refs").create_index(["kind", "ref"])
+    db.table("containers").create(
         {"id": str, "name": str, "image_id": str, "state": str, "created": float},
         pk="id",
         foreign_keys=[("image_id", "images", "id")],
         not_null={"name", "image_id", "state", "created"},
     )
-    db["containers"].create_index(["name"], unique=True)
-    db["containers"].create_index(["image_id"])
-    db["trash_log"].create({"path": str, "queued": float}, pk="path")
+    db.table("containers").create_index(["name"], unique=True)
+    db.table("containers").create_index(["image_id"])
+    db.table("trash_log").create({"path": str, "queued": float}, pk="path")
 
 
 def _v2_containers(db: sqlite_utils.Database) -> None:
@@ -117,7 +117,7 @@ def _v2_containers(db: sqlite_utils.Database) -> None:
     size_rw/disk_rw are measured when the container stops (NULL until then, 0 for one never
     started); only running containers are measured live.
     """
-    table = db["containers"]
+    table = db.table("containers")
     for column, kind in (
         ("started_at", float),
         ("finished_at", float),
@@ -136,12 +136,12 @@ def _v2_containers(db: sqlite_utils.Database) -> None:
 
 def _v3_gc(db: sqlite_utils.Database) -> None:
     """Pins (images no policy may prune) and the log of every prune run."""
-    db["pins"].create(
+    db.table("pins").create(
         {"image_id": str, "created": float},
         pk="image_id",
         foreign_keys=[("image_id", "images", "id")],
     )
-    db["gc_runs"].create(
+    db.table("gc_runs").create(
         {
             "id": int,
             "started": float,
@@ -160,7 +160,7 @@ def _v3_gc(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["gc_runs"].create_index(["started"])
+    db.table("gc_runs").create_index(["started"])
 
 
 def _v4_registry(db: sqlite_utils.Database) -> None:
@@ -170,13 +170,13 @@ def _v4_registry(db: sqlite_utils.Database) -> None:
     cross-repository-mount a blob the registry already has instead of compressing the layer
     again, and a second push of the same image uploads nothing. Metadata only: no files.
     """
-    db["layer_blobs"].create(
+    db.table("layer_blobs").create(
         {"digest": str, "diff_id": str, "media_type": str, "size": int, "created": float},
         pk="digest",
         not_null={"diff_id", "media_type", "size", "created"},
     )
-    db["layer_blobs"].create_index(["diff_id"])
-    db["blob_sources"].create(
+    db.table("layer_blobs").create_index(["diff_id"])
+    db.table("blob_sources").create(
         {"digest": str, "repository": str, "seen": float},
         pk=("digest", "repository"),
         foreign_keys=[("digest", "layer_blobs", "digest")],

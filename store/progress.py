@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 
 class Progress(Protocol):
@@ -79,7 +82,7 @@ class Bars:
             console=self.console,
             transient=False,
         )
-        self.tasks: dict[str, int] = {}
+        self.tasks: dict[str, TaskID] = {}
         self.bars.start()
 
     def note(self, text: str) -> None:

@@ -65,7 +65,7 @@ class _Gunzip(ReadStream):
         self._in_member = True
         try:
             out = self._z.decompress(data, CHUNK)
-        except isal_zlib.error as exc:
+        except isal_zlib.error as exc:  # type: ignore[misc]  # isal's stub declares error as a non-class
             raise InvalidInput(f"corrupt gzip stream: {exc}") from None
         if self._z.eof:
             self._unused = self._z.unused_data

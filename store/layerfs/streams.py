@@ -23,7 +23,7 @@ class ReadStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    def readinto(self, buffer) -> int:
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
@@ -78,7 +78,7 @@ class Slice(ReadStream):
 
 def open_tar(reader: ForwardReader) -> tarfile.TarFile:
     try:
-        return tarfile.open(fileobj=reader, mode="r:")  # type: ignore[call-overload]
+        return tarfile.open(fileobj=reader, mode="r:")
     except tarfile.ReadError as exc:
         raise InvalidInput(f"not a tar archive: {exc}") from None
 
@@ -89,5 +89,5 @@ def members(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
         ti = tf.next()
         if ti is None:
             return
-        tf.members.clear()
+        tf.members.clear()  # type: ignore[attr-defined]  # tarfile's own list, not in its stubs
         yield ti
