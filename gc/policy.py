@@ -194,13 +194,17 @@ def with_orphaned_parents(graph: Graph, doomed: set[str], in_use: set[str]) -> s
     return doomed
 
 
-def children_first(graph: Graph, doomed: set[str]) -> list[str]:
+def children_first(graph: Graph, doomed: AbstractSet[str]) -> list[str]:
+    """Deepest first, so no image goes before an image built on it (however long the chain)."""
     depth: dict[str, int] = {}
-
-    def depth_of(image_id: str) -> int:
-        if image_id not in depth:
-            parent = graph.images[image_id].parent
-            depth[image_id] = 1 + depth_of(parent) if parent in graph.images else 0
-        return depth[image_id]
-
-    return sorted(doomed, key=lambda i: (-depth_of(i), i))
+    for image_id in doomed:
+        path = []
+        current: str | None = image_id
+        while current in graph.images and current not in depth:
+            path.append(current)
+            current = graph.images[current].parent
+        below = depth.get(current, -1) if current is not None else -1
+        for node in reversed(path):
+            below += 1
+            depth[node] = below
+    return sorted(doomed, key=lambda i: (-depth[i], i))

@@ -8,6 +8,7 @@ nothing unreferenced behind for long.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -53,17 +54,20 @@ class Trash:
         mine: list[str] = []
         if self.db.execute("SELECT 1 FROM trash_log LIMIT 1").fetchone():
             with write(self.db):
-                for (path,) in self.db.execute("SELECT path FROM trash_log").fetchall():
+                queued = [path for (path,) in self.db.execute("SELECT path FROM trash_log")]
+                for path in queued:
                     target = self.layout.root / path
                     try:
                         mode = os.lstat(target).st_mode
                     except FileNotFoundError:
-                        mode = None
-                    if mode is not None and stat.S_ISDIR(mode):
+                        continue
+                    if stat.S_ISDIR(mode):
                         mine.append(self._claim_into_trash(target))
-                    elif mode is not None:
+                    else:
                         os.unlink(target)
-                    self.keep(path)
+                self.db.execute(
+                    "DELETE FROM trash_log WHERE path IN (SELECT value FROM json_each(?))", [json.dumps(queued)]
+                )
         for entry in list(os.scandir(self.layout.trash)):
             if not _owned_by_live_process(entry.name):
                 try:

@@ -50,6 +50,25 @@ def race(name: str, runs: dict[str, tuple[Step | None, Step]], rounds: int = 3) 
     return medians
 
 
+def empty_docker(dockerd) -> None:
+    """Remove everything the daemon holds, then prove it holds nothing: a peer that already has
+    some of the layers is timed doing less work, and its ratio flatters it. Refuses otherwise."""
+    containers = dockerd.docker("ps", "-aq").stdout.split()
+    if containers:
+        dockerd.docker("rm", "-f", *containers)
+    images = dockerd.docker("images", "-aq").stdout.split()
+    if images:
+        dockerd.docker("rmi", "-f", *sorted(set(images)), check=False)
+    dockerd.docker("builder", "prune", "-a", "-f", check=False)
+    root = Path(dockerd.docker("info", "--format", "{{.DockerRootDir}}").stdout.strip())
+    left = dockerd.docker("images", "-aq").stdout.split()
+    left += [p.name for p in (root / "overlay2").iterdir() if p.name != "l"]
+    layerdb = root / "image" / "overlay2" / "layerdb" / "sha256"
+    left += [p.name for p in layerdb.iterdir()] if layerdb.exists() else []
+    if left:
+        raise AssertionError(f"the docker peer still holds {len(left)} images or layers (e.g. {left[0]}): no ratio")
+
+
 def disk_dir(prefix: str) -> Path:
     """Scratch on the disk (not the tests' tmpfs), where bilge and its peer both keep their data."""
     return Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))

@@ -55,7 +55,21 @@ def metadata_store(root: Path, images: int) -> Path:
 
     def layer(parent: str | None, name: str, size: int) -> str:
         chain = chain_id(parent, _digest(name))
-        layers.append((chain, _digest(name), parent, chain[7:], chain[7:33], size, size + 4096, 3, _digest("ts" + name), "overlay", now))
+        layers.append(
+            (
+                chain,
+                _digest(name),
+                parent,
+                chain[7:],
+                chain[7:33],
+                size,
+                size + 4096,
+                3,
+                _digest("ts" + name),
+                "overlay",
+                now,
+            )
+        )
         return chain
 
     base = layer(None, "base", 160_000)
@@ -67,10 +81,15 @@ def metadata_store(root: Path, images: int) -> Path:
         rows.append((image_id, None, _created(n), now - images + n, None, "amd64", "linux", 1000, None))
         chains += [(image_id, 0, base), (image_id, 1, groups[n % GROUPS]), (image_id, 2, top)]
         tags.append((f"docker.io/scale/app{n % 500}", f"v{n // 500}", image_id, now))
+    inserts = {
+        "layers (chain_id, diff_id, parent, dir, short, size, disk, entries, tarsplit, whiteouts, created)": layers,
+        "images (id, parent, created, added, last_used, architecture, os, config_size, labels)": rows,
+        "image_layers (image_id, position, chain_id)": chains,
+        "tags (repository, tag, image_id, created)": tags,
+    }
     with write(store.db):
-        store.db.conn.executemany("INSERT INTO layers (chain_id, diff_id, parent, dir, short, size, disk, entries, tarsplit, whiteouts, created) VALUES (?,?,?,?,?,?,?,?,?,?,?)", layers)
-        store.db.conn.executemany("INSERT INTO images (id, parent, created, added, last_used, architecture, os, config_size, labels) VALUES (?,?,?,?,?,?,?,?,?)", rows)
-        store.db.conn.executemany("INSERT INTO image_layers (image_id, position, chain_id) VALUES (?,?,?)", chains)
-        store.db.conn.executemany("INSERT INTO tags (repository, tag, image_id, created) VALUES (?,?,?,?)", tags)
+        for into, values in inserts.items():
+            marks = ", ".join("?" * len(values[0]))
+            store.db.conn.executemany(f"INSERT INTO {into} VALUES ({marks})", values)
     store.close()
     return root

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from bench import disk_dir, race  # type: ignore[import-not-found]
+from bench import disk_dir, empty_docker, race  # type: ignore[import-not-found]
 
 from bilge.fabricate import Image, docker_archive, layer_tar
 
@@ -44,6 +44,7 @@ def test_system_df_vs_docker(dockerd, fixtures_dir: Path, files: int) -> None:
         subprocess.run([sys.executable, "-m", "bilge", "--root", str(root), *args], check=True, capture_output=True)
 
     try:
+        empty_docker(dockerd)
         for source in (busybox, archive):
             bilge("load", "-i", str(source))
             dockerd.docker("load", "-i", str(source))

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 
-from bench import disk_dir, race  # type: ignore[import-not-found]
+from bench import disk_dir, empty_docker, race  # type: ignore[import-not-found]
 from workloads import MIB, multi_layer_archive  # type: ignore[import-not-found]
 
 
@@ -30,7 +30,7 @@ def test_load_vs_docker(dockerd) -> None:
         )
 
     def no_image_in_docker() -> None:
-        dockerd.docker("rmi", "bench/load:latest", check=False)
+        empty_docker(dockerd)
 
     def docker() -> None:
         dockerd.docker("load", "-i", str(archive))

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 
-from bench import disk_dir, race  # type: ignore[import-not-found]
+from bench import disk_dir, empty_docker, race  # type: ignore[import-not-found]
 
 from bilge.fabricate import Image, docker_archive, layer_tar
 
@@ -48,6 +48,7 @@ def test_prune_all_vs_docker_and_rm(dockerd) -> None:
         subprocess.run(["sh", "-c", f"rm -rf {twin}/layers/*"], check=True)
 
     def load_docker() -> None:
+        empty_docker(dockerd)
         dockerd.docker("load", "-i", str(archive))
 
     try:

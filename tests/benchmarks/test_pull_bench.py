@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import disk_dir, race  # type: ignore[import-not-found]
+from bench import disk_dir, empty_docker, race  # type: ignore[import-not-found]
 from workloads import MIB, multi_layer_archive  # type: ignore[import-not-found]
 
 MEMORY_LIMIT = 150 * MIB
@@ -80,7 +80,7 @@ def test_pull_vs_docker_and_skopeo(start_registry, dockerd) -> None:
             assert proc.wait() == 0, proc.stderr.read().decode() if proc.stderr else ""
 
         def no_image_in_docker() -> None:
-            dockerd.docker("rmi", ref, check=False)
+            empty_docker(dockerd)
 
         def docker() -> None:
             dockerd.docker("pull", "-q", ref)
