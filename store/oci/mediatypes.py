@@ -14,6 +14,11 @@ DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 INDEXES = {OCI_INDEX, DOCKER_LIST}
 MANIFESTS = {OCI_MANIFEST, DOCKER_MANIFEST}
+LAYERS = {DOCKER_LAYER, DOCKER_LAYER_GZIP, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD}
+
+# Docker's schema 2 has no zstd, so only these two layer types have a name in both formats.
+LAYER_TO_OCI = {DOCKER_LAYER_GZIP: OCI_LAYER_GZIP, DOCKER_LAYER: OCI_LAYER}
+LAYER_TO_DOCKER = {v: k for k, v in LAYER_TO_OCI.items()}
 
 IMAGE_NAME_ANNOTATION = "io.containerd.image.name"
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
