@@ -14,6 +14,7 @@ from .db import Database, write
 from .errors import Conflict, InvalidInput, NotFound
 from .layers import LayerStore
 from .leases import Lease
+from .oci.model import ImageConfig
 from .reference import Reference
 
 _HEX = set("0123456789abcdef")
@@ -30,18 +31,10 @@ class Removal:
 
 
 def parse_config(data: bytes) -> dict:
-    try:
-        config = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"image config is not valid JSON: {exc}") from None
-    if not isinstance(config, dict) or not isinstance(config.get("rootfs"), dict):
-        raise InvalidInput("image config has no rootfs")
-    diff_ids = config["rootfs"].get("diff_ids") or []
-    if not isinstance(diff_ids, list):
-        raise InvalidInput("image config rootfs.diff_ids is not a list")
-    for diff_id in diff_ids:
-        dg.validate(diff_id)
-    return config
+    """The config as `create` reads it, checked by the image model so that every way an image
+    comes in (load, pull, commit) is held to the same rules."""
+    ImageConfig.parse(data)
+    return json.loads(data)
 
 
 class ImageStore:

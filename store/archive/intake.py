@@ -19,12 +19,10 @@ from .. import reference
 from ..core import Store
 from ..db import write
 from ..errors import DigestMismatch, InvalidInput
-from ..images import parse_config
 from ..layerfs.compression import decompressor, detect
 from ..layers import Ingested
 from ..leases import Lease
-from ..oci import platforms
-from ..oci.platforms import Platform
+from ..oci.model import ImageConfig
 
 
 @dataclass
@@ -80,20 +78,9 @@ def ingest_blob(store: Store, lease: Lease, raw: BinaryIO, verified: str | None 
     return Layer(ingested, verified or "sha256:" + source.hash.hexdigest())  # type: ignore[union-attr]
 
 
-def choose_platform(index: dict, want: Platform) -> dict:
-    """The index entry for `want`, as containerd's platform matcher would pick it."""
-    manifests = [m for m in index.get("manifests") or [] if isinstance(m, dict)]
-    for m in manifests:
-        p = platforms.from_descriptor(m)
-        if p is not None and want.matches(p):
-            return m
-    available = ", ".join(str(platforms.from_descriptor(m)) for m in manifests)
-    raise InvalidInput(f"no image for platform {want} in the index (it has: {available})")
-
-
-def config_diff_ids(spec: ImageSpec) -> list[str]:
+def config_diff_ids(spec: ImageSpec) -> tuple[str, ...]:
     """The config's diff_ids, one per manifest layer."""
-    diff_ids = parse_config(spec.config)["rootfs"].get("diff_ids") or []
+    diff_ids = ImageConfig.parse(spec.config).diff_ids
     if len(diff_ids) != len(spec.layers):
         raise InvalidInput(
             f"image {dg.sha256_bytes(spec.config)}: config lists {len(diff_ids)} layers, manifest {len(spec.layers)}"
@@ -107,7 +94,7 @@ def check_layer(position: int, name: str, want: str, layer: Layer) -> None:
         raise DigestMismatch(f"layer {position} ({name}) has diff_id {got}, the config says {want}")
 
 
-def check_diff_ids(spec: ImageSpec, layer: Callable[[str], Layer]) -> list[str]:
+def check_diff_ids(spec: ImageSpec, layer: Callable[[str], Layer]) -> tuple[str, ...]:
     diff_ids = config_diff_ids(spec)
     for i, (want, name) in enumerate(zip(diff_ids, spec.layers)):
         check_layer(i, name, want, layer(name))

@@ -10,9 +10,9 @@ the manifests say which layers they need; unused extractions go with the lease.
 from __future__ import annotations
 
 import io
-import json
 import posixpath
 import tarfile
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -20,22 +20,23 @@ from .. import digest as dg
 from .. import reference
 from ..core import Store
 from ..errors import DigestMismatch, InvalidInput
-from ..images import parse_config
 from ..layerfs.compression import GZIP_MAGIC, ZSTD_MAGIC, Prefixed, decompressed
 from ..layerfs.streams import ForwardReader, Slice, members, open_tar
 from ..leases import Lease
 from ..oci import mediatypes as mt
 from ..oci import platforms
-from ..oci.platforms import Platform
-from .intake import (
-    Committer,
-    ImageSpec,
-    Layer,
-    Loaded,
-    check_diff_ids,
-    choose_platform,
-    ingest_blob,
+from ..oci.model import (
+    ArchiveManifest,
+    Descriptor,
+    ImageConfig,
+    Index,
+    Manifest,
+    blob_path,
+    parse_document,
+    platform_manifest,
 )
+from ..oci.platforms import Platform
+from .intake import Committer, ImageSpec, Layer, Loaded, check_diff_ids, ingest_blob
 
 SMALL_MEMBER = 16 << 20
 _MAX_LINK_DEPTH = 16
@@ -156,13 +157,6 @@ class DirSource:
 # -- understanding what a source holds ---------------------------------------------------------
 
 
-def _json(data: bytes, what: str) -> object:
-    try:
-        return json.loads(data)
-    except ValueError as exc:
-        raise InvalidInput(f"{what} is not valid JSON: {exc}") from None
-
-
 def find_images(source: Source, platform: Platform | None) -> list[ImageSpec]:
     if source.has("manifest.json"):
         return _docker_manifest(source)
@@ -174,91 +168,64 @@ def find_images(source: Source, platform: Platform | None) -> list[ImageSpec]:
 
 
 def _docker_manifest(source: Source) -> list[ImageSpec]:
-    items = _json(source.small("manifest.json"), "manifest.json")
-    if not isinstance(items, list):
-        raise InvalidInput("manifest.json is not a list")
-    specs = []
-    for item in items:
-        if not isinstance(item, dict) or "Config" not in item or not isinstance(item.get("Layers"), list):
-            raise InvalidInput("manifest.json entry lacks Config or Layers")
-        specs.append(
-            ImageSpec(
-                config=source.small(item["Config"]),
-                layers=list(item["Layers"]),
-                tags=list(item.get("RepoTags") or []),
-                parent=item.get("Parent") or None,
-            )
+    return [
+        ImageSpec(
+            config=source.small(entry.config),
+            layers=list(entry.layers),
+            tags=list(entry.repo_tags or []),
+            parent=entry.parent,
         )
-    return specs
+        for entry in ArchiveManifest.parse(source.small("manifest.json")).images
+    ]
 
 
 def _oci_index(source: Source, platform: Platform) -> list[ImageSpec]:
     """Every image the index names, resolved to `platform`: an entry for another platform
     (a plain manifest, or an index without it) is left out, and one image named twice is
     loaded once with both names."""
-    index = _json(source.small("index.json"), "index.json")
-    if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
-        raise InvalidInput("index.json has no manifests")
+    index = Index.parse(source.small("index.json"), "index.json")
     chosen: dict[bytes, ImageSpec] = {}
     seen: list[str] = []
-    for desc in index["manifests"]:
-        spec, blob_digests = _from_descriptor(source, desc, platform)
-        found = _config_platform(spec.config)
+    for desc in index.manifests:
+        manifest = _image_manifest(source, desc, platform)
+        spec = ImageSpec(_verified(source, manifest.config), [blob_path(d.digest) for d in manifest.layers])
+        found = ImageConfig.parse(spec.config).platform
         seen.append(str(found))
         if not platform.matches(found):
             continue
-        for name, digest in zip(spec.layers, blob_digests):
+        for name, layer in zip(spec.layers, manifest.layers):
             got = source.layer(name).blob_digest
-            if got != digest:
-                raise DigestMismatch(f"layer blob {digest} hashes to {got}")
+            if got != layer.digest:
+                raise DigestMismatch(f"layer blob {layer.digest} hashes to {got}")
         spec = chosen.setdefault(spec.config, spec)
-        name = _image_name(desc)
-        if name and name not in spec.tags:
-            spec.tags.append(name)
+        tag = _image_name(desc)
+        if tag and tag not in spec.tags:
+            spec.tags.append(tag)
     if not chosen:
         raise InvalidInput(f"no image for platform {platform} in the layout (it has: {', '.join(sorted(set(seen)))})")
     return list(chosen.values())
 
 
-def _config_platform(config: bytes) -> Platform:
-    doc = parse_config(config)
-    return Platform(doc.get("os", ""), doc.get("architecture", ""), doc.get("variant"))
-
-
-def _blob_name(desc: object) -> str:
-    if not isinstance(desc, dict):
-        raise InvalidInput("malformed descriptor")
-    return f"blobs/sha256/{dg.hex_of(str(desc.get('digest')))}"
-
-
-def _verified(source: Source, desc: dict) -> bytes:
-    data = source.small(_blob_name(desc))
+def _verified(source: Source, desc: Descriptor) -> bytes:
+    data = source.small(blob_path(desc.digest))
     actual = dg.sha256_bytes(data)
-    if actual != desc.get("digest"):
-        raise DigestMismatch(f"blob {desc.get('digest')} hashes to {actual}")
+    if actual != desc.digest:
+        raise DigestMismatch(f"blob {desc.digest} hashes to {actual}")
     return data
 
 
-def _from_descriptor(source: Source, desc: dict, platform: Platform) -> tuple[ImageSpec, list[str]]:
-    """The image a descriptor leads to for `platform`, and the digests its layer blobs must have."""
-    doc = _json(_verified(source, desc), f"blob {desc.get('digest')}")
-    if not isinstance(doc, dict):
-        raise InvalidInput(f"blob {desc.get('digest')} is not a JSON object")
-    media = doc.get("mediaType", desc.get("mediaType"))
-    if media in mt.INDEXES or "manifests" in doc:
-        return _from_descriptor(source, choose_platform(doc, platform), platform)
-    if media not in mt.MANIFESTS or not isinstance(doc.get("config"), dict):
-        raise InvalidInput(f"unsupported manifest media type {media!r}")
-    layer_descs = doc.get("layers") or []
-    layers = [_blob_name(d) for d in layer_descs]
-    return ImageSpec(config=_verified(source, doc["config"]), layers=layers), [
-        str(d.get("digest")) for d in layer_descs
-    ]
+def _document(source: Source, desc: Descriptor) -> Manifest | Index:
+    return parse_document(_verified(source, desc), f"blob {desc.digest}", described=desc.media_type)
 
 
-def _image_name(desc: dict) -> str | None:
+def _image_manifest(source: Source, desc: Descriptor, platform: Platform) -> Manifest:
+    fetch = partial(_document, source)
+    return platform_manifest(fetch(desc), platform, fetch, f"index {desc.digest}")
+
+
+def _image_name(desc: Descriptor) -> str | None:
     """The repository:tag an index entry names, when it names a full reference."""
-    annotations = desc.get("annotations") or {}
+    annotations = desc.annotations or {}
     for key in (mt.IMAGE_NAME_ANNOTATION, mt.REF_NAME_ANNOTATION):
         name = annotations.get(key)
         if name and ("/" in name or ":" in name):

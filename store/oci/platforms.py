@@ -54,10 +54,3 @@ def parse(text: str) -> Platform:
         raise InvalidInput(f"invalid platform {text!r}: expected os/arch[/variant]")
     os_, arch = parts[0], _ARCH.get(parts[1], (parts[1], None))[0]
     return Platform(os_, arch, parts[2] if len(parts) == 3 else None)
-
-
-def from_descriptor(desc: dict) -> Platform | None:
-    p = desc.get("platform")
-    if not isinstance(p, dict) or "architecture" not in p:
-        return None
-    return Platform(p.get("os", "linux"), p["architecture"], p.get("variant"))
