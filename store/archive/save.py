@@ -9,12 +9,11 @@ it streams (rule 5); each layer appears once however many images share it.
 from __future__ import annotations
 
 import io
-import json
 import os
 import tarfile
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,6 +23,7 @@ from ..core import Store
 from ..errors import DigestMismatch, InvalidInput
 from ..layerfs.streams import ReadStream
 from ..oci import mediatypes as mt
+from ..oci.model import ArchiveEntry, ArchiveManifest, Descriptor, Index, Manifest, blob_path
 
 _OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 
@@ -32,10 +32,6 @@ _OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 class _Selected:
     image_id: str
     refs: list[reference.Reference] = field(default_factory=list)
-
-
-def _dumps(doc: object) -> bytes:
-    return json.dumps(doc, separators=(",", ":")).encode()
 
 
 class _ChunkReader(ReadStream):
@@ -88,7 +84,7 @@ def _refs_for(store: Store, name: str, image_id: str) -> list[reference.Referenc
 class _Writer:
     def __init__(self, store: Store, out: BinaryIO) -> None:
         self.store = store
-        self.tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)  # type: ignore[call-overload]
+        self.tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
         self.written: set[str] = set()
 
     def _info(self, name: str, size: int = 0, directory: bool = False) -> tarfile.TarInfo:
@@ -109,23 +105,23 @@ class _Writer:
 
     def blob(self, data: bytes) -> str:
         digest = dg.sha256_bytes(data)
-        name = f"blobs/sha256/{dg.hex_of(digest)}"
+        name = blob_path(digest)
         if name not in self.written:
             self.written.add(name)
             self.file(name, data)
         return digest
 
-    def layer(self, chain: str) -> tuple[str, int]:
+    def layer(self, chain: str) -> Descriptor:
         row = self.store.layers.get(chain)
         size = self.store.layers.tar_size(chain)
-        name = f"blobs/sha256/{dg.hex_of(row['diff_id'])}"
+        name = blob_path(row["diff_id"])
         if name not in self.written:
             self.written.add(name)
             chunks = self.store.layers.tar(chain)
             self.tar.addfile(self._info(name, size), _ChunkReader(chunks))
             for _ in chunks:  # tarfile stops at `size`; finishing the iterator runs the digest check
                 raise DigestMismatch(f"layer {row['diff_id']} re-assembles longer than its recorded size")
-        return row["diff_id"], size
+        return Descriptor(mt.OCI_LAYER, row["diff_id"], size)
 
     def close(self) -> None:
         self.tar.close()
@@ -135,46 +131,40 @@ class _Writer:
         self.tar.fileobj.close()
 
 
-def _write_image(store: Store, writer: _Writer, sel: _Selected) -> tuple[list[dict], dict]:
-    """Write one image's blobs; return its index.json entries and its manifest.json item."""
+def _write_image(store: Store, writer: _Writer, sel: _Selected) -> tuple[list[Descriptor], ArchiveEntry]:
+    """Write one image's blobs; return its index.json entries and its manifest.json entry."""
     config = store.images.config_bytes(sel.image_id)
     writer.blob(config)
     layers = [writer.layer(chain) for chain in store.images.chain(sel.image_id)]
-    manifest = _dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": mt.OCI_MANIFEST,
-            "config": {"mediaType": mt.OCI_CONFIG, "digest": sel.image_id, "size": len(config)},
-            "layers": [{"mediaType": mt.OCI_LAYER, "digest": d, "size": s} for d, s in layers],
-        }
+    manifest = Manifest.build(config, layers, oci=True).to_bytes()
+    desc = Descriptor(mt.OCI_MANIFEST, writer.blob(manifest), len(manifest))
+    index = [_named(desc, ref) for ref in sel.refs] or [desc]
+    entry = ArchiveEntry(
+        config=blob_path(sel.image_id),
+        layers=tuple(blob_path(d.digest) for d in layers),
+        repo_tags=tuple(f"{r.familiar}:{r.tag}" for r in sel.refs) or None,
     )
-    desc = {"mediaType": mt.OCI_MANIFEST, "digest": writer.blob(manifest), "size": len(manifest)}
-    index = [
-        {
-            **desc,
-            "annotations": {mt.IMAGE_NAME_ANNOTATION: f"{ref.repository}:{ref.tag}", mt.REF_NAME_ANNOTATION: ref.tag},
-        }
-        for ref in sel.refs
-    ] or [desc]
-    item = {
-        "Config": f"blobs/sha256/{dg.hex_of(sel.image_id)}",
-        "RepoTags": [f"{r.familiar}:{r.tag}" for r in sel.refs] or None,
-        "Layers": [f"blobs/sha256/{dg.hex_of(d)}" for d, _ in layers],
-    }
-    return index, item
+    return index, entry
+
+
+def _named(desc: Descriptor, ref: reference.Reference) -> Descriptor:
+    """An index.json entry as Docker 25+ names it: by the full reference, and by the tag alone."""
+    tag = ref.tag or reference.DEFAULT_TAG
+    return replace(desc, annotations={mt.IMAGE_NAME_ANNOTATION: f"{ref.repository}:{tag}", mt.REF_NAME_ANNOTATION: tag})
 
 
 def write_archive(store: Store, images: list[_Selected], out: BinaryIO) -> None:
     writer = _Writer(store, out)
     try:
         writer.start()
-        index, manifest_json = [], []
+        index: list[Descriptor] = []
+        archive: list[ArchiveEntry] = []
         for sel in images:
-            entries, item = _write_image(store, writer, sel)
+            entries, entry = _write_image(store, writer, sel)
             index += entries
-            manifest_json.append(item)
-        writer.file("index.json", _dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": index}))
-        writer.file("manifest.json", _dumps(manifest_json))
+            archive.append(entry)
+        writer.file("index.json", Index(mt.OCI_INDEX, tuple(index)).to_bytes())
+        writer.file("manifest.json", ArchiveManifest(tuple(archive)).to_bytes())
         writer.close()
     except BaseException:
         writer.abort()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
@@ -27,6 +26,7 @@ from ..core import Store
 from ..db import write
 from ..errors import InvalidInput, NotFound
 from ..oci import mediatypes as mt
+from ..oci.model import REGISTRY, Descriptor, Manifest
 from ..progress import Progress, Silent
 from ..reference import Reference
 from . import auth, known
@@ -36,8 +36,6 @@ from .workers import run_all
 GZIP_LEVEL = 6
 UPLOAD_CHUNK = 8 << 20
 WORKERS = 3
-_TO_OCI = {mt.DOCKER_LAYER_GZIP: mt.OCI_LAYER_GZIP, mt.DOCKER_LAYER: mt.OCI_LAYER}
-_TO_DOCKER = {v: k for k, v in _TO_OCI.items()}
 
 
 @dataclass
@@ -201,7 +199,8 @@ class _Push:
         blobs = run_all(one, jobs, self.client.cancel, WORKERS)
         config = self.store.images.config_bytes(image_id)
         self.config(image_id, config)
-        media, body = manifest(image_id, config, blobs)
+        image = manifest(config, blobs)
+        body = image.to_bytes(REGISTRY)
         tag = self.ref.tag or reference.DEFAULT_TAG
         self.client.send(
             "PUT",
@@ -209,7 +208,7 @@ class _Push:
             self.wanted,
             ok=(201,),
             content=body,
-            headers={"Content-Type": media},
+            headers={"Content-Type": image.content_type},
         )
         digest = dg.sha256_bytes(body)
         with write(self.store.db):
@@ -221,17 +220,10 @@ class _Push:
         return Pushed(f"{self.ref.familiar}:{tag}", tag, digest, len(body))
 
 
-def manifest(image_id: str, config: bytes, blobs: list[Blob]) -> tuple[str, bytes]:
+def manifest(config: bytes, blobs: list[Blob]) -> Manifest:
     """Docker schema 2, as docker push writes it; OCI when a layer is zstd (Docker's has no zstd)."""
     oci = any(b.media_type == mt.OCI_LAYER_ZSTD for b in blobs)
-    layer_type = (lambda t: _TO_OCI.get(t, t)) if oci else (lambda t: _TO_DOCKER.get(t, t))
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": mt.OCI_MANIFEST if oci else mt.DOCKER_MANIFEST,
-        "config": {"mediaType": mt.OCI_CONFIG if oci else mt.DOCKER_CONFIG, "size": len(config), "digest": image_id},
-        "layers": [{"mediaType": layer_type(b.media_type), "size": b.size, "digest": b.digest} for b in blobs],
-    }
-    return doc["mediaType"], json.dumps(doc, indent=3).encode()  # type: ignore[return-value]
+    return Manifest.build(config, [Descriptor(b.media_type, b.digest, b.size) for b in blobs], oci)
 
 
 def push(
