@@ -1,7 +1,9 @@
-"""Containers: records, lifecycle, the shim, root file systems, the OCI runtime, changes, commit.
+"""Containers: records, lifecycle, the shim, storage drivers, root file systems, the OCI runtime,
+changes, commit.
 
-Owns the `containers` table and containers/<id>/: a container's writable layer (through a
-storage driver, overlay or vfs), its OCI bundle and lock, and its process under runc or crun.
+Owns the `containers` table and containers/<id>/: a container's writable layer (through its
+storage driver, overlay or vfs: drivers.py), its OCI bundle and lock, and its process under
+runc or crun.
 This is the only room that runs a container. It may import the store's core (core, db,
 layers, images, paths, fsutil, …) and layerfs/ (commit writes a layer through the same
 extraction as load); nothing outside containers/ imports its runtime or lifecycle modules,

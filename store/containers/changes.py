@@ -1,4 +1,4 @@
-"""What a container changed, as `docker diff` lists it, and the size of its writable layer.
+"""What a container changed, as `docker diff` lists it, the way each storage driver finds it.
 
 overlay: walk the upperdir (Docker's OverlayChanges). A char 0/0 device is a deletion, an
 opaque directory that hides a lower one is a deletion of the old one; anything else is an
@@ -9,11 +9,9 @@ deletion is listed as changed.
 vfs: compare the container's copy with the merged view of its lower layers (Docker's
 ChangesDirs): a stat difference (mode, owner, rdev; size and mtime for non-directories; the
 security.capability xattr) is a change, and a directory with changes inside is listed as
-changed before them.
+changed before them. The added and changed files' size (changes_size) is vfs's SizeRw.
 
-Sizes follow Docker: overlay's SizeRw is the upperdir's apparent size (directory.Size);
-vfs's is the size of the added and changed files (ChangesSize). The disk figure is what the
-container's own copy occupies: the upperdir for overlay, the whole copy for vfs.
+drivers.py says which walk is a container's.
 """
 
 from __future__ import annotations
@@ -23,10 +21,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core import Store
-from ..fsutil import measure
 from . import rootfs
-from .records import Container
 
 _CAPABILITY = "security.capability"
 
@@ -38,29 +33,6 @@ class Change:
 
     def __str__(self) -> str:
         return f"{self.kind} {self.path}"
-
-
-def lowers(store: Store, c: Container) -> list[tuple[Path, str]]:
-    """The container's lower layers, uppermost first: its init layer, then the image's."""
-    chain = store.images.chain(c.image_id)
-    ancestry = store.layers.ancestry(chain[-1]) if chain else []
-    return rootfs.layer_chain(store.layout, store.layout.containers / c.id, ancestry)
-
-
-def changes(store: Store, c: Container) -> list[Change]:
-    base = store.layout.containers / c.id
-    if c.driver == "overlay":
-        return overlay_changes(str(base / "diff"), [str(p) for p, _ in lowers(store, c)])
-    return vfs_changes(str(base / "merged"), lowers(store, c))
-
-
-def writable_size(store: Store, c: Container) -> tuple[int, int]:
-    """(SizeRw, disk) measured now."""
-    base = store.layout.containers / c.id
-    if c.driver == "overlay":
-        return measure(str(base / "diff"))
-    root = str(base / "merged")
-    return changes_size(root, vfs_changes(root, lowers(store, c))), measure(root)[1]
 
 
 def _sorted_entries(path: str) -> list[os.DirEntry]:

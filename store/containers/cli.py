@@ -261,10 +261,11 @@ def ps(
 
 def diff(container: Annotated[str, typer.Argument(help="Container")]) -> None:
     """Inspect changes to files or directories on a container's filesystem (A added, C changed, D deleted)."""
-    from .changes import changes
+    from .drivers import driver_for
 
     store = open_store()
-    out("\n".join(str(change) for change in changes(store, _lookup(store, container))))
+    c = _lookup(store, container)
+    out("\n".join(str(change) for change in driver_for(c.driver).changes(store, c)))
 
 
 def commit(

@@ -1,8 +1,8 @@
 """`commit`: a container's changes become a layer, and the layer a child image of its image.
 
-The layer tar is what Docker's commit writes (export.py). It streams straight into the layer
-store's ingest (one pass: diff_id, tar-split, files), so it gets the same checks as a loaded
-layer.
+The layer tar is what Docker's commit writes, read by the container's storage driver
+(drivers.py, export.py). It streams straight into the layer store's ingest (one pass:
+diff_id, tar-split, files), so it gets the same checks as a loaded layer.
 
 The image config follows Docker's NewChildImage: the parent's rootfs and history plus one
 entry (`empty_layer` and no new layer when nothing changed), `container`, `container_config`
@@ -27,8 +27,8 @@ from ..core import Store
 from ..errors import InvalidInput, NotFound
 from ..timeutil import rfc3339_nano
 from . import instructions, lifecycle
-from .changes import changes
-from .export import Writer, write_changes, write_upper
+from .drivers import driver_for
+from .export import Writer
 from .records import Container
 
 
@@ -62,14 +62,7 @@ def commit(
 
 
 def _commit(store: Store, c: Container, config: dict, author: str, message: str) -> str:
-    directory = store.layout.containers / c.id
-    if c.driver == "overlay":
-        upper = str(directory / "diff")
-        writer: Writer | None = (lambda tf: write_upper(tf, upper)) if os.listdir(upper) else None
-    else:
-        found = changes(store, c)
-        root = str(directory / "merged")
-        writer = (lambda tf: write_changes(tf, root, found)) if found else None
+    writer = driver_for(c.driver).layer_writer(store, c)
     parent = store.images.config(c.image_id)
     chain = store.images.chain(c.image_id)
     with store.lease("commit") as lease:

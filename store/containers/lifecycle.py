@@ -23,6 +23,7 @@ from pathlib import Path
 from ..core import Store
 from ..errors import BilgeError, Conflict, InvalidInput, NotFound
 from . import ocispec, rootfs, runtime
+from .drivers import driver_for
 from .records import Container
 
 UNKNOWN_EXIT = 255
@@ -121,8 +122,6 @@ def read_exit(directory: Path, pid: int | None) -> tuple[int, float]:
 
 def finalize(store: Store, cid: str, pid: int | None, code: int, finished: float) -> None:
     """Record the end of run `pid`: unmount, measure the writable layer, mark exited. Idempotent."""
-    from .changes import writable_size
-
     containers = store.containers
     try:
         with containers.locked(cid):
@@ -130,7 +129,7 @@ def finalize(store: Store, cid: str, pid: int | None, code: int, finished: float
             if c is None or c.state != "running" or c.pid != pid:
                 return
             rootfs.unmount(containers.path(cid) / "merged")
-            size, disk = writable_size(store, c)
+            size, disk = driver_for(c.driver).writable_size(store, c)
             containers.set_exited(cid, code, finished, size, disk)
     except NotFound:
         return
@@ -169,9 +168,7 @@ def start(store: Store, c: Container, attach: bool, interactive: bool) -> Launch
             return Launched(current, None)
         directory = containers.path(c.id)
         merged = directory / "merged"
-        if current.driver == "overlay":
-            chain = store.images.chain(current.image_id)
-            rootfs.mount(store.layout, directory, store.layers.ancestry(chain[-1]) if chain else [])
+        driver_for(current.driver).mount(store, current)
         try:
             _write_bundle(directory, current)
             shim, line = _launch(store, rt, current, attach, interactive)

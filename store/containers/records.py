@@ -25,9 +25,8 @@ from typing import Any
 from ..core import Store
 from ..db import write
 from ..errors import Conflict, InvalidInput, NotFound
-from ..fsutil import measure, new_scratch_dir
-from ..paths import Layout
-from . import names, rootfs
+from ..fsutil import new_scratch_dir
+from . import drivers, names, rootfs
 
 STATES = ("created", "running", "exited")
 
@@ -159,16 +158,16 @@ class ContainerStore:
         containers/ and insert the row in one transaction, touching the image's last-used time."""
         store = self.store
         image_id = store.images.resolve(opts.image)
-        chain = store.images.chain(image_id)
-        ancestry = store.layers.ancestry(chain[-1]) if chain else []
+        ancestry = drivers.image_ancestry(store, image_id)
         cid = names.new_id()
         name = names.check_name(opts.name) if opts.name is not None else None
         config = container_config(store.images.config(image_id), opts, cid)
-        driver = rootfs.choose_driver(self.layout, ancestry, opts.storage_driver)
+        driver = drivers.choose(self.layout, ancestry, opts.storage_driver)
         with store.lease("create") as lease:
             (self.layout.ingest / lease.id).mkdir(exist_ok=True)
             work = new_scratch_dir(self.layout.ingest / lease.id, "container-")
-            disk = _prepare(self.layout, work, driver, ancestry)
+            rootfs.make_init_layer(work / "init")
+            disk = driver.prepare(self.layout, work, ancestry)
             with write(self.db):
                 lease.add("image", image_id)
                 name = self._claim_name(name, cid)
@@ -182,7 +181,7 @@ class ContainerStore:
                         name,
                         image_id,
                         time.time(),
-                        driver,
+                        driver.name,
                         runtime,
                         json.dumps(config),
                         json.dumps(config["Config"]["Labels"]),
@@ -284,20 +283,6 @@ class ContainerStore:
         finally:
             _held.pop(cid, None)
             os.close(fd)
-
-
-def _prepare(layout: Layout, work: Path, driver: str, ancestry: list[dict]) -> int:
-    """The container's directory; returns the disk it takes (the whole copy, for vfs)."""
-    rootfs.make_init_layer(work / "init")
-    if driver == "overlay":
-        for name in ("diff", "work", "merged"):
-            (work / name).mkdir(0o755)
-        return 0
-    staging = work / ".staging"
-    staging.mkdir()
-    rootfs.build_vfs(rootfs.layer_chain(layout, work, ancestry), work / "merged", staging)
-    staging.rmdir()
-    return measure(str(work / "merged"))[1]
 
 
 def container_config(image_config: dict, opts: CreateOptions, cid: str) -> dict[str, Any]:

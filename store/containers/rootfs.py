@@ -26,12 +26,10 @@ import stat
 import uuid
 from pathlib import Path
 
-from ..errors import InvalidInput
 from ..fsutil import copy_tree
 from ..layerfs.whiteouts import OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX
 from ..paths import Layout
 
-DRIVERS = ("overlay", "vfs")
 _DIR, _FILE = "dir", "file"
 # Docker's initlayer.Setup: what the runtime mounts over, and /etc/mtab as the link it expects.
 INIT_ENTRIES = {
@@ -74,19 +72,9 @@ def layer_chain(layout: Layout, container_dir: Path, ancestry: list[dict]) -> li
     ]
 
 
-def choose_driver(layout: Layout, ancestry: list[dict], requested: str | None) -> str:
-    """overlay where the kernel lets us mount it over these layers, else vfs; a request is checked."""
-    if requested is not None and requested not in DRIVERS:
-        raise InvalidInput(f"unknown storage driver {requested!r} (choose from {', '.join(DRIVERS)})")
-    if requested == "vfs":
-        return "vfs"
-    reason = _overlay_unusable(layout, ancestry)
-    if reason and requested == "overlay":
-        raise InvalidInput(f"storage driver overlay is not usable here: {reason}; use --storage-driver vfs")
-    return "vfs" if reason else "overlay"
-
-
-def _overlay_unusable(layout: Layout, ancestry: list[dict]) -> str | None:
+def overlay_unusable(layout: Layout, ancestry: list[dict]) -> str | None:
+    """Why overlay cannot hold a container of these layers here, or None: it needs root, layers with
+    overlay's whiteouts, and a kernel that mounts it (tried on a probe)."""
     if os.geteuid() != 0:
         return "mounting overlayfs needs root"
     if any(row["whiteouts"] != "overlay" for row in ancestry):

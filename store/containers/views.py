@@ -10,6 +10,7 @@ from ..core import Store
 from ..errors import InvalidInput, NotFound
 from ..tables import human_duration
 from ..timeutil import rfc3339_nano
+from .drivers import driver_for
 from .records import STATES, Container
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -42,9 +43,7 @@ def sizes(store: Store, c: Container) -> Sizes:
     """SizeRw (stored at the last stop; live while running) and SizeRootFs = SizeRw + image size."""
     rw = c.size_rw
     if c.state == "running" or rw is None:
-        from .changes import writable_size
-
-        rw = writable_size(store, c)[0]
+        rw = driver_for(c.driver).writable_size(store, c)[0]
     return Sizes(rw, rw + store.images.size(c.image_id))
 
 
@@ -83,7 +82,7 @@ def inspect_container(store: Store, c: Container, size: bool) -> dict[str, Any]:
         "Driver": c.driver,
         "Platform": "linux",
         "HostConfig": {**c.host_config, "Runtime": c.runtime},
-        "GraphDriver": {"Data": _driver_data(store, c), "Name": c.driver},
+        "GraphDriver": {"Data": driver_for(c.driver).graph_data(store, c), "Name": c.driver},
     }
     if size:
         measured = sizes(store, c)
@@ -96,20 +95,6 @@ def inspect_container(store: Store, c: Container, size: bool) -> dict[str, Any]:
         }
     )
     return out
-
-
-def _driver_data(store: Store, c: Container) -> dict[str, str]:
-    directory = store.layout.containers / c.id
-    if c.driver != "overlay":
-        return {"Dir": str(directory / "merged")}
-    from .changes import lowers
-
-    return {
-        "LowerDir": ":".join(str(path) for path, _ in lowers(store, c)),
-        "MergedDir": str(directory / "merged"),
-        "UpperDir": str(directory / "diff"),
-        "WorkDir": str(directory / "work"),
-    }
 
 
 # -- ps --------------------------------------------------------------------------------------
