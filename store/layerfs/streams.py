@@ -65,7 +65,7 @@ class ForwardReader(ReadStream):
 class Slice(ReadStream):
     """The next `size` bytes of a reader (one tar member's data), and no more."""
 
-    def __init__(self, src: BinaryIO, size: int) -> None:
+    def __init__(self, src: BinaryIO | ReadStream, size: int) -> None:
         self.src = src
         self.left = size
 

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 # httpx imports its own command-line tool on import when rich and pygments are installed (~60 ms
 # of a cold start); bilge never runs it, and httpx is built to do without it.
@@ -181,7 +182,7 @@ class Client:
                 except httpx.TransportError:
                     continue
             else:
-                resp = self._with_retries("GET", root, lambda root=root: self.http.get(root))
+                resp = self._with_retries("GET", root, partial(self.http.get, root))
             break
         if resp.status_code == 401:
             self._auth.scheme, self._auth.params = parse_challenge(resp.headers.get("www-authenticate", ""))
@@ -302,7 +303,7 @@ class Client:
             if auth:
                 hdrs["Authorization"] = auth
             request = self.http.build_request(method, url, headers=hdrs, content=content)
-            resp = self._with_retries(method, url, lambda request=request: self.http.send(request, stream=stream))
+            resp = self._with_retries(method, url, partial(self.http.send, request, stream=stream))
             if resp.status_code == 401 and not refreshed and self._auth.scheme == "bearer":
                 resp.close()
                 refreshed = True
