@@ -98,6 +98,4 @@ def plain(table: list[list[str]], headers: list[str]) -> str:
     widths = [len(h) + 2 for h in headers]
     for line in cells:
         widths = [max(w, len(cell)) for w, cell in zip(widths, line)]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in [headers, *cells]
-    )
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in [headers, *cells])

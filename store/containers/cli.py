@@ -232,7 +232,7 @@ def ps(
             "ports": "",
             "names": c.name,
         }
-        exact = {
+        exact: dict[str, Any] = {
             **row,
             "id": c.id,
             "image_id": c.image_id,
@@ -314,10 +314,11 @@ def inspect_containers(
 
 def register(app: typer.Typer, container_app: typer.Typer) -> None:
     """Docker's top-level verbs, and `container …`, its management form."""
-    for fn in (create, run):
-        app.command(context_settings=_PASS_THROUGH)(fn)
-        container_app.command(context_settings=_PASS_THROUGH)(fn)
-    for fn in (start, stop, kill, rm, ps, diff, commit):
+    for passing in (create, run):
+        app.command(context_settings=_PASS_THROUGH)(passing)
+        container_app.command(context_settings=_PASS_THROUGH)(passing)
+    verbs: tuple[Callable[..., None], ...] = (start, stop, kill, rm, ps, diff, commit)
+    for fn in verbs:
         app.command()(fn)
     for name, fn in (
         ("ls", ps),
