@@ -1,7 +1,6 @@
 """The collector's commands: rmi, image/container/system prune, pin/unpin, gc history."""
 
 import sys
-from datetime import UTC
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -280,12 +279,10 @@ def rmi(
 
 def pin(images: Annotated[list[str], typer.Argument(help="Images no prune may remove")]) -> None:
     """Protect images from every prune and policy (the label bilge.pin=true does the same)."""
-    import time
-
     store = open_store()
     for name in images:
         image_id = store.images.resolve(name)
-        store.db.execute("INSERT OR REPLACE INTO pins (image_id, created) VALUES (?, ?)", [image_id, time.time()])
+        store.images.pin(image_id)
         out(image_id)
 
 
@@ -294,7 +291,7 @@ def unpin(images: Annotated[list[str], typer.Argument(help="Images to unpin")]) 
     store = open_store()
     for name in images:
         image_id = store.images.resolve(name)
-        store.db.execute("DELETE FROM pins WHERE image_id = ?", [image_id])
+        store.images.unpin(image_id)
         out(image_id)
 
 
@@ -303,12 +300,14 @@ def gc_history(
 ) -> None:
     """List prune runs: when, what policy, what went, bytes planned and freed, errors."""
     import json
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     from bilge.store.tables import human_size, render
 
+    from .prune import runs
+
     check_format(format)
-    rows = list(open_store().db.query("SELECT * FROM gc_runs ORDER BY id DESC LIMIT ?", [limit]))
+    rows = runs(open_store(), limit)
     table = []
     for r in rows:
         removed = json.loads(r["removed"])

@@ -197,3 +197,8 @@ def record(
         ],
     )
     return int(cursor.lastrowid or 0)
+
+
+def runs(store: Store, limit: int) -> list[dict]:
+    """The most recent prune runs, newest first, as `record` wrote them."""
+    return list(store.db.query("SELECT * FROM gc_runs ORDER BY id DESC LIMIT ?", [limit]))

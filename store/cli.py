@@ -174,52 +174,23 @@ def images(
     format: FormatOpt = "table",
 ) -> None:
     """List images."""
-    from .listing import list_images
-    from .tables import ago, human_size, render
-    from .timeutil import format_utc
+    from .listing import list_images, name_rows
+    from .tables import render
 
     check_format(format)
     filters = list(filter or []) + ([f"reference={repository}"] if repository else [])
     found = list_images(open_store(), all, filters)
     if quiet:
-        seen: list[str] = []
-        for img in found:
-            ident = short_id(img.id, no_trunc)
-            if ident not in seen:
-                seen.append(ident)
-        out("\n".join(seen))
+        out("\n".join(dict.fromkeys(short_id(img.id, no_trunc) for img in found)))
         return
-    rows, data = [], []
-    for img in found:
-        names = img.repo_tags or [("<none>", "<none>")]
-        digest_of = dict(img.repo_digests)
-        for repo, tag_name in names:
-            digest = digest_of.get(repo, "<none>")
-            rows.append(
-                {
-                    "repository": repo,
-                    "tag": tag_name,
-                    "digest": digest,
-                    "id": short_id(img.id, no_trunc),
-                    "created": ago(img.created),
-                    "size": human_size(img.size),
-                }
-            )
-            data.append(
-                {
-                    "repository": repo,
-                    "tag": tag_name,
-                    "digest": digest,
-                    "id": img.id,
-                    "created": format_utc(img.created),
-                    "size": img.size,
-                }
-            )
     columns = [("repository", "REPOSITORY"), ("tag", "TAG")]
     if digests:
         columns.append(("digest", "DIGEST"))
     columns += [("id", "IMAGE ID"), ("created", "CREATED"), ("size", "SIZE")]
-    out(render(rows, columns, format, data))
+    if format in ("json", "csv"):  # every field, exact values
+        out(render([], columns, format, name_rows(found, True, lambda i: i)))
+    else:
+        out(render(name_rows(found, False, lambda i: short_id(i, no_trunc)), columns, format))
 
 
 def inspect(

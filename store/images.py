@@ -101,6 +101,13 @@ class ImageStore:
             [ref.repository, ref.digest, image_id, time.time()],
         )
 
+    def pin(self, image_id: str) -> None:
+        """A root for the collector: no prune or policy takes the image until it is unpinned."""
+        self.db.execute("INSERT OR REPLACE INTO pins (image_id, created) VALUES (?, ?)", [image_id, time.time()])
+
+    def unpin(self, image_id: str) -> None:
+        self.db.execute("DELETE FROM pins WHERE image_id = ?", [image_id])
+
     def touch(self, image_id: str) -> None:
         self.db.execute("UPDATE images SET last_used = ? WHERE id = ?", [time.time(), image_id])
 

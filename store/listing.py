@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .catalog import Catalog, ImageRecord
 from .core import Store
 from .errors import InvalidInput
+from .tables import ago, human_size
+from .timeutil import format_utc
 
 FILTER_KEYS = ("dangling", "label", "reference", "before", "since")
 
@@ -21,6 +25,29 @@ class ImageSummary:
     size: int
     repo_tags: list[tuple[str, str]]
     repo_digests: list[tuple[str, str]]
+
+
+def name_rows(found: list[ImageSummary], exact: bool, shown_id: Callable[[str], str]) -> list[dict[str, Any]]:
+    """One row per name, as `docker images` lists them: for a table, Docker's human units and
+    the ID as shown; for json and csv (`exact`), full IDs, bytes and the creation time."""
+    rows = []
+    for img in found:
+        digest_of = dict(img.repo_digests)
+        ident = img.id if exact else shown_id(img.id)
+        created = format_utc(img.created) if exact else ago(img.created)
+        size: int | str = img.size if exact else human_size(img.size)
+        for repo, tag in img.repo_tags or [("<none>", "<none>")]:
+            rows.append(
+                {
+                    "repository": repo,
+                    "tag": tag,
+                    "digest": digest_of.get(repo, "<none>"),
+                    "id": ident,
+                    "created": created,
+                    "size": size,
+                }
+            )
+    return rows
 
 
 def parse_filters(filters: list[str]) -> dict[str, list[str]]:

@@ -207,10 +207,7 @@ def ps(
     no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Don't truncate output")] = False,
 ) -> None:
     """List containers; filters status=, label=, ancestor=, name=, id=."""
-    import json
-
-    from ..tables import ago, human_size, render
-    from ..timeutil import format_utc
+    from ..tables import render
     from . import views as view
 
     check_format(format)
@@ -219,34 +216,7 @@ def ps(
     if quiet:
         out("\n".join(c.id if no_trunc else c.id[:12] for c in found))
         return
-    rows, data = [], []
-    for c in found:
-        command = view.command(c)
-        shown = command if no_trunc or len(command) <= 20 else command[:19] + "…"
-        row = {
-            "id": c.id if no_trunc else c.id[:12],
-            "image": view.image_shown(store, c),
-            "command": json.dumps(shown, ensure_ascii=False),  # Go's strconv.Quote, as docker ps
-            "created": ago(c.created),
-            "status": view.status(c),
-            "ports": "",
-            "names": c.name,
-        }
-        exact: dict[str, Any] = {
-            **row,
-            "id": c.id,
-            "image_id": c.image_id,
-            "command": command,
-            "created": format_utc(c.created),
-            "state": c.state,
-            "labels": c.labels,
-        }
-        if size:
-            measured = view.sizes(store, c)
-            row["size"] = f"{human_size(measured.rw)} (virtual {human_size(measured.root_fs)})"
-            exact.update({"size": measured.rw, "size_root_fs": measured.root_fs})
-        rows.append(row)
-        data.append(exact)
+    rows, data = view.ps_rows(store, found, size, no_trunc)
     columns = [
         ("id", "CONTAINER ID"),
         ("image", "IMAGE"),

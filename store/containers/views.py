@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from ..core import Store
 from ..errors import InvalidInput, NotFound
-from ..tables import human_duration
-from ..timeutil import rfc3339_nano
+from ..tables import ago, human_duration, human_size
+from ..timeutil import format_utc, rfc3339_nano
 from .drivers import driver_for
 from .records import STATES, Container
 
@@ -186,3 +187,37 @@ def _descendants(store: Store, names: list[str]) -> set[str]:
 def inspect_named(store: Store, ref: str, size: bool) -> dict[str, Any]:
     """`inspect` of a container by name, ID or prefix; NotFound when there is none."""
     return inspect_container(store, store.containers.lookup(ref), size)
+
+
+def ps_rows(store: Store, found: list[Container], size: bool, no_trunc: bool) -> tuple[list[dict], list[dict]]:
+    """`ps` rows as the table shows them (Docker's truncations and units), and with exact values
+    for json and csv."""
+    rows, data = [], []
+    for c in found:
+        full = command(c)
+        shown = full if no_trunc or len(full) <= 20 else full[:19] + "…"
+        row = {
+            "id": c.id if no_trunc else c.id[:12],
+            "image": image_shown(store, c),
+            "command": json.dumps(shown, ensure_ascii=False),  # Go's strconv.Quote, as docker ps
+            "created": ago(c.created),
+            "status": status(c),
+            "ports": "",
+            "names": c.name,
+        }
+        exact: dict[str, Any] = {
+            **row,
+            "id": c.id,
+            "image_id": c.image_id,
+            "command": full,
+            "created": format_utc(c.created),
+            "state": c.state,
+            "labels": c.labels,
+        }
+        if size:
+            measured = sizes(store, c)
+            row["size"] = f"{human_size(measured.rw)} (virtual {human_size(measured.root_fs)})"
+            exact.update({"size": measured.rw, "size_root_fs": measured.root_fs})
+        rows.append(row)
+        data.append(exact)
+    return rows, data
