@@ -6,13 +6,14 @@ when they stopped (rule 4); that is why this is fast on hosts where Docker's is 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bilge.gc.accounting import image_usage
 from bilge.store.catalog import Catalog
-from bilge.store.containers.records import Container
-from bilge.store.containers.views import command, current, image_shown, sizes, status
 from bilge.store.core import Store
+
+if TYPE_CHECKING:
+    from bilge.store.containers.records import Container
 
 
 def system_df(store: Store) -> dict[str, Any]:
@@ -40,7 +41,7 @@ def system_df(store: Store) -> dict[str, Any]:
             }
         )
     images.sort(key=lambda i: (i["Created"], i["Id"]), reverse=True)
-    containers = [_container(store, c) for c in current(store)]
+    containers = _containers(store) if catalog.containers else []
     return {
         "LayersSize": sum(layer.size for layer in layers),
         "LayersDisk": sum(layer.disk for layer in layers),
@@ -51,8 +52,17 @@ def system_df(store: Store) -> dict[str, Any]:
     }
 
 
+def _containers(store: Store) -> list[dict[str, Any]]:
+    """The container room is loaded only when the store has containers."""
+    from bilge.store.containers.views import current
+
+    return [_container(store, c) for c in current(store)]
+
+
 def _container(store: Store, c: Container) -> dict[str, Any]:
     """GET /system/df's container entry: stored sizes for stopped containers, measured for running ones."""
+    from bilge.store.containers.views import command, image_shown, sizes, status
+
     size = sizes(store, c)
     return {
         "Id": c.id,

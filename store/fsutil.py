@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 
 def atomic_write(target: Path, data: bytes, scratch: Path) -> None:
     """Write under `scratch` on the same file system, fsync, then rename into place (rule 1)."""
+    import tempfile  # only writers pay for it
+
     fd, tmp = tempfile.mkstemp(dir=scratch, prefix="blob-")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -26,6 +27,8 @@ def atomic_write(target: Path, data: bytes, scratch: Path) -> None:
 
 
 def new_scratch_dir(parent: Path, prefix: str) -> Path:
+    import tempfile
+
     return Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
 
 

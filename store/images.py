@@ -14,7 +14,6 @@ from .db import Database, write
 from .errors import Conflict, InvalidInput, NotFound
 from .layers import LayerStore
 from .leases import Lease
-from .oci.model import ImageConfig
 from .reference import Reference
 
 _HEX = set("0123456789abcdef")
@@ -33,6 +32,8 @@ class Removal:
 def parse_config(data: bytes) -> dict:
     """The config as `create` reads it, checked by the image model so that every way an image
     comes in (load, pull, commit) is held to the same rules."""
+    from .oci.model import ImageConfig  # only writers parse configs
+
     ImageConfig.parse(data)
     return json.loads(data)
 

@@ -18,7 +18,6 @@ from .blobs import BlobStore
 from .db import Database, write
 from .errors import DigestMismatch, NotFound
 from .fsutil import copy_tree, new_scratch_dir
-from .layerfs.tarsplit import assemble, segment_sizes
 from .leases import Lease
 from .paths import Layout
 from .trash import Trash
@@ -165,10 +164,14 @@ class LayerStore:
         return self.layout.layers / self.get(chain)["dir"] / "diff"
 
     def tar_size(self, chain: str) -> int:
+        from .layerfs.tarsplit import segment_sizes  # only save and push re-assemble
+
         return sum(segment_sizes(self.blobs.get(self.get(chain)["tarsplit"])))
 
     def tar(self, chain: str) -> Iterator[bytes]:
         """The layer's original tar, re-assembled and verified against its diff_id as it streams."""
+        from .layerfs.tarsplit import assemble
+
         row = self.get(chain)
         digest = hashlib.sha256()
         diff = self.layout.layers / row["dir"] / "diff"

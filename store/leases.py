@@ -13,7 +13,6 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,7 +90,7 @@ class _Renewer(threading.Thread):
 def lease(db: Database, path: Path, purpose: str, ttl: float | None = None) -> Iterator[Lease]:
     """A lease on the store whose database is at `path`, renewed until the block ends."""
     ttl = ttl or default_ttl()
-    lease_id = uuid.uuid4().hex
+    lease_id = os.urandom(16).hex()
     now = time.time()
     db.execute(
         "INSERT INTO leases (id, purpose, pid, created, expires) VALUES (?, ?, ?, ?, ?)",

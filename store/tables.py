@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from collections.abc import Sequence
@@ -70,6 +68,9 @@ def render(
     if fmt == "json":
         return json.dumps(list(data if data is not None else rows), indent=2)
     if fmt == "csv":
+        import csv
+        import io
+
         out = io.StringIO()
         keys = list(data[0]) if data else [key for key, _ in columns]
         writer = csv.writer(out, lineterminator="\n")
