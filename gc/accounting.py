@@ -28,19 +28,27 @@ class ImageUsage:
 
 
 def image_usage(catalog: Catalog) -> dict[str, ImageUsage]:
-    """Per top-level image: size, shared, unique and fair share, sharing counted among top-level images."""
+    """Per top-level image: size, shared, unique and fair share, sharing counted among top-level images.
+
+    One pass over each chain (not one per figure): at 100,000 images this is most of `df -v`.
+    """
     listed = [img for img in catalog.images.values() if catalog.top_level(img)]
-    users = Counter(chain for img in listed for chain in set(img.chain) if chain in catalog.layers)
+    users = Counter(chain for img in listed for chain in img.chain)
+    layers = catalog.layers
     usage = {}
     for img in listed:
-        layers = [catalog.layers[c] for c in img.chain if c in catalog.layers]
-        shared = [layer for layer in layers if users[layer.chain] > 1]
-        usage[img.id] = ImageUsage(
-            img.id,
-            sum(layer.size for layer in layers),
-            sum(layer.size for layer in shared),
-            sum(layer.size / users[layer.chain] for layer in layers),
-            sum(layer.disk for layer in layers),
-            sum(layer.disk for layer in shared),
-        )
+        size = shared = disk = shared_disk = 0
+        fair = 0.0
+        for chain in img.chain:
+            layer = layers.get(chain)
+            if layer is None:
+                continue
+            n = users[chain]
+            size += layer.size
+            disk += layer.disk
+            fair += layer.size / n
+            if n > 1:
+                shared += layer.size
+                shared_disk += layer.disk
+        usage[img.id] = ImageUsage(img.id, size, shared, fair, disk, shared_disk)
     return usage

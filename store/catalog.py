@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import groupby
+from operator import itemgetter
 from typing import Self
 
 from .db import Database
@@ -21,7 +24,7 @@ from .timeutil import parse_rfc3339
 PIN_LABEL = "bilge.pin"
 
 
-@dataclass
+@dataclass(slots=True)
 class ImageRecord:
     id: str
     parent: str | None
@@ -29,6 +32,7 @@ class ImageRecord:
     added: float
     last_used: float | None
     labels: dict[str, str]
+    size: int
     chain: list[str] = field(default_factory=list)
     tags: list[tuple[str, str]] = field(default_factory=list)
     digests: list[tuple[str, str]] = field(default_factory=list)
@@ -47,7 +51,7 @@ class ImageRecord:
         return self.last_used or self.added
 
 
-@dataclass
+@dataclass(slots=True)
 class LayerRecord:
     chain: str
     parent: str | None
@@ -56,7 +60,7 @@ class LayerRecord:
     leased: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class ContainerRecord:
     id: str
     name: str
@@ -85,35 +89,43 @@ class Catalog:
     children: dict[str, list[str]]
 
     @classmethod
-    def load(cls, db: Database) -> Self:
+    def load(cls, db: Database, layers: bool = True) -> Self:
+        """The whole store; without `layers`, no layer rows and no chains (what `images` needs
+        of them is each image's stored size, and they are most of the rows)."""
+        loads = json.loads
         images = {
-            r[0]: ImageRecord(r[0], r[1], parse_rfc3339(r[2]), r[3], r[4], _labels(r[5]))
-            for r in db.execute("SELECT id, parent, created, added, last_used, labels FROM images")
+            r[0]: ImageRecord(r[0], r[1], parse_rfc3339(r[2]), r[3], r[4], loads(r[5]) if r[5] else {}, r[6] or 0)
+            for r in db.execute("SELECT id, parent, created, added, last_used, labels, size FROM images")
         }
-        for image_id, chain in db.execute("SELECT image_id, chain_id FROM image_layers ORDER BY image_id, position"):
-            images[image_id].chain.append(chain)
+        layer_rows: dict[str, LayerRecord] = {}
+        if layers:
+            ordered = db.execute("SELECT image_id, chain_id FROM image_layers ORDER BY image_id, position")
+            for image_id, rows in groupby(ordered, key=itemgetter(0)):
+                images[image_id].chain = [chain for _, chain in rows]
+            layer_rows = {
+                r[0]: LayerRecord(r[0], r[1], r[2], r[3])
+                for r in db.execute("SELECT chain_id, parent, size, disk FROM layers")
+            }
+        familiar = lru_cache(maxsize=None)(familiar_name)  # a repository has many tags
         for repo, tag, image_id in db.execute("SELECT repository, tag, image_id FROM tags ORDER BY repository, tag"):
-            images[image_id].tags.append((familiar_name(repo), tag))
+            images[image_id].tags.append((familiar(repo), tag))
         for repo, digest, image_id in db.execute(
             "SELECT repository, digest, image_id FROM digests ORDER BY repository, digest"
         ):
-            images[image_id].digests.append((familiar_name(repo), digest))
+            images[image_id].digests.append((familiar(repo), digest))
         for (image_id,) in db.execute("SELECT image_id FROM pins"):
             images[image_id].pinned = True
         for img in images.values():
-            img.pinned = img.pinned or pinned_by_label(img.labels)
-        layers = {
-            r[0]: LayerRecord(r[0], r[1], r[2], r[3])
-            for r in db.execute("SELECT chain_id, parent, size, disk FROM layers")
-        }
+            if img.labels and pinned_by_label(img.labels):
+                img.pinned = True
         for kind, ref in db.execute(
             "SELECT r.kind, r.ref FROM lease_refs r JOIN leases l ON l.id = r.lease_id WHERE l.expires > ?",
             [time.time()],
         ):
             if kind == "image" and ref in images:
                 images[ref].leased = True
-            elif kind == "layer" and ref in layers:
-                layers[ref].leased = True
+            elif kind == "layer" and ref in layer_rows:
+                layer_rows[ref].leased = True
         containers = {
             r[0]: ContainerRecord(r[0], r[1], r[2], r[3], r[4], r[5], _labels(r[6]), r[7] or 0, r[8] or 0)
             for r in db.execute(
@@ -128,7 +140,7 @@ class Catalog:
         for img in images.values():
             if img.parent is not None and img.parent in images:
                 children.setdefault(img.parent, []).append(img.id)
-        return cls(images, layers, containers, children)
+        return cls(images, layer_rows, containers, children)
 
     def dangling(self, image: ImageRecord) -> bool:
         """Docker's dangling: no name and nothing built on it (what `image prune` takes by default)."""
@@ -138,7 +150,3 @@ class Catalog:
         """What `docker images` lists without -a: named, or nothing built on it (an untagged image
         with children is an intermediate)."""
         return image.named or not self.children.get(image.id)
-
-    def size(self, image: ImageRecord) -> int:
-        """Docker's image Size: the apparent bytes of every layer in its chain."""
-        return sum(self.layers[c].size for c in image.chain if c in self.layers)

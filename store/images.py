@@ -60,9 +60,13 @@ class ImageStore:
             for chain in chains:
                 if not self.layers.exists(chain):
                     raise InvalidInput(f"image {image_id}: layer {chain} is not in the store")
+            size = self.db.execute(
+                "SELECT COALESCE(SUM(size), 0) FROM layers WHERE chain_id IN (SELECT value FROM json_each(?))",
+                [json.dumps(chains)],
+            ).fetchone()[0]
             self.db.execute(
-                "INSERT INTO images (id, parent, created, added, architecture, os, variant, config_size, labels)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO images (id, parent, created, added, architecture, os, variant, config_size, labels, size)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     image_id,
                     parent,
@@ -73,6 +77,7 @@ class ImageStore:
                     config.get("variant"),
                     len(config_bytes),
                     json.dumps(labels) if labels else None,
+                    size,
                 ],
             )
             self.db.conn.executemany(
@@ -192,10 +197,10 @@ class ImageStore:
         ]
 
     def size(self, image_id: str) -> int:
-        row = self.db.execute(
-            "SELECT COALESCE(SUM(l.size), 0) FROM image_layers il JOIN layers l USING (chain_id) WHERE il.image_id = ?",
-            [image_id],
-        ).fetchone()
+        """Docker's Size: the apparent bytes of the image's layers, stored when it was recorded."""
+        row = self.db.execute("SELECT size FROM images WHERE id = ?", [image_id]).fetchone()
+        if row is None:
+            raise NotFound(f"No such image: {image_id}")
         return row[0]
 
     def children(self, image_id: str) -> list[str]:

@@ -17,7 +17,7 @@ def human_size(size: float, precision: int = 3) -> str:
     while size >= 1000 and i < len(_DECIMAL) - 1:
         size /= 1000.0
         i += 1
-    return f"{size:.{precision}g}{_DECIMAL[i]}"
+    return "%.*g%s" % (precision, size, _DECIMAL[i])  # noqa: UP031 - half the time of the f-string, per cell
 
 
 def human_duration(seconds: float) -> str:
@@ -78,25 +78,33 @@ def render(
         for row in data if data is not None else rows:
             writer.writerow([_cell(row.get(key, "")) for key in keys])
         return out.getvalue().rstrip("\n")
-    table = [["" if (v := row.get(key)) is None else str(v) for key, _ in columns] for row in rows]
+    texts = [_texts([row.get(key) for row in rows]) for key, _ in columns]
     headers = [header for _, header in columns]
-    if fmt == "table" and not any("\n" in cell for line in table for cell in line):
-        return plain(table, headers)
+    if fmt == "table" and not any("\n" in "".join(column) for column in texts):
+        return plain(texts, headers)
     from tabulate import tabulate
 
+    table = [list(line) for line in zip(*texts)]
     return tabulate(table, headers, tablefmt="github" if fmt == "md" else "plain", disable_numparse=True)
 
 
-def plain(table: list[list[str]], headers: list[str]) -> str:
-    """tabulate's "plain" layout of one-line text cells, at the cost of a `len` per cell.
+def _texts(values: list[Any]) -> list[str]:
+    """A column as tabulate prints it: text as it is, None as empty, anything else by str."""
+    if all(type(v) is str for v in values):
+        return values
+    return ["" if v is None else str(v) for v in values]
+
+
+def plain(columns: list[list[str]], headers: list[str]) -> str:
+    """tabulate's "plain" layout of one-line text cells (given column by column), at the cost
+    of a `len` per cell.
 
     tabulate guesses each cell's type even with number parsing off (about 12 µs a cell: most of
     `system df -v` at 10,000 images). Every cell here is already text, so only the layout is
     left: left-aligned, stripped, columns at least their header plus two wide, two spaces
     between, trailing space dropped. tests/unit checks it against tabulate itself.
     """
-    cells = [[cell.strip() for cell in line] for line in table]
-    widths = [len(h) + 2 for h in headers]
-    for line in cells:
-        widths = [max(w, len(cell)) for w, cell in zip(widths, line)]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in [headers, *cells])
+    stripped = [list(map(str.strip, column)) for column in columns]
+    widths = [max(len(h) + 2, max(map(len, column), default=0)) for h, column in zip(headers, stripped)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths).format
+    return "\n".join(line(*cells).rstrip() for cells in [headers, *zip(*stripped)])

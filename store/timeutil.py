@@ -12,6 +12,15 @@ def parse_rfc3339(text: str | None) -> float | None:
     """RFC 3339 with up to nanoseconds (Go's format); None when absent or unparsable."""
     if not text:
         return None
+    try:
+        moment = datetime.fromisoformat(text)  # the usual case, seconds or microseconds, at C speed
+    except ValueError:
+        return _parse_go_time(text)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _parse_go_time(text: str) -> float | None:
+    """Go's forms that fromisoformat does not take: nanoseconds, padding."""
     text = text.strip().replace("Z", "+00:00")
     text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
     try:

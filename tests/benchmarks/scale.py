@@ -78,12 +78,12 @@ def metadata_store(root: Path, images: int) -> Path:
     for n in range(images):
         top = layer(groups[n % GROUPS], f"app{n}", 512)
         image_id = _digest(f"config{n}")
-        rows.append((image_id, None, _created(n), now - images + n, None, "amd64", "linux", 1000, None))
+        rows.append((image_id, None, _created(n), now - images + n, None, "amd64", "linux", 1000, None, 226_048))
         chains += [(image_id, 0, base), (image_id, 1, groups[n % GROUPS]), (image_id, 2, top)]
         tags.append((f"docker.io/scale/app{n % 500}", f"v{n // 500}", image_id, now))
     inserts = {
         "layers (chain_id, diff_id, parent, dir, short, size, disk, entries, tarsplit, whiteouts, created)": layers,
-        "images (id, parent, created, added, last_used, architecture, os, config_size, labels)": rows,
+        "images (id, parent, created, added, last_used, architecture, os, config_size, labels, size)": rows,
         "image_layers (image_id, position, chain_id)": chains,
         "tags (repository, tag, image_id, created)": tags,
     }

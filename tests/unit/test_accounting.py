@@ -149,7 +149,7 @@ def test_catalog_reads_every_reference(toy: Toy) -> None:
         {"k": "v"},
     )
     assert (catalog.layers[toy.layer_ids["y"]].leased, catalog.layers[toy.layer_ids["x"]].leased) == (True, False)
-    assert catalog.size(img) == 7
+    assert img.size == 7
     assert catalog.containers[toy.container_ids["a"]].size_rw == 11
 
 

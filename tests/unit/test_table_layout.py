@@ -23,7 +23,8 @@ text = st.text(alphabet=" ab…D0.1-:<>", max_size=10)
 )
 def test_plain_equals_tabulate(case: tuple[list[str], list[list[str]]]) -> None:
     headers, table = case
-    assert plain(table, headers) == tabulate(table, headers, tablefmt="plain", disable_numparse=True)
+    columns = [[line[i] for line in table] for i in range(len(headers))]
+    assert plain(columns, headers) == tabulate(table, headers, tablefmt="plain", disable_numparse=True)
 
 
 def test_render_table_values() -> None:

@@ -143,10 +143,20 @@ class Toy:
         data = json.dumps(config, sort_keys=True).encode()
         image_id = dg.sha256_bytes(data)
         (self.root / "blobs" / "sha256" / dg.hex_of(image_id)).write_bytes(data)
+        size = sum(self.db.execute("SELECT size FROM layers WHERE chain_id = ?", [c]).fetchone()[0] for c in chain)
         self.db.execute(
-            "INSERT INTO images (id, parent, created, added, last_used, architecture, os, config_size, labels)"
-            " VALUES (?, ?, ?, ?, ?, 'amd64', 'linux', ?, ?)",
-            [image_id, parent, config["created"], added, last_used, len(data), json.dumps(labels) if labels else None],
+            "INSERT INTO images (id, parent, created, added, last_used, architecture, os, config_size, labels, size)"
+            " VALUES (?, ?, ?, ?, ?, 'amd64', 'linux', ?, ?, ?)",
+            [
+                image_id,
+                parent,
+                config["created"],
+                added,
+                last_used,
+                len(data),
+                json.dumps(labels) if labels else None,
+                size,
+            ],
         )
         self.db.conn.executemany(
             "INSERT INTO image_layers (image_id, position, chain_id) VALUES (?, ?, ?)",
