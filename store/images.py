@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from . import digest as dg
 from . import reference
@@ -15,6 +16,7 @@ from .errors import Conflict, InvalidInput, NotFound
 from .layers import LayerStore
 from .leases import Lease
 from .reference import Reference
+from .timeutil import rfc3339_nano
 
 _HEX = set("0123456789abcdef")
 
@@ -27,6 +29,47 @@ class Removal:
 
     untagged: list[str]
     image_id: str | None
+
+
+def child_config(
+    parent: dict[str, Any],
+    config: dict[str, Any],
+    container: str,
+    container_config: dict[str, Any],
+    created_by: str,
+    diff_id: str | None,
+    author: str = "",
+    comment: str = "",
+) -> bytes:
+    """A child image's config as Docker's NewChildImage writes it (commit and build): the
+    parent's rootfs and history plus one entry, `empty_layer` and no layer when nothing
+    changed; top-level keys sorted, compact. `parent` is {} for an image built FROM scratch."""
+    created = rfc3339_nano(time.time())
+    entry: dict[str, Any] = {"created": created}
+    if author:
+        entry["author"] = author
+    entry["created_by"] = created_by
+    if comment:
+        entry["comment"] = comment
+    if diff_id is None:
+        entry["empty_layer"] = True
+    diff_ids = list((parent.get("rootfs") or {}).get("diff_ids") or []) + ([diff_id] if diff_id else [])
+    image: dict[str, Any] = {
+        "architecture": parent.get("architecture") or "amd64",
+        "config": config,
+        "container": container,
+        "container_config": container_config,
+        "created": created,
+        "history": list(parent.get("history") or []) + [entry],
+        "os": parent.get("os") or "linux",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }
+    if author:
+        image["author"] = author
+    for key in ("variant", "os.version", "os.features"):
+        if parent.get(key):
+            image[key] = parent[key]
+    return json.dumps(dict(sorted(image.items())), separators=(",", ":")).encode()
 
 
 def parse_config(data: bytes) -> dict:

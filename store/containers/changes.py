@@ -21,7 +21,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import rootfs
+from ..layerfs.whiteouts import is_marker, is_opaque, whited_out
 
 _CAPABILITY = "security.capability"
 
@@ -58,7 +58,7 @@ def overlay_changes(upper: str, lower_dirs: list[str]) -> list[Change]:
             st = entry.stat(follow_symlinks=False)
             is_dir = stat.S_ISDIR(st.st_mode)
             below = _lower_stat(lower_dirs, sub)
-            if _is_whiteout(st) or (is_dir and below is not None and rootfs.is_opaque(entry.path, "overlay")):
+            if _is_whiteout(st) or (is_dir and below is not None and is_opaque(entry.path, "overlay")):
                 kind = "D"
             elif below is None:
                 kind = "A"
@@ -119,7 +119,7 @@ def _lookup(layer: str, parts: list[str]) -> tuple[os.stat_result | None, bool]:
             return st, False
         if not stat.S_ISDIR(st.st_mode):
             return None, True
-        opaque = opaque or rootfs.is_opaque(path, "overlay")
+        opaque = opaque or is_opaque(path, "overlay")
     return None, False
 
 
@@ -149,18 +149,18 @@ def _overlay_onto(node: _Node, directory: str, whiteouts: str) -> None:
     assert node.children is not None
     entries = list(os.scandir(directory))
     for entry in entries:
-        hidden = rootfs.whited_out(entry, whiteouts)
+        hidden = whited_out(entry, whiteouts)
         if hidden is not None:
             node.children.pop(hidden, None)
     for entry in entries:
-        if rootfs.whited_out(entry, whiteouts) is not None or rootfs.is_marker(entry.name, whiteouts):
+        if whited_out(entry, whiteouts) is not None or is_marker(entry.name, whiteouts):
             continue
         st = entry.stat(follow_symlinks=False)
         if not stat.S_ISDIR(st.st_mode):
             node.children[entry.name] = _Node(st, entry.path, None)
             continue
         child = node.children.get(entry.name)
-        if child is None or child.children is None or rootfs.is_opaque(entry.path, whiteouts):
+        if child is None or child.children is None or is_opaque(entry.path, whiteouts):
             child = node.children[entry.name] = _Node(st, entry.path, {})
         child.st, child.path = st, entry.path
         _overlay_onto(child, entry.path, whiteouts)

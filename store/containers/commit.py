@@ -13,22 +13,16 @@ keys sorted, as Docker writes them.
 from __future__ import annotations
 
 import copy
-import json
-import os
-import tarfile
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, BinaryIO
+from contextlib import nullcontext
 
 from .. import reference
 from ..core import Store
 from ..errors import InvalidInput, NotFound
-from ..timeutil import rfc3339_nano
+from ..images import child_config
+from ..layerfs.streams import tar_pipe
+from ..leases import Lease
 from . import instructions, lifecycle
 from .drivers import driver_for
-from .export import Writer
 from .records import Container
 
 
@@ -52,7 +46,7 @@ def commit(
         if rt is not None:
             rt.pause(c.id)
         try:
-            image_id = _commit(store, current, config, author, message)
+            image_id = commit_config(store, current, config, author, message)
         finally:
             if rt is not None:
                 rt.resume(c.id)
@@ -61,75 +55,21 @@ def commit(
     return image_id
 
 
-def _commit(store: Store, c: Container, config: dict, author: str, message: str) -> str:
+def commit_config(
+    store: Store, c: Container, config: dict, author: str = "", message: str = "", lease: Lease | None = None
+) -> str:
+    """The container's changes as a child image of its image with `config`; the new image and
+    layer are held by `lease` (a build's, which must outlive the step), else by one of its own."""
     writer = driver_for(c.driver).layer_writer(store, c)
     parent = store.images.config(c.image_id)
     chain = store.images.chain(c.image_id)
-    with store.lease("commit") as lease:
+    with store.lease("commit") if lease is None else nullcontext(lease) as lease:
         diff_id = None
         if writer is not None:
-            with _tar_stream(writer) as stream:
+            with tar_pipe(writer) as stream:
                 ingested = store.layers.ingest(stream, lease)
             diff_id = ingested.info.diff_id
             store.layers.commit(ingested, chain[-1] if chain else None, lease)
-        body = image_config(parent, c, config, author, message, diff_id)
+        created_by = " ".join(c.docker_config.get("Cmd") or [])
+        body = child_config(parent, config, c.id, c.docker_config, created_by, diff_id, author, message)
         return store.images.create(body, lease, parent=c.image_id)
-
-
-def image_config(parent: dict, c: Container, config: dict, author: str, comment: str, diff_id: str | None) -> bytes:
-    created = rfc3339_nano(time.time())
-    entry: dict[str, Any] = {"created": created}
-    if author:
-        entry["author"] = author
-    entry["created_by"] = " ".join(c.docker_config.get("Cmd") or [])
-    if comment:
-        entry["comment"] = comment
-    if diff_id is None:
-        entry["empty_layer"] = True
-    diff_ids = list((parent.get("rootfs") or {}).get("diff_ids") or []) + ([diff_id] if diff_id else [])
-    image: dict[str, Any] = {
-        "architecture": parent.get("architecture") or "amd64",
-        "config": config,
-        "container": c.id,
-        "container_config": c.docker_config,
-        "created": created,
-        "history": list(parent.get("history") or []) + [entry],
-        "os": parent.get("os") or "linux",
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-    }
-    if author:
-        image["author"] = author
-    for key in ("variant", "os.version", "os.features"):
-        if parent.get(key):
-            image[key] = parent[key]
-    return json.dumps(dict(sorted(image.items())), separators=(",", ":")).encode()
-
-
-@contextmanager
-def _tar_stream(writer: Writer) -> Iterator[BinaryIO]:
-    """A pipe whose other end a thread fills with the tar `writer` makes, for ingest to read."""
-    read_fd, write_fd = os.pipe()
-    reader, sink = os.fdopen(read_fd, "rb"), os.fdopen(write_fd, "wb")
-    failure: list[BaseException] = []
-
-    def produce() -> None:
-        try:
-            with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-                writer(tf)
-        except BaseException as exc:
-            failure.append(exc)
-        finally:
-            try:
-                sink.close()
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=produce, name="commit-tar", daemon=True)
-    thread.start()
-    try:
-        yield reader
-    finally:
-        reader.close()
-        thread.join()
-    if failure and not isinstance(failure[0], BrokenPipeError):
-        raise failure[0]

@@ -14,8 +14,7 @@ import tarfile
 import time
 from collections.abc import Callable
 
-from ..layerfs.whiteouts import OPAQUE, WHITEOUT_PREFIX
-from . import rootfs
+from ..layerfs.whiteouts import OPAQUE, WHITEOUT_PREFIX, is_opaque
 from .changes import Change
 
 _CAPABILITY = "security.capability"
@@ -34,7 +33,7 @@ def write_upper(tf: tarfile.TarFile, upper: str) -> None:
                 _whiteout(tf, os.path.join(os.path.dirname(arcname), WHITEOUT_PREFIX + name), 0o600, st)
                 continue
             _add(tf, path, arcname)
-            if stat.S_ISDIR(st.st_mode) and rootfs.is_opaque(path, "overlay"):
+            if stat.S_ISDIR(st.st_mode) and is_opaque(path, "overlay"):
                 _whiteout(tf, os.path.join(arcname, OPAQUE), stat.S_IMODE(st.st_mode), st)
 
 

@@ -27,7 +27,7 @@ import uuid
 from pathlib import Path
 
 from ..fsutil import copy_tree
-from ..layerfs.whiteouts import OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX
+from ..layerfs.whiteouts import OVERLAY_OPAQUE_XATTR, is_marker, is_opaque, whited_out
 from ..paths import Layout
 
 _DIR, _FILE = "dir", "file"
@@ -143,29 +143,6 @@ def build_vfs(layers: list[tuple[Path, str]], target: Path, scratch: Path) -> No
         copy_tree(str(diff), str(staged))
         _apply(str(staged), str(target), whiteouts)
         shutil.rmtree(staged)
-
-
-def whited_out(entry: os.DirEntry, whiteouts: str) -> str | None:
-    """The name a whiteout entry hides, or None if it is content (or AUFS bookkeeping)."""
-    if whiteouts == "aufs":
-        hidden = entry.name[len(WHITEOUT_PREFIX) :] if entry.name.startswith(WHITEOUT_PREFIX) else None
-        return None if hidden is None or hidden.startswith(WHITEOUT_PREFIX) else hidden
-    st = entry.stat(follow_symlinks=False)
-    return entry.name if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0 else None
-
-
-def is_marker(name: str, whiteouts: str) -> bool:
-    """An AUFS whiteout or bookkeeping file: not content of the layer."""
-    return whiteouts == "aufs" and name.startswith(WHITEOUT_PREFIX)
-
-
-def is_opaque(path: str, whiteouts: str) -> bool:
-    if whiteouts == "aufs":
-        return os.path.lexists(os.path.join(path, OPAQUE))
-    try:
-        return os.getxattr(path, OVERLAY_OPAQUE_XATTR, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
 
 
 def _apply(src: str, dst: str, whiteouts: str) -> None:

@@ -8,8 +8,11 @@ forward `seek` when members are read in order, as we always do.
 from __future__ import annotations
 
 import io
+import os
 import tarfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import BinaryIO
 
 from ..errors import InvalidInput
@@ -91,3 +94,35 @@ def members(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
             return
         tf.members.clear()  # type: ignore[attr-defined]  # tarfile's own list, not in its stubs
         yield ti
+
+
+@contextmanager
+def tar_pipe(writer: Callable[[tarfile.TarFile], None]) -> Iterator[BinaryIO]:
+    """A pipe whose other end a thread fills with the tar `writer` makes, for a layer's ingest
+    to read: a layer made from files (commit, a build's COPY) is extracted in the same single
+    pass, with the same checks, as a loaded one."""
+    read_fd, write_fd = os.pipe()
+    reader, sink = os.fdopen(read_fd, "rb"), os.fdopen(write_fd, "wb")
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+                writer(tf)
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            try:
+                sink.close()
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=produce, name="commit-tar", daemon=True)
+    thread.start()
+    try:
+        yield reader
+    finally:
+        reader.close()
+        thread.join()
+    if failure and not isinstance(failure[0], BrokenPipeError):
+        raise failure[0]
