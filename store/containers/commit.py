@@ -56,10 +56,18 @@ def commit(
 
 
 def commit_config(
-    store: Store, c: Container, config: dict, author: str = "", message: str = "", lease: Lease | None = None
+    store: Store,
+    c: Container,
+    config: dict,
+    author: str = "",
+    message: str = "",
+    lease: Lease | None = None,
+    recorded: dict | None = None,
 ) -> str:
     """The container's changes as a child image of its image with `config`; the new image and
-    layer are held by `lease` (a build's, which must outlive the step), else by one of its own."""
+    layer are held by `lease` (a build's, which must outlive the step), else by one of its own.
+    `recorded` is the container config to record (a build records what its cache compares),
+    by default the container's own; its Cmd is the history's `created_by`."""
     writer = driver_for(c.driver).layer_writer(store, c)
     parent = store.images.config(c.image_id)
     chain = store.images.chain(c.image_id)
@@ -70,6 +78,7 @@ def commit_config(
                 ingested = store.layers.ingest(stream, lease)
             diff_id = ingested.info.diff_id
             store.layers.commit(ingested, chain[-1] if chain else None, lease)
-        created_by = " ".join(c.docker_config.get("Cmd") or [])
-        body = child_config(parent, config, c.id, c.docker_config, created_by, diff_id, author, message)
+        shown = recorded if recorded is not None else c.docker_config
+        created_by = " ".join(shown.get("Cmd") or [])
+        body = child_config(parent, config, c.id, shown, created_by, diff_id, author, message)
         return store.images.create(body, lease, parent=c.image_id)

@@ -1,0 +1,42 @@
+"""The classic builder's cache: a step is a hit when the current image already has a child
+made by the same step.
+
+"The same step" is moby's image/cache compare: the child's recorded container config equals
+the one this step would record (its Cmd names the instruction, and for COPY and ADD the
+content checksum of the sources, so a changed file misses and a touched one hits), with the
+same user, working directory, environment, labels, ports, entrypoint and volumes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..core import Store
+
+_SAME = ("User", "WorkingDir", "OpenStdin", "AttachStdout", "AttachStderr", "Cmd", "Env", "Entrypoint")
+_SAME_KEYS = ("Labels", "ExposedPorts", "Volumes")
+
+
+def same_step(a: dict[str, Any] | None, b: dict[str, Any]) -> bool:
+    if a is None:
+        return False
+    for key in _SAME:
+        if (a.get(key) or None) != (b.get(key) or None):
+            return False
+    return all(set(a.get(key) or {}) == set(b.get(key) or {}) for key in _SAME_KEYS) and (
+        (a.get("Labels") or {}) == (b.get("Labels") or {})
+    )
+
+
+def lookup(store: Store, parent: str | None, recorded: dict[str, Any]) -> str | None:
+    """A child of `parent` (an image without a parent for FROM scratch) made by this step."""
+    if parent is None:
+        rows = store.db.execute("SELECT id FROM images WHERE parent IS NULL ORDER BY added DESC").fetchall()
+    else:
+        rows = store.db.execute("SELECT id FROM images WHERE parent = ? ORDER BY added DESC", [parent]).fetchall()
+    for (image_id,) in rows:
+        config = json.loads(store.images.config_bytes(image_id))
+        if same_step(config.get("container_config"), recorded):
+            return str(image_id)
+    return None
