@@ -1,0 +1,378 @@
+"""`bilge build`: Docker's classic builder, step by step.
+
+Every instruction commits an image whose parent is the previous step's, as the classic
+builder does: that chain of intermediate `<none>` images is what `images -a` shows, what the
+next build finds in its cache, and what the collector counts as build cache. A metadata
+instruction changes only the config (an `empty_layer` history entry); COPY and ADD write a
+layer from the sources; RUN runs in a container (store/containers/working.py) whose changes
+are committed. The whole build holds one lease, so a prune running meanwhile never takes its
+base, its cache hits or what it has made so far; a failed step leaves nothing new behind but
+the steps before it, as in Docker.
+"""
+
+from __future__ import annotations
+
+import copy as deepcopy
+import posixpath
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import reference
+from ..core import Store
+from ..errors import BilgeError, InvalidInput, NotFound
+from ..images import child_config
+from ..layerfs.merged import MergedView
+from ..layerfs.streams import tar_pipe
+from ..leases import Lease
+from . import cache, context, copy, dockerfile, steps
+from .dockerfile import Instruction, Stage
+
+METADATA = {
+    "ENV", "LABEL", "MAINTAINER", "CMD", "ENTRYPOINT", "EXPOSE", "USER", "VOLUME", "STOPSIGNAL", "SHELL",
+    "ONBUILD", "HEALTHCHECK",
+}  # fmt: skip
+# Instructions whose words Docker expands with the build's variables before running them.
+EXPANDED = {"ENV", "LABEL", "EXPOSE", "USER", "VOLUME", "STOPSIGNAL", "WORKDIR", "COPY", "ADD", "ARG", "ONBUILD"}
+
+
+class StepFailed(BilgeError):
+    """A RUN exited non-zero: the build stops with its exit code, as `docker build` does."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class Options:
+    context: Path
+    dockerfile: Path | None = None
+    tags: list[str] = field(default_factory=list)
+    build_args: dict[str, str] = field(default_factory=dict)
+    no_cache: bool = False
+    target: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _State:
+    """One stage as it builds: the image so far, its run config, its declared ARGs."""
+
+    image: str | None
+    config: dict[str, Any]
+    args: dict[str, str]
+    view: MergedView | None = None
+
+
+class Builder:
+    def __init__(self, store: Store, options: Options, say: Callable[[str], None]) -> None:
+        self.store = store
+        self.options = options
+        self.say = say
+        self.context_dir = options.context.resolve()
+        if not self.context_dir.is_dir():
+            raise InvalidInput(f"unable to prepare context: path {str(options.context)!r} not found")
+        self.ignore = context.DockerIgnore.load(self.context_dir)
+        self.used_args: set[str] = set()
+
+    def build(self) -> str:
+        path = self.options.dockerfile or self.context_dir / "Dockerfile"
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise InvalidInput(f"Cannot locate specified Dockerfile: {path.name}") from None
+        parsed = dockerfile.parse(text)
+        stages = self._stages(parsed)
+        extra = [self._label_instruction()] if self.options.labels else []
+        total = sum(1 + len(s.instructions) for s in stages) + len(extra)
+        built: dict[str, str | None] = {}
+        number = 0
+        with self.store.lease("build") as lease:
+            for index, stage in enumerate(stages):
+                number += 1
+                state = self._from(stage, built, number, total, lease)
+                body = list(stage.instructions) + (extra if index == len(stages) - 1 else [])
+                for instruction in body:
+                    number += 1
+                    self.say(f"Step {number}/{total} : {instruction.original}")
+                    self._step(state, instruction, built, lease)
+                    self.say(f" ---> {_short(state.image)}")
+                built[str(index)] = state.image
+                if stage.name:
+                    built[stage.name.lower()] = state.image
+            final = state.image
+            if final is None:
+                raise InvalidInput("No image was generated. Is your Dockerfile empty?")
+            self._unused_args()
+            self.say(f"Successfully built {_short(final)}")
+            for name in self.options.tags:
+                ref = reference.parse(name)
+                self.store.images.tag(final, ref)
+                self.say(f"Successfully tagged {ref.familiar}:{ref.tag}")
+        return final
+
+    # -- stages ------------------------------------------------------------------------------
+
+    def _stages(self, stages: list[Stage]) -> list[Stage]:
+        if self.options.target is None:
+            return stages
+        for index, stage in enumerate(stages):
+            if stage.name and stage.name.lower() == self.options.target.lower():
+                return stages[: index + 1]
+        raise InvalidInput(f"failed to reach build target {self.options.target} in Dockerfile")
+
+    def _from(self, stage: Stage, built: dict[str, str | None], number: int, total: int, lease: Lease) -> _State:
+        base = dockerfile.substitute(stage.base, self._meta_args(stage))
+        self.say(f"Step {number}/{total} : {stage.original}")
+        if base.lower() == "scratch":
+            self.say(" ---> ")
+            return _State(None, steps.empty_config(), {})
+        if base.lower() in built:
+            image = built[base.lower()]
+        else:
+            try:
+                image = self.store.images.resolve(base)
+            except NotFound:
+                raise InvalidInput(
+                    f"pull access denied for {base}: no such image in the store (`bilge pull {base}` first)"
+                ) from None
+        if image is None:
+            return _State(None, steps.empty_config(), {})
+        lease.add("image", image)
+        config = deepcopy.deepcopy(self.store.images.config(image).get("config") or steps.empty_config())
+        self.say(f" ---> {_short(image)}")
+        return _State(image, config, {})
+
+    def _meta_args(self, stage: Stage) -> dict[str, str]:
+        """ARGs declared before the first FROM: usable in FROM lines only."""
+        values = {}
+        for key, default in stage.meta_args:
+            values[key] = self.options.build_args.get(key, default or "")
+            self.used_args.add(key)
+        return values
+
+    def _label_instruction(self) -> Instruction:
+        """`--label`: Docker appends a LABEL step to the last stage."""
+        text = "LABEL " + " ".join(f'"{k}"="{v}"' for k, v in self.options.labels.items())
+        return dockerfile.parse("FROM scratch\n" + text)[0].instructions[0]
+
+    def _unused_args(self) -> None:
+        unused = sorted(set(self.options.build_args) - self.used_args)
+        if unused:
+            self.say(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed")
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _env(self, state: _State) -> dict[str, str]:
+        """The variables a word may use: the build's ARGs, then the config's ENV over them."""
+        return {**state.args, **steps.env_map(state.config)}
+
+    def _step(self, state: _State, instruction: Instruction, built: dict[str, str | None], lease: Lease) -> None:
+        keyword = instruction.keyword
+        env = self._env(state)
+        if keyword == "ARG":
+            self._arg(state, instruction, env, lease)
+        elif keyword in METADATA:
+            parsed = self._parsed(instruction, env if keyword in EXPANDED else None)
+            config = deepcopy.deepcopy(state.config)
+            cmd = steps.apply(parsed, config)
+            self._commit_metadata(state, config, cmd, lease)
+        elif keyword == "WORKDIR":
+            self._workdir(state, instruction, env, lease)
+        elif keyword in ("COPY", "ADD"):
+            self._copy(state, instruction, env, built, lease)
+        elif keyword == "RUN":
+            self._run(state, instruction, lease)
+        else:
+            raise InvalidInput(f"Dockerfile parse error line {instruction.line}: unknown instruction: {keyword}")
+
+    def _parsed(self, instruction: Instruction, env: dict[str, str] | None) -> steps.Parsed:
+        expand = (lambda word: dockerfile.substitute(word, env)) if env is not None else (lambda word: word)
+        pairs = [(expand(k), expand(v)) for k, v in dockerfile.pairs(instruction)] if instruction.keyword in (
+            "ENV", "LABEL", "ARG",
+        ) else []  # fmt: skip
+        if instruction.json or env is None:
+            args = list(instruction.args)
+        else:
+            args = dockerfile.words(" ".join(instruction.args), env)
+        if instruction.json and env is not None:
+            args = [expand(a) for a in args]
+        flags = {k: expand(v) for k, v in instruction.flags.items()}
+        return steps.Parsed(instruction.keyword, args, instruction.json, pairs, flags)
+
+    def _arg(self, state: _State, instruction: Instruction, env: dict[str, str], lease: Lease) -> None:
+        comment = "ARG"
+        for key, default in dockerfile.arg_pairs(instruction):
+            given = self.options.build_args.get(key)
+            value = given if given is not None else (dockerfile.substitute(default, env) if default is not None else "")
+            state.args[key] = value
+            self.used_args.add(key)
+            comment += f" {key}" + (f"={default}" if default is not None else "")
+        self._commit_metadata(state, deepcopy.deepcopy(state.config), steps.nop_cmd(state.config, comment), lease)
+
+    def _recorded(self, state: _State, config: dict[str, Any], cmd: list[str]) -> dict[str, Any]:
+        return {**config, "Cmd": cmd, "Image": state.image or ""}
+
+    def _commit_metadata(self, state: _State, config: dict[str, Any], cmd: list[str], lease: Lease) -> None:
+        recorded = self._recorded(state, config, cmd)
+        if self._cached(state, recorded, config, lease):
+            return
+        self._commit(state, config, recorded, None, lease)
+
+    def _cached(self, state: _State, recorded: dict[str, Any], config: dict[str, Any], lease: Lease) -> bool:
+        if self.options.no_cache:
+            return False
+        hit = cache.lookup(self.store, state.image, recorded)
+        if hit is None:
+            return False
+        lease.add("image", hit)
+        self.say(" ---> Using cache")
+        state.image, state.config, state.view = hit, config, None
+        return True
+
+    def _commit(
+        self, state: _State, config: dict[str, Any], recorded: dict[str, Any], diff_id: str | None, lease: Lease
+    ) -> None:
+        from ..containers.names import new_id
+
+        parent = self.store.images.config(state.image) if state.image else {}
+        config = {**config, "Image": state.image or ""}
+        created_by = steps.created_by(recorded["Cmd"])
+        body = child_config(parent, config, new_id(), recorded, created_by, diff_id)
+        state.image = self.store.images.create(body, lease, parent=state.image)
+        self.store.images.record_built(state.image)
+        state.config, state.view = config, None
+
+    def _view(self, state: _State) -> MergedView | None:
+        if state.image is None:
+            return None
+        if state.view is None:
+            state.view = image_view(self.store, state.image)
+        return state.view
+
+    def _workdir(self, state: _State, instruction: Instruction, env: dict[str, str], lease: Lease) -> None:
+        config = deepcopy.deepcopy(state.config)
+        path = dockerfile.substitute(" ".join(instruction.args), env)
+        workdir = posixpath.normpath(posixpath.join(config.get("WorkingDir") or "/", path))
+        config["WorkingDir"] = workdir
+        recorded = self._recorded(state, config, steps.nop_cmd_string(config, f"WORKDIR {workdir}"))
+        if self._cached(state, recorded, config, lease):
+            return
+        view = self._view(state)
+        found = view.lookup(view.resolve(workdir)) if view is not None else None
+        if found is not None and stat.S_ISDIR(found.st.st_mode):
+            self._commit(state, config, recorded, None, lease)
+            return
+        items = copy.with_ancestors([copy.new_directory(workdir, (0, 0))], view, None)
+        self._commit_layer(state, config, recorded, copy.writer(items, []), lease)
+
+    def _commit_layer(
+        self,
+        state: _State,
+        config: dict[str, Any],
+        recorded: dict[str, Any],
+        write: Callable[[Any], None],
+        lease: Lease,
+    ) -> None:
+        chain = self.store.images.chain(state.image) if state.image else []
+        with tar_pipe(write) as stream:
+            ingested = self.store.layers.ingest(stream, lease)
+        diff_id = ingested.info.diff_id
+        self.store.layers.commit(ingested, chain[-1] if chain else None, lease)
+        self._commit(state, config, recorded, diff_id, lease)
+
+    def _copy(
+        self, state: _State, instruction: Instruction, env: dict[str, str], built: dict[str, str | None], lease: Lease
+    ) -> None:
+        parsed = self._parsed(instruction, env)
+        if len(parsed.args) < 2:
+            raise InvalidInput(
+                f"Dockerfile parse error line {instruction.line}: {instruction.keyword} requires at least two arguments"
+            )
+        *names, dest_word = parsed.args
+        config = deepcopy.deepcopy(state.config)
+        dest = copy.destination(dest_word, config.get("WorkingDir") or "/")
+        chown = self._owner(state, parsed.flags.get("chown"))
+        source_from = parsed.flags.get("from")
+        archives: list[tuple[Path, str]] = []
+        if source_from is not None:
+            root = self._stage_root(source_from, built, lease)
+            found = context.sources(root, names, None, instruction.keyword)
+            sources = [copy.Source(s.path, s.name, keep_owner=True) for s in found]
+        else:
+            found = context.sources(self.context_dir, names, self.ignore, instruction.keyword)
+            sources = [copy.Source(s.path, s.name) for s in found]
+            if instruction.keyword == "ADD":
+                archives = [(s.disk, dest) for s in sources if copy.is_archive(s.disk)]
+                sources = [s for s in sources if not copy.is_archive(s.disk)]
+        checksum = context.checksum(found)
+        comment = f"{instruction.keyword} {checksum} in {dest.rstrip('/') if dest != '/' else dest} "
+        recorded = self._recorded(state, config, steps.nop_cmd_string(config, comment))
+        if self._cached(state, recorded, config, lease):
+            return
+        view = self._view(state)
+        excluded = self.ignore.excluded if source_from is None else (lambda rel, is_dir: False)
+        items = copy.plan(sources, dest, view, chown, excluded) if sources else []
+        if archives:
+            items = (
+                copy.with_ancestors([copy.new_directory(dest.rstrip("/") or "/", chown or (0, 0))], view, chown) + items
+            )
+        self._commit_layer(state, config, recorded, copy.writer(items, archives), lease)
+
+    def _stage_root(self, name: str, built: dict[str, str | None], lease: Lease) -> Path:
+        """COPY --from's source: the stage's (or image's) files, laid out once in the build's
+        scratch space, as the classic builder mounts the image to copy from it."""
+        from ..containers.rootfs import build_vfs
+
+        if name.lower() in built:
+            image = built[name.lower()]
+        else:
+            try:
+                image = self.store.images.resolve(name)
+            except NotFound:
+                raise InvalidInput(f"invalid from flag value {name}: no such stage or image") from None
+        scratch = self.store.layout.ingest / lease.id
+        scratch.mkdir(exist_ok=True)
+        root = scratch / f"from-{_short(image) or 'scratch'}"
+        if not root.exists():
+            layers = image_view(self.store, image).layers if image else []
+            build_vfs(layers, root, scratch)
+        return root
+
+    def _owner(self, state: _State, chown: str | None) -> tuple[int, int] | None:
+        return copy.owner(self._view(state), chown) if chown else None
+
+    def _run(self, state: _State, instruction: Instruction, lease: Lease) -> None:
+        from ..containers.working import run_step
+
+        config = deepcopy.deepcopy(state.config)
+        argv = list(instruction.args) if instruction.json else [*steps.shell_of(config), " ".join(instruction.args)]
+        args = {k: v for k, v in state.args.items() if k not in steps.env_map(config)}
+        saved = [f"|{len(args)}", *(f"{k}={v}" for k, v in sorted(args.items())), *argv] if args else argv
+        recorded = {**self._recorded(state, config, saved), "Entrypoint": None}
+        if self._cached(state, recorded, config, lease):
+            return
+        assert state.image is not None, "RUN needs an image to run in"
+        ran = run_step(self.store, state.image, argv, [f"{k}={v}" for k, v in sorted(args.items())],
+                       {**config, "Image": state.image}, recorded, lease)  # fmt: skip
+        if ran.exit_code != 0:
+            raise StepFailed(
+                f"The command '{' '.join(saved)}' returned a non-zero code: {ran.exit_code}", ran.exit_code
+            )
+        assert ran.image_id is not None
+        self.store.images.record_built(ran.image_id)
+        state.image, state.config, state.view = ran.image_id, {**config, "Image": state.image}, None
+
+
+def image_view(store: Store, image_id: str) -> MergedView:
+    """The image's file system, uppermost layer first."""
+    chain = store.images.chain(image_id)
+    rows = store.layers.ancestry(chain[-1]) if chain else []
+    return MergedView([(store.layout.layers / row["dir"] / "diff", row["whiteouts"]) for row in rows])
+
+
+def _short(image_id: str | None) -> str:
+    return image_id.removeprefix("sha256:")[:12] if image_id else ""
