@@ -1,10 +1,10 @@
 """The store read whole, for the commands that look at every image at once.
 
 `images`, `system df`, the collector and the reports all need the same picture: every image
-with its layer chain, names, children and users, every layer's sizes, every container, and
-which of them pins and live leases hold. It is loaded here, in one query per table, so that
-each of those commands reads the store the same way and "dangling" and "top level" mean one
-thing everywhere.
+with its layer chain, names, children and users, every layer's sizes, every container, which
+of them pins and live leases hold, and which images a build made. It is loaded here, in one
+query per table, so that each of those commands reads the store the same way and "dangling"
+and "top level" mean one thing everywhere.
 """
 
 from __future__ import annotations
@@ -40,10 +40,16 @@ class ImageRecord:
     running: int = 0
     pinned: bool = False
     leased: bool = False
+    built_at: float | None = None
 
     @property
     def named(self) -> bool:
         return bool(self.tags or self.digests)
+
+    @property
+    def built(self) -> bool:
+        """A build made it (ImageStore.record_built); the collector decides when that makes it cache."""
+        return self.built_at is not None
 
     @property
     def used_at(self) -> float:
@@ -115,6 +121,8 @@ class Catalog:
             images[image_id].digests.append((familiar(repo), digest))
         for (image_id,) in db.execute("SELECT image_id FROM pins"):
             images[image_id].pinned = True
+        for image_id, created in db.execute("SELECT image_id, created FROM build_cache"):
+            images[image_id].built_at = created
         for img in images.values():
             if img.labels and pinned_by_label(img.labels):
                 img.pinned = True

@@ -200,7 +200,19 @@ def _v5_image_sizes(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_v1_core, _v2_containers, _v3_gc, _v4_registry, _v5_image_sizes]
+def _v6_build_cache(db: sqlite_utils.Database) -> None:
+    """Which images a build made, and when: the collector's build cache is those of them nothing
+    names. A row goes with its image; naming or untagging the image changes nothing here, so an
+    image is build cache exactly while it is unnamed."""
+    db.table("build_cache").create(
+        {"image_id": str, "created": float},
+        pk="image_id",
+        foreign_keys=[("image_id", "images", "id")],
+        not_null={"created"},
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1_core, _v2_containers, _v3_gc, _v4_registry, _v5_image_sizes, _v6_build_cache]
 
 
 def _cascade(db: Database) -> None:
@@ -211,6 +223,7 @@ def _cascade(db: Database) -> None:
         ("digests", "image_id", "images"),
         ("lease_refs", "lease_id", "leases"),
         ("pins", "image_id", "images"),
+        ("build_cache", "image_id", "images"),
     ):
         db.execute(
             f"CREATE TRIGGER IF NOT EXISTS {child}_cascade BEFORE DELETE ON {parent} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -156,6 +157,16 @@ class ImageStore:
 
     def unpin(self, image_id: str) -> None:
         self.db.execute("DELETE FROM pins WHERE image_id = ?", [image_id])
+
+    def record_built(self, image_id: str) -> None:
+        """The builder made this image: while nothing names it, it is build cache. One statement,
+        so it joins the caller's write transaction or commits alone; recording twice keeps the first."""
+        try:
+            self.db.execute(
+                "INSERT OR IGNORE INTO build_cache (image_id, created) VALUES (?, ?)", [image_id, time.time()]
+            )
+        except sqlite3.IntegrityError:  # the foreign key: no such image
+            raise NotFound(f"No such image: {image_id}") from None
 
     def touch(self, image_id: str) -> None:
         self.db.execute("UPDATE images SET last_used = ? WHERE id = ?", [time.time(), image_id])
@@ -338,8 +349,9 @@ class ImageStore:
                 )
 
     def delete_rows(self, image_ids: list[str]) -> None:
-        """Inside a write transaction: drop the images (names and chains go with them, by trigger)
-        and queue their configs. The collector decides which; their layers are its to sweep."""
+        """Inside a write transaction: drop the images (names, chains and build-cache records go
+        with them, by trigger) and queue their configs. The collector decides which; their layers
+        are its to sweep."""
         self.db.execute("DELETE FROM images WHERE id IN (SELECT value FROM json_each(?))", [json.dumps(image_ids)])
         self.layers.trash.queue([f"blobs/sha256/{dg.hex_of(i)}" for i in image_ids])
 
