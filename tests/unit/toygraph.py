@@ -131,8 +131,13 @@ class Toy:
         last_used: float | None = None,
         labels: dict[str, str] | None = None,
         tags: tuple[str, ...] = (),
+        built: bool = False,
+        created_by: str | None = None,
     ) -> str:
-        """An image row over `chain` (chain IDs, bottom first), with its config blob; returns its ID."""
+        """An image row over `chain` (chain IDs, bottom first), with its config blob; returns its ID.
+
+        `built` records it as a build's step (its build_cache row made when it was `added`),
+        `created_by` as the last history entry's command."""
         diff_ids = [self.db.execute("SELECT diff_id FROM layers WHERE chain_id = ?", [c]).fetchone()[0] for c in chain]
         config = {
             "comment": name,
@@ -140,6 +145,8 @@ class Toy:
             "config": {"Labels": labels} if labels else {},
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
         }
+        if created_by is not None:
+            config["history"] = [{"created_by": created_by}]
         data = json.dumps(config, sort_keys=True).encode()
         image_id = dg.sha256_bytes(data)
         (self.root / "blobs" / "sha256" / dg.hex_of(image_id)).write_bytes(data)
@@ -162,6 +169,8 @@ class Toy:
             "INSERT INTO image_layers (image_id, position, chain_id) VALUES (?, ?, ?)",
             [(image_id, i, c) for i, c in enumerate(chain)],
         )
+        if built:
+            self.db.execute("INSERT INTO build_cache (image_id, created) VALUES (?, ?)", [image_id, added])
         self.image_ids[name] = image_id
         for ref in tags:
             self.tag(image_id, ref)
