@@ -27,14 +27,16 @@ image_app = typer.Typer(rich_markup_mode=None, help="Manage images", no_args_is_
 container_app = typer.Typer(rich_markup_mode=None, help="Manage containers", no_args_is_help=True)
 system_app = typer.Typer(rich_markup_mode=None, help="Disk usage and pruning across the store", no_args_is_help=True)
 gc_app = typer.Typer(rich_markup_mode=None, help="The garbage collector's record", no_args_is_help=True)
+builder_app = typer.Typer(rich_markup_mode=None, help="Manage builds", no_args_is_help=True)
 app.add_typer(image_app, name="image")
 app.add_typer(container_app, name="container")
 app.add_typer(system_app, name="system")
 app.add_typer(gc_app, name="gc")
+app.add_typer(builder_app, name="builder")
 store_cli.register(app, image_app)
 container_cli.register(app, container_app)
 registry_cli.register(app, image_app)
-gc_cli.register(app, image_app, container_app, system_app, gc_app)
+gc_cli.register(app, image_app, container_app, system_app, gc_app, builder_app)
 reports_cli.register(app, system_app)
 
 

@@ -1,4 +1,4 @@
-"""The collector's commands: rmi, image/container/system prune, pin/unpin, gc history."""
+"""The collector's commands: rmi, image/container/system/builder prune, pin/unpin, gc history."""
 
 import sys
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -18,6 +18,8 @@ _WARN = {
     "system": "WARNING! This will remove:\n  - all stopped containers\n  - all dangling images\n  - all dangling build cache",
     "system-all": "WARNING! This will remove:\n  - all stopped containers\n"
     "  - all images without at least one container associated to them\n  - all build cache",
+    "builder": "WARNING! This will remove all dangling build cache.",
+    "builder-all": "WARNING! This will remove all build cache.",
 }
 
 FilterOpt = Annotated[Optional[list[str]], typer.Option("--filter", help="until=, label=, label!= (repeatable)")]
@@ -77,6 +79,7 @@ def _describe(plan: "Plan") -> list[str]:
     return (
         [f"  container {c[:12]}" for c in plan.containers]
         + [f"  image {i}" for i in plan.images]
+        + [f"  build cache {i}" for i in plan.cache]
         + [f"  layer {layer}" for layer in plan.layers]
     )
 
@@ -133,6 +136,7 @@ def _plan_json(plan: "Plan") -> dict:
     return {
         "Containers": plan.containers,
         "Images": plan.images,
+        "BuildCache": plan.cache,
         "Untagged": plan.untagged,
         "Layers": plan.layers,
         "Bytes": plan.bytes,
@@ -166,13 +170,17 @@ def _report(outcome: "Outcome", request: "Request", fmt: str) -> None:
     if plan.containers:
         out("Deleted Containers:")
         out("\n".join(plan.containers) + "\n")
-    if plan.images or plan.layers:
+    layers_with_cache = bool(plan.cache) and not plan.images  # builder prune: its layers are cache
+    if plan.images or (plan.layers and not layers_with_cache):
         out("Deleted Images:")
         for tag in plan.untagged:
             out(f"untagged: {tag}")
-        for item in plan.images + plan.layers:
+        for item in plan.images + ([] if layers_with_cache else plan.layers):
             out(f"deleted: {item}")
         out("")
+    if plan.cache:
+        out("Deleted build cache objects:")
+        out("\n".join(plan.cache + (plan.layers if layers_with_cache else [])) + "\n")
     out(f"Total reclaimed space: {human_size(outcome.freed_bytes, 4)}")
     err(
         f"planned {plan.bytes} bytes ({plan.disk} on disk), freed {outcome.freed_bytes} bytes "
@@ -236,18 +244,49 @@ def system_prune(
     low: LowOpt = None,
     format: FormatOpt = "table",
 ) -> None:
-    """Remove stopped containers, dangling images (all unused with -a) and build cache."""
+    """Remove stopped containers, dangling images (all unused with -a) and dangling build cache (all with -a)."""
     import time
 
-    from .policy import Filters
+    from .policy import CachePolicy, Filters
     from .prune import Request
 
     check_format(format)
     now = time.time()
     filters = list(filter or [])
     policy = image_policy(all, filters, keep, unused_for, min_age, max_size, high, low, now)
-    request = Request("system prune", containers=Filters.parse(filters, now), images=policy)
+    containers = Filters.parse(filters, now)
+    cache = CachePolicy(all=all, until=containers.until)  # as Docker's, the cache takes until= and no labels
+    request = Request("system prune", containers=containers, images=policy, cache=cache)
     run_prune(request, force, dry_run, _WARN["system-all" if policy.all else "system"], format)
+
+
+def builder_prune(
+    all: Annotated[
+        bool, typer.Option("--all", "-a", help="Remove all unused build cache, not just dangling ones")
+    ] = False,
+    force: ForceOpt = False,
+    filter: Annotated[
+        Optional[list[str]], typer.Option("--filter", help="until=DURATION|TIMESTAMP: keep what was built since")
+    ] = None,
+    keep_storage: Annotated[
+        Optional[str], typer.Option("--keep-storage", help="Keep the newest cache within SIZE (e.g. 2GB)")
+    ] = None,
+    dry_run: DryRunOpt = False,
+    format: FormatOpt = "table",
+) -> None:
+    """Remove build cache: intermediates nothing named is built on (the untagged build results too with -a)."""
+    import time
+
+    from .policy import CachePolicy
+    from .prune import Request
+    from .units import parse_size
+
+    check_format(format)
+    size = parse_size(keep_storage) if keep_storage else None
+    policy = CachePolicy.parse(all, list(filter or []), size, time.time())
+    run_prune(
+        Request("builder prune", cache=policy), force, dry_run, _WARN["builder-all" if all else "builder"], format
+    )
 
 
 def rmi(
@@ -316,7 +355,8 @@ def gc_history(
                 "id": r["id"],
                 "when": datetime.fromtimestamp(r["started"], UTC).strftime("%Y-%m-%d %H:%M:%S"),
                 "command": r["command"] + (" (dry run)" if r["dry_run"] else ""),
-                "removed": f"{len(removed['containers'])} containers, {len(removed['images'])} images, {len(removed['layers'])} layers",
+                "removed": f"{len(removed['containers'])} containers, {len(removed['images'])} images, {len(removed['layers'])} layers"
+                + (f", {len(removed['cache'])} build cache" if removed.get("cache") else ""),
                 "planned": human_size(r["planned_bytes"], 4),
                 "freed": human_size(r["freed_bytes"], 4),
                 "errors": r["errors"] or "",
@@ -335,13 +375,19 @@ def gc_history(
 
 
 def register(
-    app: typer.Typer, image_app: typer.Typer, container_app: typer.Typer, system_app: typer.Typer, gc_app: typer.Typer
+    app: typer.Typer,
+    image_app: typer.Typer,
+    container_app: typer.Typer,
+    system_app: typer.Typer,
+    gc_app: typer.Typer,
+    builder_app: typer.Typer,
 ) -> None:
     app.command()(rmi)
     image_app.command("rm")(rmi)
     image_app.command("prune")(image_prune)
     container_app.command("prune")(container_prune)
     system_app.command("prune")(system_prune)
+    builder_app.command("prune")(builder_prune)
     app.command()(pin)
     app.command()(unpin)
     gc_app.command("history")(gc_history)

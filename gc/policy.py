@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from bilge.store.catalog import ImageRecord
 from bilge.store.errors import InvalidInput
 
+from .buildcache import BuildCache
 from .graph import Graph
 from .units import parse_until
 
@@ -64,6 +65,28 @@ class ImagePolicy:
     max_size: int | None = None
     high: float | None = None
     low: float | None = None
+
+
+@dataclass
+class CachePolicy:
+    """`builder prune`: reclaimable intermediates, and with `all` the untagged results too;
+    `until` spares entries built since; `keep_storage` spares the newest entries while the cache
+    that remains is within that many bytes."""
+
+    all: bool = False
+    until: float | None = None
+    keep_storage: int | None = None
+
+    @classmethod
+    def parse(cls, all: bool, filters: list[str], keep_storage: int | None, now: float) -> CachePolicy:
+        """Docker's builder prune filters; bilge knows until= (a duration or a timestamp)."""
+        out = cls(all=all, keep_storage=keep_storage)
+        for item in filters:
+            key, sep, value = item.partition("=")
+            if key != "until" or not sep or not value:
+                raise InvalidInput(f"invalid filter {item!r} (supported: until=)")
+            out.until = parse_until(value, now)
+        return out
 
 
 @dataclass(frozen=True)
@@ -170,6 +193,50 @@ def _least_recently_used(
         if freed >= need:
             break
     return chosen
+
+
+def prune_build_cache(
+    graph: Graph, policy: CachePolicy, doomed_containers: AbstractSet[str] = frozenset()
+) -> list[str]:
+    """The cache entries to remove, children before parents. The mark still decides: an
+    intermediate goes only with every image built on it, so by default (results kept) only
+    intermediates no result or other image stands on can go."""
+    cache = BuildCache.of(graph, doomed_containers)
+    built = {i: graph.images[i].built_at or 0.0 for i in cache.reclaimable}
+    candidates = sorted(
+        (
+            i
+            for i in cache.reclaimable
+            if (policy.all or not cache.result(i)) and (policy.until is None or built[i] < policy.until)
+        ),
+        key=lambda i: (built[i], i),
+    )
+    if policy.keep_storage is not None:
+        candidates = _oldest_beyond(graph, cache, candidates, policy.keep_storage, doomed_containers)
+    return children_first(graph, set(candidates))
+
+
+def _oldest_beyond(
+    graph: Graph, cache: BuildCache, oldest_first: list[str], keep: int, doomed_containers: AbstractSet[str]
+) -> list[str]:
+    """The shortest oldest-first prefix after which the cache's size is within `keep` bytes
+    (all of them when none is). What a prefix frees is counted by the mark, so an old entry a
+    newer one stands on frees nothing until that one goes too; that only grows with the prefix,
+    so the shortest is found by bisection."""
+    size, _ = cache.size()
+
+    def remaining(n: int) -> int:
+        freed = graph.garbage(set(oldest_first[:n]), doomed_containers)[1] & cache.layers
+        return size - graph.layer_bytes(freed)[0]
+
+    low, high = 0, len(oldest_first)
+    while low < high:
+        middle = (low + high) // 2
+        if remaining(middle) <= keep:
+            high = middle
+        else:
+            low = middle + 1
+    return oldest_first[:low]
 
 
 def with_orphaned_parents(graph: Graph, doomed: set[str], in_use: set[str]) -> set[str]:

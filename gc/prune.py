@@ -13,16 +13,18 @@ from bilge.store.core import Store
 from bilge.store.db import write
 
 from .graph import Graph
-from .policy import Disk, Filters, ImagePolicy, prune_containers, prune_images
+from .policy import CachePolicy, Disk, Filters, ImagePolicy, prune_build_cache, prune_containers, prune_images
 from .sweep import sweep
 
 
 @dataclass
 class Plan:
-    """What a prune removes and exactly what that frees (apparent and allocated bytes)."""
+    """What a prune removes and exactly what that frees (apparent and allocated bytes).
+    `cache` holds the build-cache entries it takes beyond `images` (they are images too)."""
 
     containers: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
+    cache: list[str] = field(default_factory=list)
     layers: list[str] = field(default_factory=list)
     untagged: list[str] = field(default_factory=list)
     container_bytes: int = 0
@@ -39,7 +41,7 @@ class Plan:
         return self.container_disk + self.layer_disk
 
     def __bool__(self) -> bool:
-        return bool(self.containers or self.images or self.layers)
+        return bool(self.containers or self.images or self.cache or self.layers)
 
 
 @dataclass
@@ -49,11 +51,13 @@ class Request:
     command: str
     containers: Filters | None = None
     images: ImagePolicy | None = None
+    cache: CachePolicy | None = None
 
     def describe(self) -> dict:
         return {
             "containers": asdict(self.containers) if self.containers else None,
             "images": asdict(self.images) if self.images else None,
+            "cache": asdict(self.cache) if self.cache else None,
         }
 
 
@@ -90,16 +94,21 @@ def plan(
     if removable is not None:
         containers = [c for c in containers if c in removable]
     images = prune_images(graph, request.images, now, disk, set(containers)) if request.images else []
+    cache = prune_build_cache(graph, request.cache, set(containers)) if request.cache else []
+    cache = [i for i in cache if i not in set(images)]
     if allowed is not None:
         images = [i for i in images if i in set(allowed.images)]
+        cache = [i for i in cache if i in set(allowed.cache)]
     # Never an image the mark keeps: a kept child's parent, say, which Docker too refuses to delete.
-    unreachable, _ = graph.garbage(set(images), set(containers))
+    unreachable, _ = graph.garbage(set(images) | set(cache), set(containers))
     images = [i for i in images if i in unreachable]
-    _, layers = graph.garbage(set(images), set(containers))
+    cache = [i for i in cache if i in unreachable]
+    _, layers = graph.garbage(set(images) | set(cache), set(containers))
     layer_bytes, layer_disk = graph.layer_bytes(layers)
     return Plan(
         containers=containers,
         images=images,
+        cache=cache,
         layers=sorted(layers, key=lambda chain: (-graph.depth(chain), chain)),
         untagged=[f"{repo}:{tag}" for i in images for repo, tag in graph.images[i].tags],
         container_bytes=sum(graph.containers[c].size_rw for c in containers),
@@ -140,7 +149,7 @@ def execute(store: Store, request: Request, allowed: Plan | None = None) -> Outc
         decided = plan(graph, request, time.time(), before, allowed, removable)
         for cid in decided.containers:
             store.containers.drop(cid)
-        swept = sweep(store, graph, set(decided.images), set(decided.containers))
+        swept = sweep(store, graph, set(decided.images) | set(decided.cache), set(decided.containers))
         freed_bytes, freed_disk = graph.layer_bytes(set(swept.layers))
         freed_bytes += decided.container_bytes
         freed_disk += decided.container_disk
@@ -186,7 +195,14 @@ def record(
             request.command,
             json.dumps(request.describe()),
             int(dry_run),
-            json.dumps({"containers": decided.containers, "images": decided.images, "layers": decided.layers}),
+            json.dumps(
+                {
+                    "containers": decided.containers,
+                    "images": decided.images,
+                    "cache": decided.cache,
+                    "layers": decided.layers,
+                }
+            ),
             decided.bytes,
             decided.disk,
             freed_bytes,
