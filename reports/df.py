@@ -1,7 +1,11 @@
 """`system df`: the Engine API's GET /system/df, computed from stored sizes.
 
 Nothing is walked: layer sizes were measured at extraction and containers' writable sizes
-when they stopped (rule 4); that is why this is fast on hosts where Docker's is not.
+when they stopped (rule 4); that is why this is fast on hosts where Docker's is not. The build
+cache is gc/buildcache.py's; its exact totals (which adding up entries cannot give) are in
+BuilderSize (Docker's key), BuilderDisk, BuilderReclaimable and BuilderReclaimableDisk, present
+only when there is build cache, so a store without any reports what it always did; each entry
+carries Disk (its layer's allocated bytes) beside Docker's fields.
 """
 
 from __future__ import annotations
@@ -9,20 +13,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bilge.gc.accounting import image_usage
-from bilge.store.catalog import Catalog
+from bilge.gc.buildcache import BuildCache
+from bilge.gc.graph import Graph
 from bilge.store.core import Store
+from bilge.store.timeutil import rfc3339_nano
 
 if TYPE_CHECKING:
     from bilge.store.containers.records import Container
 
 
 def system_df(store: Store) -> dict[str, Any]:
-    catalog = Catalog.load(store.db)
-    in_images = {chain for img in catalog.images.values() for chain in img.chain}
-    layers = [layer for chain, layer in catalog.layers.items() if chain in in_images]
+    graph = Graph.load(store.db)
+    in_images = {chain for img in graph.images.values() for chain in img.chain}
+    layers = [layer for chain, layer in graph.layers.items() if chain in in_images]
     images = []
-    for image_id, u in image_usage(catalog).items():
-        img = catalog.images[image_id]
+    for image_id, u in image_usage(graph).items():
+        img = graph.images[image_id]
         images.append(
             {
                 "Containers": img.containers,
@@ -41,8 +47,8 @@ def system_df(store: Store) -> dict[str, Any]:
             }
         )
     images.sort(key=lambda i: (i["Created"], i["Id"]), reverse=True)
-    containers = _containers(store) if catalog.containers else []
-    return {
+    containers = _containers(store) if graph.containers else []
+    df: dict[str, Any] = {
         "LayersSize": sum(layer.size for layer in layers),
         "LayersDisk": sum(layer.disk for layer in layers),
         "Images": images,
@@ -50,6 +56,40 @@ def system_df(store: Store) -> dict[str, Any]:
         "Volumes": [],
         "BuildCache": [],
     }
+    cache = BuildCache.of(graph)
+    if cache.entries:
+        df["BuildCache"] = _build_cache(store, cache)
+        df["BuilderSize"], df["BuilderDisk"] = cache.size()
+        df["BuilderReclaimable"], df["BuilderReclaimableDisk"] = cache.reclaimable_bytes()
+    return df
+
+
+def _build_cache(store: Store, cache: BuildCache) -> list[dict[str, Any]]:
+    """GET /system/df's BuildCache entries, newest first. Size is the layer the step made;
+    UsageCount is how many steps were built on the entry (the builder counts no cache hits)."""
+    graph = cache.graph
+    entries = []
+    for image_id in sorted(cache.entries, key=lambda i: (graph.images[i].built_at or 0.0, i), reverse=True):
+        img = graph.images[image_id]
+        own = cache.own_layer(image_id)
+        layer = graph.layers.get(own) if own else None
+        history = store.images.config(image_id).get("history") or [{}]
+        entries.append(
+            {
+                "ID": image_id,
+                "Parent": img.parent or "",
+                "Type": "regular",
+                "Description": history[-1].get("created_by", ""),
+                "InUse": image_id in cache.in_use,
+                "Shared": cache.shared(image_id),
+                "Size": layer.size if layer else 0,
+                "Disk": layer.disk if layer else 0,
+                "CreatedAt": rfc3339_nano(img.built_at or 0.0),
+                "LastUsedAt": rfc3339_nano(img.last_used) if img.last_used else None,
+                "UsageCount": len(graph.children.get(image_id, [])),
+            }
+        )
+    return entries
 
 
 def _containers(store: Store) -> list[dict[str, Any]]:
@@ -103,5 +143,11 @@ def summary(df: dict[str, Any], disk: bool = False) -> list[dict[str, Any]]:
             "Reclaimable": sum(c[rw] for c in df["Containers"] if c["State"] != "running"),
         },
         {"Type": "Local Volumes", "TotalCount": 0, "Active": 0, "Size": 0, "Reclaimable": 0},
-        {"Type": "Build Cache", "TotalCount": 0, "Active": 0, "Size": 0, "Reclaimable": 0},
+        {
+            "Type": "Build Cache",
+            "TotalCount": len(df["BuildCache"]),
+            "Active": sum(1 for e in df["BuildCache"] if e["InUse"]),
+            "Size": df.get("BuilderDisk" if disk else "BuilderSize", 0),
+            "Reclaimable": df.get("BuilderReclaimableDisk" if disk else "BuilderReclaimable", 0),
+        },
     ]

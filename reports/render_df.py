@@ -7,8 +7,15 @@ from typing import Any
 
 from bilge.store.tables import ago, human_size
 from bilge.store.tables import render as render_rows
+from bilge.store.timeutil import parse_rfc3339
 
 from .df import summary
+
+
+def _reclaimable(row: dict[str, Any]) -> str:
+    """Docker's RECLAIMABLE: a share of the row's size, except the build cache's, which it prints bare."""
+    part, total = row["Reclaimable"], row["Size"]
+    return human_size(part, 4) if row["Type"] == "Build Cache" else _pct(part, total)
 
 
 def _pct(part: int, total: int) -> str:
@@ -27,7 +34,7 @@ def render(df: dict[str, Any], verbose: bool, disk: bool, fmt: str) -> str:
                 "total": r["TotalCount"],
                 "active": r["Active"],
                 "size": human_size(r["Size"], 4),
-                "reclaimable": _pct(r["Reclaimable"], r["Size"]),
+                "reclaimable": _reclaimable(r),
             }
             for r in rows
         ]
@@ -47,9 +54,39 @@ def render(df: dict[str, Any], verbose: bool, disk: bool, fmt: str) -> str:
             _containers(df, disk, fmt),
             "Local Volumes space usage:",
             render_rows([], [("name", "VOLUME NAME"), ("links", "LINKS"), ("size", "SIZE")], fmt),
-            "Build cache usage: 0B",
+            *_build_cache(df, disk, fmt),
         ]
     )
+
+
+def _build_cache(df: dict[str, Any], disk: bool, fmt: str) -> list[str]:
+    """Docker's "Build cache usage:" line, and its table of entries when there are any (an
+    entry in use marked `*`)."""
+    size = df.get("BuilderDisk" if disk else "BuilderSize", 0)
+    if not df["BuildCache"]:
+        return [f"Build cache usage: {human_size(size, 4)}"]
+    rows = [
+        {
+            "id": e["ID"][7:19] + ("*" if e["InUse"] else ""),
+            "type": e["Type"],
+            "size": human_size(e["Disk"] if disk else e["Size"]),
+            "created": ago(parse_rfc3339(e["CreatedAt"])),
+            "used": ago(parse_rfc3339(e["LastUsedAt"])) if e["LastUsedAt"] else "",
+            "usage": str(e["UsageCount"]),
+            "shared": "true" if e["Shared"] else "false",
+        }
+        for e in df["BuildCache"]
+    ]
+    columns = [
+        ("id", "CACHE ID"),
+        ("type", "CACHE TYPE"),
+        ("size", "SIZE"),
+        ("created", "CREATED"),
+        ("used", "LAST USED"),
+        ("usage", "USAGE"),
+        ("shared", "SHARED"),
+    ]
+    return [f"Build cache usage: {human_size(size, 4)}", render_rows(rows, columns, fmt)]
 
 
 def _images(df: dict[str, Any], disk: bool, fmt: str) -> str:
