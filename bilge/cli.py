@@ -12,6 +12,7 @@ import typer
 from bilge.gc import cli as gc_cli
 from bilge.reports import cli as reports_cli
 from bilge.store import cli as store_cli
+from bilge.store.build import cli as build_cli
 from bilge.store.containers import cli as container_cli
 from bilge.store.registry import cli as registry_cli
 
@@ -36,6 +37,7 @@ app.add_typer(builder_app, name="builder")
 store_cli.register(app, image_app)
 container_cli.register(app, container_app)
 registry_cli.register(app, image_app)
+build_cli.register(app, image_app)
 gc_cli.register(app, image_app, container_app, system_app, gc_app, builder_app)
 reports_cli.register(app, system_app)
 

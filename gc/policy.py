@@ -99,9 +99,14 @@ class Disk:
 
 
 def prune_containers(graph: Graph, filters: Filters) -> list[str]:
-    """Every container not running, as `docker container prune` takes them."""
+    """Every container not running, as `docker container prune` takes them (but a build step's,
+    which its build's lease holds until the step is committed)."""
     return sorted(
-        (c.id for c in graph.containers.values() if c.state != "running" and filters.admit(c.created, c.labels)),
+        (
+            c.id
+            for c in graph.containers.values()
+            if c.state != "running" and not c.leased and filters.admit(c.created, c.labels)
+        ),
         key=lambda cid: graph.containers[cid].created,
     )
 

@@ -77,6 +77,7 @@ class ContainerRecord:
     labels: dict[str, str]
     size_rw: int
     disk_rw: int
+    leased: bool = False  # a build step's, between its command's exit and its commit
 
 
 def pinned_by_label(labels: dict[str, str]) -> bool:
@@ -126,6 +127,7 @@ class Catalog:
         for img in images.values():
             if img.labels and pinned_by_label(img.labels):
                 img.pinned = True
+        leased_containers: set[str] = set()
         for kind, ref in db.execute(
             "SELECT r.kind, r.ref FROM lease_refs r JOIN leases l ON l.id = r.lease_id WHERE l.expires > ?",
             [time.time()],
@@ -134,6 +136,8 @@ class Catalog:
                 images[ref].leased = True
             elif kind == "layer" and ref in layer_rows:
                 layer_rows[ref].leased = True
+            elif kind == "container":
+                leased_containers.add(ref)
         containers = {
             r[0]: ContainerRecord(r[0], r[1], r[2], r[3], r[4], r[5], _labels(r[6]), r[7] or 0, r[8] or 0)
             for r in db.execute(
@@ -141,6 +145,7 @@ class Catalog:
             )
         }
         for c in containers.values():
+            c.leased = c.id in leased_containers
             if c.image_id in images:
                 images[c.image_id].containers += 1
                 images[c.image_id].running += c.state == "running"

@@ -136,6 +136,7 @@ def test_failing_run_exits_with_its_code_and_leaves_the_store(builder: Callable,
         ("FROM busybox:latest\nCOPY missing.txt /\n", "missing.txt"),
         ("FROM busybox:latest\nCOPY ../outside /\n", "outside the build context"),
         ("FROM busybox:latest\nCOPY --from=nope /x /\n", "nope"),
+        ("FROM busybox:latest\nRUN echo 'unterminated\nENV A=\"b\n", "line 3"),
     ],
 )
 def test_bad_dockerfiles_get_one_line(builder: Callable, tmp_path: Path, dockerfile: str, message: str) -> None:
@@ -144,3 +145,66 @@ def test_bad_dockerfiles_get_one_line(builder: Callable, tmp_path: Path, dockerf
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and message in errors[0], proc.stderr
+
+
+def test_zoo_survives_save_and_a_real_docker(builder: Callable, bilge_root: Path, contexts: Path, dockerd) -> None:
+    """Whiteouts, the opaque directory, the hardlink, FIFO, setuid file and long names of a
+    bilge-built zoo reach Docker intact: `docker run` lists what `bilge run` lists."""
+    builder("build", "-q", "-t", "bzoo:latest", str(contexts / "zoo"))
+    archive = bilge_root.parent / "bzoo.tar"
+    builder("save", "-o", str(archive), "bzoo:latest")
+    dockerd.docker("rmi", "-f", "bzoo:latest", check=False)
+    dockerd.docker("load", "-i", str(archive))
+    listing = "find /data /deep -exec stat -c '%n %F %a %u:%g %h' {} + | sort"
+    theirs = dockerd.docker("run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", "bzoo:latest", "-c",
+                            listing).stdout  # fmt: skip
+    ours = builder("run", "--rm", "--entrypoint", "/bin/sh", "bzoo:latest", "-c", listing).stdout
+    dockerd.docker("rmi", "-f", "bzoo:latest", check=False)
+    assert ours == theirs
+    assert "/data/gone" not in ours and "/data/opq/b" not in ours and "/data/big" not in ours
+    assert "/data/fifo fifo" in ours and "/data/hard regular file 4755 0:0 2" in ours
+
+
+def test_context_features(builder: Callable, tmp_path: Path) -> None:
+    """.dockerignore, a glob, a directory's contents, ADD of a local tarball, COPY --chown."""
+    import io
+
+    ctx = tmp_path / "ctx"
+    (ctx / "src" / "skip").mkdir(parents=True)
+    (ctx / "src" / "a.txt").write_text("a")
+    (ctx / "src" / "b.log").write_text("b")
+    (ctx / "src" / "skip" / "c.txt").write_text("c")
+    (ctx / "one.conf").write_text("1")
+    (ctx / "two.conf").write_text("2")
+    (ctx / ".dockerignore").write_text("src/skip\n*.log\n!src/b.log\n")
+    with tarfile.open(ctx / "bundle.tar.gz", "w:gz") as tf:
+        info = tarfile.TarInfo("inner/hello")
+        info.size = 5
+        tf.addfile(info, io.BytesIO(b"hello"))
+    (ctx / "Dockerfile").write_text(
+        "FROM busybox:latest\nCOPY src /app/\nCOPY *.conf /etc/app/\nADD bundle.tar.gz /opt\n"
+        'COPY --chown=1000:1000 one.conf /owned\nCMD ["true"]\n'
+    )
+    builder("build", "-q", "-t", "features:1", str(ctx))
+    shown = builder("run", "--rm", "features:1", "sh", "-c",
+                    "find /app /etc/app /opt/inner -type f | sort; stat -c '%u:%g' /owned; cat /opt/inner/hello").stdout  # fmt: skip
+    assert shown.split() == [
+        "/app/a.txt", "/app/b.log", "/etc/app/one.conf", "/etc/app/two.conf", "/opt/inner/hello", "1000:1000", "hello",
+    ]  # fmt: skip
+
+
+def test_a_prune_during_a_build_breaks_nothing(builder: Callable, bilge_root: Path, tmp_path: Path) -> None:
+    """The build's lease holds its base, its steps so far and the layers being made."""
+    (tmp_path / "Dockerfile").write_text(
+        'FROM busybox:latest\nRUN echo one > /one\nRUN sleep 3 && echo two > /two\nCMD ["cat", "/one", "/two"]\n'
+    )
+    build = subprocess.Popen([sys.executable, "-m", "bilge", "--root", str(bilge_root), "build", "-q", "-t", "slow:1",
+                              str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    prunes = 0
+    while build.poll() is None:  # stopped containers and dangling images: a RUN's, a step's so far
+        builder("system", "prune", "-f")
+        prunes += 1
+    assert build.returncode == 0, build.stderr
+    assert prunes > 1
+    assert builder("run", "--rm", "slow:1").stdout.split() == ["one", "two"]
+    assert builder("check").returncode == 0

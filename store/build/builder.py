@@ -187,7 +187,7 @@ class Builder:
         elif keyword == "RUN":
             self._run(state, instruction, lease)
         else:
-            raise InvalidInput(f"Dockerfile parse error line {instruction.line}: unknown instruction: {keyword}")
+            raise InvalidInput(f"dockerfile parse error line {instruction.line}: unknown instruction: {keyword}")
 
     def _parsed(self, instruction: Instruction, env: dict[str, str] | None) -> steps.Parsed:
         expand = (lambda word: dockerfile.substitute(word, env)) if env is not None else (lambda word: word)
@@ -290,7 +290,7 @@ class Builder:
         parsed = self._parsed(instruction, env)
         if len(parsed.args) < 2:
             raise InvalidInput(
-                f"Dockerfile parse error line {instruction.line}: {instruction.keyword} requires at least two arguments"
+                f"dockerfile parse error line {instruction.line}: {instruction.keyword} requires at least two arguments"
             )
         *names, dest_word = parsed.args
         config = deepcopy.deepcopy(state.config)
@@ -346,8 +346,6 @@ class Builder:
         return copy.owner(self._view(state), chown) if chown else None
 
     def _run(self, state: _State, instruction: Instruction, lease: Lease) -> None:
-        from ..containers.working import run_step
-
         config = deepcopy.deepcopy(state.config)
         argv = list(instruction.args) if instruction.json else [*steps.shell_of(config), " ".join(instruction.args)]
         args = {k: v for k, v in state.args.items() if k not in steps.env_map(config)}
@@ -356,6 +354,8 @@ class Builder:
         if self._cached(state, recorded, config, lease):
             return
         assert state.image is not None, "RUN needs an image to run in"
+        from ..containers.working import run_step  # a cache hit never loads the runtime
+
         ran = run_step(self.store, state.image, argv, [f"{k}={v}" for k, v in sorted(args.items())],
                        {**config, "Image": state.image}, recorded, lease)  # fmt: skip
         if ran.exit_code != 0:

@@ -26,6 +26,7 @@ from ..core import Store
 from ..db import write
 from ..errors import Conflict, InvalidInput, NotFound
 from ..fsutil import new_scratch_dir
+from ..leases import Lease
 from . import drivers, names, rootfs
 
 STATES = ("created", "running", "exited")
@@ -153,7 +154,7 @@ class ContainerStore:
 
     # -- creating ----------------------------------------------------------------------------
 
-    def create(self, opts: CreateOptions, runtime: str) -> Container:
+    def create(self, opts: CreateOptions, runtime: str, hold: Lease | None = None) -> Container:
         """Make the directory under ingest/ (a vfs copy can take a while), then rename it into
         containers/ and insert the row in one transaction, touching the image's last-used time."""
         store = self.store
@@ -170,6 +171,8 @@ class ContainerStore:
             disk = driver.prepare(self.layout, work, ancestry)
             with write(self.db):
                 lease.add("image", image_id)
+                if hold is not None:  # a build step's: no prune takes it before its commit
+                    hold.add("container", cid)
                 name = self._claim_name(name, cid)
                 store.trash.claim(f"containers/{cid}")
                 os.rename(work, self.path(cid))

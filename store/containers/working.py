@@ -40,7 +40,7 @@ def run_step(
     `lease`."""
     found = runtime.find(None)
     opts = CreateOptions(image=image_id, command=argv, env=env, entrypoint="", network="host")
-    container = store.containers.create(opts, os.path.basename(found))
+    container = store.containers.create(opts, os.path.basename(found), hold=lease)
     try:
         launched = lifecycle.start(store, container, attach=True, interactive=False)
         code = lifecycle.wait_attached(store, launched)

@@ -56,6 +56,7 @@ def empty_docker(dockerd) -> None:
     containers = dockerd.docker("ps", "-aq").stdout.split()
     if containers:
         dockerd.docker("rm", "-f", *containers)
+    dockerd.docker("image", "prune", "-a", "-f")  # children before parents: a build's chains too
     images = dockerd.docker("images", "-aq").stdout.split()
     if images:
         dockerd.docker("rmi", "-f", *sorted(set(images)), check=False)

@@ -201,6 +201,16 @@ def test_container_prune_takes_every_container_not_running(toy: Toy) -> None:
     assert prune_containers(graph, Filters.parse(["label!=team"], NOW)) == [ids["new"]]
 
 
+def test_container_prune_spares_a_build_steps_container_while_its_lease_lives(toy: Toy) -> None:
+    """Between a RUN's exit and its commit the step's container is stopped: its build's lease holds it."""
+    app = toy.image("app", toy.stack("a"), tags=("app:1",))
+    step = toy.container("step", app, state="exited")
+    lapsed = toy.container("lapsed", app, state="exited")
+    toy.lease(("container", step))
+    toy.lease(("container", lapsed), live=False)
+    assert prune_containers(toy.graph(), Filters()) == [lapsed]
+
+
 def test_system_prune_frees_the_images_of_the_containers_it_takes(toy: Toy) -> None:
     """Stopped containers go first; the images only they used become unused, for -a."""
     used = toy.image("used", toy.stack(("u", 100)), tags=("used:1",))
