@@ -208,3 +208,21 @@ def test_a_prune_during_a_build_breaks_nothing(builder: Callable, bilge_root: Pa
     assert prunes > 1
     assert builder("run", "--rm", "slow:1").stdout.split() == ["one", "two"]
     assert builder("check").returncode == 0
+
+
+def test_build_cache_in_df_and_builder_prune_frees_what_it_says(builder: Callable, tmp_path: Path) -> None:
+    """An untagged build is reclaimable build cache: df counts it, builder prune's dry run names
+    the bytes, and the prune frees exactly those."""
+    (tmp_path / "Dockerfile").write_text("FROM busybox:latest\nRUN head -c 30000 /dev/urandom > /blob\nLABEL x=1\n")
+    builder("build", "-q", str(tmp_path))
+    df = json.loads(builder("system", "df", "--format", "json").stdout)
+    cache = next(row for row in df if row["Type"] == "Build Cache")
+    assert cache["TotalCount"] == 2 and cache["Active"] == 0
+    assert 30000 <= cache["Reclaimable"] == cache["Size"] < 40000
+    planned = json.loads(builder("builder", "prune", "-a", "--dry-run", "--format", "json").stdout)
+    assert planned["Bytes"] == cache["Reclaimable"]
+    done = json.loads(builder("builder", "prune", "-a", "-f", "--format", "json").stdout)
+    assert done["SpaceReclaimed"] == planned["Bytes"]
+    after = json.loads(builder("system", "df", "--format", "json").stdout)
+    assert next(row for row in after if row["Type"] == "Build Cache")["TotalCount"] == 0
+    assert builder("check").returncode == 0
