@@ -13,11 +13,24 @@ from bilge.store.errors import BilgeError, DigestMismatch
 from bilge.store.forks import run_forked
 
 
-def live_children() -> list[int]:
-    """This process's children that have not been reaped (zombies count: nobody waited for them)."""
+def _children() -> list[int]:
     me = os.getpid()
-    text = Path(f"/proc/{me}/task/{me}/children").read_text()
-    return [int(pid) for pid in text.split()]
+    return [int(pid) for pid in Path(f"/proc/{me}/task/{me}/children").read_text().split()]
+
+
+_before: set[int] = set()
+
+
+@pytest.fixture(autouse=True)
+def _children_before() -> None:
+    """What this process ran before the test (a session's dockerd, say) is not the test's."""
+    _before.clear()
+    _before.update(_children())
+
+
+def live_children() -> list[int]:
+    """The children this test made that have not been reaped (zombies count: nobody waited for them)."""
+    return [pid for pid in _children() if pid not in _before]
 
 
 def test_results_in_order_with_every_callback() -> None:
