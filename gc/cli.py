@@ -255,14 +255,17 @@ def system_prune(
     filters = list(filter or [])
     policy = image_policy(all, filters, keep, unused_for, min_age, max_size, high, low, now)
     containers = Filters.parse(filters, now)
-    cache = CachePolicy(all=all, until=containers.until)  # as Docker's, the cache takes until= and no labels
+    cache = CachePolicy(until=containers.until)  # as Docker's, the cache takes until= and no labels
     request = Request("system prune", containers=containers, images=policy, cache=cache)
     run_prune(request, force, dry_run, _WARN["system-all" if policy.all else "system"], format)
 
 
 def builder_prune(
     all: Annotated[
-        bool, typer.Option("--all", "-a", help="Remove all unused build cache, not just dangling ones")
+        bool,
+        typer.Option(
+            "--all", "-a", help="As Docker's; every reclaimable entry of a classic build is dangling, so the same"
+        ),
     ] = False,
     force: ForceOpt = False,
     filter: Annotated[
@@ -274,7 +277,7 @@ def builder_prune(
     dry_run: DryRunOpt = False,
     format: FormatOpt = "table",
 ) -> None:
-    """Remove build cache: intermediates nothing named is built on (the untagged build results too with -a)."""
+    """Remove build cache nothing named is built on: untagged build results and their intermediates."""
     import time
 
     from .policy import CachePolicy
@@ -283,7 +286,7 @@ def builder_prune(
 
     check_format(format)
     size = parse_size(keep_storage) if keep_storage else None
-    policy = CachePolicy.parse(all, list(filter or []), size, time.time())
+    policy = CachePolicy.parse(list(filter or []), size, time.time())
     run_prune(
         Request("builder prune", cache=policy), force, dry_run, _WARN["builder-all" if all else "builder"], format
     )

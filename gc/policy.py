@@ -69,18 +69,18 @@ class ImagePolicy:
 
 @dataclass
 class CachePolicy:
-    """`builder prune`: reclaimable intermediates, and with `all` the untagged results too;
+    """`builder prune`: every reclaimable entry (the untagged results and the intermediates under
+    them: with the classic builder all of them are dangling, so Docker's `-a` takes no more);
     `until` spares entries built since; `keep_storage` spares the newest entries while the cache
     that remains is within that many bytes."""
 
-    all: bool = False
     until: float | None = None
     keep_storage: int | None = None
 
     @classmethod
-    def parse(cls, all: bool, filters: list[str], keep_storage: int | None, now: float) -> CachePolicy:
+    def parse(cls, filters: list[str], keep_storage: int | None, now: float) -> CachePolicy:
         """Docker's builder prune filters; bilge knows until= (a duration or a timestamp)."""
-        out = cls(all=all, keep_storage=keep_storage)
+        out = cls(keep_storage=keep_storage)
         for item in filters:
             key, sep, value = item.partition("=")
             if key != "until" or not sep or not value:
@@ -204,16 +204,11 @@ def prune_build_cache(
     graph: Graph, policy: CachePolicy, doomed_containers: AbstractSet[str] = frozenset()
 ) -> list[str]:
     """The cache entries to remove, children before parents. The mark still decides: an
-    intermediate goes only with every image built on it, so by default (results kept) only
-    intermediates no result or other image stands on can go."""
+    intermediate goes only with every image built on it."""
     cache = BuildCache.of(graph, doomed_containers)
     built = {i: graph.images[i].built_at or 0.0 for i in cache.reclaimable}
     candidates = sorted(
-        (
-            i
-            for i in cache.reclaimable
-            if (policy.all or not cache.result(i)) and (policy.until is None or built[i] < policy.until)
-        ),
+        (i for i in cache.reclaimable if policy.until is None or built[i] < policy.until),
         key=lambda i: (built[i], i),
     )
     if policy.keep_storage is not None:

@@ -164,17 +164,9 @@ def test_without_build_cache(toy: Toy) -> None:
 # -- builder prune ---------------------------------------------------------------------------------
 
 
-def test_default_keeps_the_results_and_so_what_they_stand_on(toy: Toy) -> None:
-    """Without -a the untagged results stay, and an intermediate goes only with every image built
-    on it: here t1 is reclaimable but t2 stands on it, so nothing goes."""
+def test_builder_prune_takes_the_results_and_their_intermediates(toy: Toy) -> None:
     builds(toy)
     p = run_plan(toy, CachePolicy())
-    assert (p.cache, p.images, p.layers, p.bytes) == ([], [], [], 0)
-
-
-def test_all_takes_the_results_and_their_intermediates(toy: Toy) -> None:
-    builds(toy)
-    p = run_plan(toy, CachePolicy(all=True))
     assert names(toy, p.cache) == {"s4", "t1", "t2"}
     assert p.cache.index(toy.image_ids["t2"]) < p.cache.index(toy.image_ids["t1"])  # children first
     assert toy.names(p.layers, "layer") == {"c2", "x2"}
@@ -184,10 +176,10 @@ def test_all_takes_the_results_and_their_intermediates(toy: Toy) -> None:
 def test_until_keeps_what_was_built_since(toy: Toy) -> None:
     """until= spares t2 (built at T0+6); t1 (T0+5) is old enough but t2 stands on it."""
     builds(toy)
-    p = run_plan(toy, CachePolicy(all=True, until=T0 + 5.5))
+    p = run_plan(toy, CachePolicy(until=T0 + 5.5))
     assert names(toy, p.cache) == {"s4"}
     assert p.bytes == 20
-    assert names(toy, run_plan(toy, CachePolicy(all=True, until=T0 + 6.5)).cache) == {"s4", "t1", "t2"}
+    assert names(toy, run_plan(toy, CachePolicy(until=T0 + 6.5)).cache) == {"s4", "t1", "t2"}
 
 
 @pytest.mark.parametrize(
@@ -201,7 +193,7 @@ def test_until_keeps_what_was_built_since(toy: Toy) -> None:
 )
 def test_keep_storage_takes_the_oldest_until_the_cache_fits(toy: Toy, keep: int, taken: set[str]) -> None:
     builds(toy)
-    p = run_plan(toy, CachePolicy(all=True, keep_storage=keep))
+    p = run_plan(toy, CachePolicy(keep_storage=keep))
     assert names(toy, p.cache) == taken
     assert 420 - p.bytes <= keep
 
@@ -214,22 +206,22 @@ def test_keep_storage_counts_a_shared_layer_once(toy: Toy) -> None:
     toy.image("u1", [toy.layer_ids["b"], twin], parent=ids["base"], built=True, added=T0 - 2, created_by="a")
     toy.image("u2", [toy.layer_ids["b"], twin], parent=ids["base"], built=True, added=T0 - 1, created_by="b")
     assert BuildCache.of(toy.graph()).size()[0] == 920
-    p = run_plan(toy, CachePolicy(all=True, keep_storage=420))
+    p = run_plan(toy, CachePolicy(keep_storage=420))
     assert names(toy, p.cache) == {"u1", "u2"}
     assert p.bytes == 500
 
 
 def test_builder_filters() -> None:
-    assert CachePolicy.parse(True, ["until=1h"], None, T0) == CachePolicy(all=True, until=T0 - 3600)
+    assert CachePolicy.parse(["until=1h"], None, T0) == CachePolicy(until=T0 - 3600)
     for bad in ("label=a", "until", "until=", "dangling=true"):
         with pytest.raises(InvalidInput):
-            CachePolicy.parse(False, [bad], None, T0)
+            CachePolicy.parse([bad], None, T0)
 
 
 def test_a_confirmed_plan_never_grows(toy: Toy) -> None:
     builds(toy)
-    shown = run_plan(toy, CachePolicy(all=True, until=T0 + 5.5))
-    again = plan(toy.graph(), Request("builder prune", cache=CachePolicy(all=True)), T0 + 100, None, allowed=shown)
+    shown = run_plan(toy, CachePolicy(until=T0 + 5.5))
+    again = plan(toy.graph(), Request("builder prune", cache=CachePolicy()), T0 + 100, None, allowed=shown)
     assert again.cache == shown.cache
 
 
@@ -237,7 +229,7 @@ def test_the_sweep_after_builder_prune_is_the_plan(toy: Toy) -> None:
     """execute re-plans in its transaction and sweeps: rows and files go exactly as the dry run
     said, the freed bytes are the planned bytes, and the run is recorded."""
     builds(toy)
-    request = Request("builder prune", cache=CachePolicy(all=True))
+    request = Request("builder prune", cache=CachePolicy())
     shown = preview(toy.store, request)
     images, layers = toy.images(), toy.layers()
     outcome = execute(toy.store, request, allowed=shown)
@@ -263,7 +255,7 @@ def test_system_prune_takes_the_build_cache_beyond_the_images_it_takes(toy: Toy)
     builds(toy)
     filters = Filters.parse(["label=keep"], T0)
     request = Request(
-        "system prune", containers=filters, images=ImagePolicy(all=True, filters=filters), cache=CachePolicy(all=True)
+        "system prune", containers=filters, images=ImagePolicy(all=True, filters=filters), cache=CachePolicy()
     )
     p = plan(toy.graph(), request, T0 + 100, None)
     assert (p.images, names(toy, p.cache), p.bytes) == ([], {"s4", "t1", "t2"}, 420)
@@ -273,7 +265,7 @@ def test_system_prune_lists_an_image_once(toy: Toy) -> None:
     """The dangling results are images the image part takes (their intermediates with them): the
     cache part does not list them again."""
     builds(toy)
-    request = Request("system prune", images=ImagePolicy(), cache=CachePolicy(all=True))
+    request = Request("system prune", images=ImagePolicy(), cache=CachePolicy())
     p = plan(toy.graph(), request, T0 + 100, None)
     assert (names(toy, p.images), p.cache) == ({"s4", "t1", "t2"}, [])
 
@@ -330,7 +322,7 @@ def test_df_reclaimable_is_what_builder_prune_all_frees(toy: Toy) -> None:
     ids = builds(toy)
     toy.lease(("image", ids["t2"]))
     df = system_df(toy.store)
-    p = run_plan(toy, CachePolicy(all=True))
+    p = run_plan(toy, CachePolicy())
     assert summary(df)[3]["Reclaimable"] == p.bytes == 20
     assert summary(df)[3]["Size"] == 420
 
@@ -447,7 +439,7 @@ def test_builder_prune_all_on_random_builds(tmp_path_factory: pytest.TempPathFac
             keeps = [not g.built[i] or g.named[i] or g.held[i] for i in range(len(ids))]
             expected = {ids[i] for i in range(len(ids)) if not any(keeps[j] for j in g.subtree(i))}
             df = system_df(toy.store)
-            request = Request("builder prune", cache=CachePolicy(all=True))
+            request = Request("builder prune", cache=CachePolicy())
             shown = preview(toy.store, request)
             assert set(shown.cache) == expected
             images, layers = toy.images(), toy.layers()
