@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
+import click
 import typer
 
 from bilge.gc import cli as gc_cli
@@ -63,6 +64,43 @@ def demo(
     run(keep)
 
 
+def command_for(args: list[str]) -> click.Command:
+    """The click command for this invocation, with only the command it names converted.
+
+    typer turns every registered function into a click command on each start, inspecting all
+    their signatures: about 45 ms of every command, more than anything a read-only command then
+    does. The command's name is the first word that is not one of the front door's options; with
+    none (help) or an unknown one (click's error and suggestions), everything is converted.
+    """
+    import typer.main
+
+    name = _command_name(args)
+    commands = [c for c in app.registered_commands if _registered_name(c) == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands and not groups:
+        return typer.main.get_command(app)
+    everything = app.registered_commands, app.registered_groups
+    app.registered_commands, app.registered_groups = commands, groups
+    try:
+        return typer.main.get_command(app)
+    finally:
+        app.registered_commands, app.registered_groups = everything
+
+
+def _command_name(args: list[str]) -> str | None:
+    words = iter(args)
+    for word in words:
+        if word == "--root":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def _registered_name(info: typer.models.CommandInfo) -> str:
+    return info.name or (info.callback.__name__ if info.callback else "").lower().replace("_", "-")
+
+
 class Interrupted(BaseException):
     """Ctrl-C, raised past typer, which turns KeyboardInterrupt into a silent exit 130."""
 
@@ -77,7 +115,7 @@ def main() -> None:
     settings = store_cli.Settings()  # filled in by _options; read here when a command fails
     signal.signal(signal.SIGINT, _interrupt)
     try:
-        app(prog_name="bilge", obj=settings)
+        command_for(sys.argv[1:])(prog_name="bilge", obj=settings)
     except BilgeError as exc:
         _fail(str(exc), exc.exit_code, settings.debug)
     except (Interrupted, KeyboardInterrupt):
