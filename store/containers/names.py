@@ -8,7 +8,6 @@ word when two creates race.
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Callable
 
 from ..errors import InvalidInput
@@ -104,6 +103,8 @@ _SURNAMES = (
 
 
 def new_id() -> str:
+    import secrets  # only a new container needs randomness
+
     return secrets.token_hex(32)
 
 
@@ -116,6 +117,8 @@ def check_name(name: str) -> str:
 
 def random_name(taken: Callable[[str], bool]) -> str:
     """adjective_surname, with a digit appended (as Docker does) while the plain one is taken."""
+    import secrets
+
     base = f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_SURNAMES)}"
     name, suffix = base, 0
     while taken(name):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -305,7 +304,7 @@ def container_config(image_config: dict, opts: CreateOptions, cid: str) -> dict[
         raise InvalidInput(f"the working directory '{opts.workdir}' is invalid, it needs to be an absolute path")
     if opts.network not in ("none", "host"):
         raise InvalidInput(f"network {opts.network!r} is not supported (choose none or host)")
-    hostname = opts.hostname or (socket.gethostname() if opts.network == "host" else cid[:12])
+    hostname = opts.hostname or (_host_name() if opts.network == "host" else cid[:12])
     labels = dict(image.get("Labels") or {})
     for item in opts.labels:
         key, _, value = item.partition("=")
@@ -341,6 +340,12 @@ def container_config(image_config: dict, opts: CreateOptions, cid: str) -> dict[
         config["StopSignal"] = image["StopSignal"]
     host = {"NetworkMode": opts.network, "AutoRemove": opts.auto_remove}
     return {"Config": config, "HostConfig": host}
+
+
+def _host_name() -> str:
+    import socket  # only host-network containers take the host's name
+
+    return socket.gethostname()
 
 
 def _user_env(items: list[str]) -> list[str]:

@@ -18,17 +18,21 @@ Only `start` mounts; stop and rm unmount, so a container that is not running hol
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import shutil
 import stat
 import uuid
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..fsutil import copy_tree
 from ..layerfs.whiteouts import OVERLAY_OPAQUE_XATTR, is_marker, is_opaque, whited_out
 from ..paths import Layout
+
+if TYPE_CHECKING:
+    import ctypes
 
 _DIR, _FILE = "dir", "file"
 # Docker's initlayer.Setup: what the runtime mounts over, and /etc/mtab as the link it expects.
@@ -47,9 +51,22 @@ INIT_ENTRIES = {
 _OVERLAY_OPTIONS = ("index=off,redirect_dir=off,metacopy=off", "")
 _MNT_DETACH = 2
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+
+@cache
+def _libc() -> ctypes.CDLL:
+    """mount(2) and umount2(2), set up on first use: reading containers never mounts."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    return libc
+
+
+def _errno() -> int:
+    import ctypes
+
+    return ctypes.get_errno()
 
 
 def make_init_layer(path: Path) -> None:
@@ -112,9 +129,9 @@ def _mount_overlay(target: Path, lower: str, upper: str, work: str) -> None:
     base = f"lowerdir={lower},upperdir={upper},workdir={work}"
     for extra in _OVERLAY_OPTIONS:
         data = f"{base},{extra}" if extra else base
-        if _libc.mount(b"overlay", os.fsencode(target), b"overlay", 0, data.encode()) == 0:
+        if _libc().mount(b"overlay", os.fsencode(target), b"overlay", 0, data.encode()) == 0:
             return
-        code = ctypes.get_errno()
+        code = _errno()
         if code != errno.EINVAL:
             break
     raise OSError(code, os.strerror(code), str(target))
@@ -122,8 +139,8 @@ def _mount_overlay(target: Path, lower: str, upper: str, work: str) -> None:
 
 def unmount(target: Path) -> None:
     """Lazily, so a shell still sitting in the directory cannot keep the container from stopping."""
-    if os.path.ismount(target) and _libc.umount2(os.fsencode(target), _MNT_DETACH) != 0:
-        code = ctypes.get_errno()
+    if os.path.ismount(target) and _libc().umount2(os.fsencode(target), _MNT_DETACH) != 0:
+        code = _errno()
         if code not in (errno.EINVAL, errno.ENOENT):
             raise OSError(code, os.strerror(code), str(target))
 
