@@ -2,9 +2,15 @@
 
 
 class BilgeError(Exception):
-    """A failure with a message meant for the person at the terminal."""
+    """A failure with a message meant for the person at the terminal; `exit_code` is the exit
+    status the CLI ends with (1 unless the failure carries its own: a command's, a runtime's)."""
 
     exit_code = 1
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
 
 
 class NotFound(BilgeError):

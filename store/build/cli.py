@@ -4,7 +4,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cli import err, open_store, out
+from ..cli import open_store, out
 
 
 def build(
@@ -31,7 +31,7 @@ def build(
 
     from .. import reference
     from ..errors import InvalidInput
-    from .builder import Builder, Options, StepFailed
+    from .builder import Builder, Options
 
     tags = list(tag or [])
     for name in tags:
@@ -47,11 +47,7 @@ def build(
         labels=_pairs(label, "--label"),
     )
     say = (lambda line: None) if quiet else out
-    try:
-        image_id = Builder(open_store(), options, say).build()
-    except StepFailed as exc:
-        err(f"Error: {exc}")
-        raise typer.Exit(exc.exit_code) from None
+    image_id = Builder(open_store(), options, say).build()  # a failed RUN exits with its code
     if quiet:
         out(image_id)
 

@@ -42,10 +42,6 @@ _DOCKER_HOSTS = (
 class StartFailed(BilgeError):
     """The runtime could not start the process; exit_code is Docker's (125, 126 or 127)."""
 
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
 
 @dataclass
 class Launched:
