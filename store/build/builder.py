@@ -41,10 +41,6 @@ EXPANDED = {"ENV", "LABEL", "EXPOSE", "USER", "VOLUME", "STOPSIGNAL", "WORKDIR",
 class StepFailed(BilgeError):
     """A RUN exited non-zero: the build stops with its exit code, as `docker build` does."""
 
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
 
 @dataclass
 class Options:
@@ -191,9 +187,8 @@ class Builder:
 
     def _parsed(self, instruction: Instruction, env: dict[str, str] | None) -> steps.Parsed:
         expand = (lambda word: dockerfile.substitute(word, env)) if env is not None else (lambda word: word)
-        pairs = [(expand(k), expand(v)) for k, v in dockerfile.pairs(instruction)] if instruction.keyword in (
-            "ENV", "LABEL", "ARG",
-        ) else []  # fmt: skip
+        named = instruction.keyword in ("ENV", "LABEL")  # ARG's defaults are _arg's
+        pairs = [(expand(k), expand(v)) for k, v in dockerfile.pairs(instruction)] if named else []
         if instruction.json or env is None:
             args = list(instruction.args)
         else:
@@ -301,21 +296,20 @@ class Builder:
         if source_from is not None:
             root = self._stage_root(source_from, built, lease)
             found = context.sources(root, names, None, instruction.keyword)
-            sources = [copy.Source(s.path, s.name, keep_owner=True) for s in found]
+            sources, owner, ignore = found, chown, None  # a stage's files keep their owners
         else:
             found = context.sources(self.context_dir, names, self.ignore, instruction.keyword)
-            sources = [copy.Source(s.path, s.name) for s in found]
+            sources, owner, ignore = found, chown or (0, 0), self.ignore  # the CLI sends them as root's
             if instruction.keyword == "ADD":
-                archives = [(s.disk, dest) for s in sources if copy.is_archive(s.disk)]
-                sources = [s for s in sources if not copy.is_archive(s.disk)]
+                archives = [(s.path, dest) for s in found if copy.is_archive(s.path)]
+                sources = [s for s in found if not copy.is_archive(s.path)]
         checksum = context.checksum(found)
         comment = f"{instruction.keyword} {checksum} in {dest.rstrip('/') if dest != '/' else dest} "
         recorded = self._recorded(state, config, steps.nop_cmd_string(config, comment))
         if self._cached(state, recorded, config, lease):
             return
         view = self._view(state)
-        excluded = self.ignore.excluded if source_from is None else (lambda rel, is_dir: False)
-        items = copy.plan(sources, dest, view, chown, excluded) if sources else []
+        items = copy.plan(sources, dest, view, owner, ignore) if sources else []
         if archives:
             items = (
                 copy.with_ancestors([copy.new_directory(dest.rstrip("/") or "/", chown or (0, 0))], view, chown) + items

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..errors import InvalidInput
 from ..layerfs.merged import MergedView
+from .context import DockerIgnore, Source
 
 
 @dataclass(frozen=True)
@@ -31,16 +32,6 @@ class Item:
     st: os.stat_result
     disk: Path | None  # content of a regular file, or the link to read; None for directories
     owner: tuple[int, int]
-
-
-@dataclass(frozen=True)
-class Source:
-    """A COPY source on disk: from the context (owned by root in the layer), or from another
-    stage's or image's files (`keep_owner`)."""
-
-    disk: Path
-    name: str  # as Docker names it: the destination's file name comes from it
-    keep_owner: bool = False
 
 
 def destination(dest: str, workdir: str) -> str:
@@ -54,10 +45,12 @@ def plan(
     sources: list[Source],
     dest: str,
     view: MergedView | None,
-    chown: tuple[int, int] | None,
-    excluded: Callable[[str, bool], bool],
+    owner: tuple[int, int] | None,
+    ignore: DockerIgnore | None,
 ) -> list[Item]:
-    """Every entry the copy writes, in the order a tar needs (parents first)."""
+    """Every entry the copy writes, in the order a tar needs (parents first). `owner` is who the
+    copies belong to (root for the context, `--chown`'s), None to keep the sources' own (another
+    stage's files); `ignore` is the context's .dockerignore, None for a stage's files."""
     into_dir = dest.endswith("/") or len(sources) > 1 or _is_dir(view, dest)
     if len(sources) > 1 and not dest.endswith("/"):
         raise InvalidInput(
@@ -66,13 +59,13 @@ def plan(
     base = dest.rstrip("/") or "/"
     items: list[Item] = []
     for source in sources:
-        st = os.lstat(source.disk)
+        st = os.lstat(source.path)
         if stat.S_ISDIR(st.st_mode):
-            items += _tree(source, base, chown, excluded)
+            items += _tree(source, base, owner, ignore)
         else:
             target = posixpath.join(base, posixpath.basename(source.name.rstrip("/"))) if into_dir else base
-            items.append(_item(source, source.disk, st, target, chown))
-    return with_ancestors(items, view, chown)
+            items.append(_item(source.path, st, target, owner))
+    return with_ancestors(items, view, owner)
 
 
 def _is_dir(view: MergedView | None, path: str) -> bool:
@@ -82,33 +75,30 @@ def _is_dir(view: MergedView | None, path: str) -> bool:
     return found is not None and stat.S_ISDIR(found.st.st_mode)
 
 
-def _item(source: Source, disk: Path, st: os.stat_result, target: str, chown: tuple[int, int] | None) -> Item:
-    owner = chown if chown is not None else ((st.st_uid, st.st_gid) if source.keep_owner else (0, 0))
-    return Item(target, st, None if stat.S_ISDIR(st.st_mode) else disk, owner)
+def _item(disk: Path, st: os.stat_result, target: str, owner: tuple[int, int] | None) -> Item:
+    return Item(target, st, None if stat.S_ISDIR(st.st_mode) else disk, owner or (st.st_uid, st.st_gid))
 
 
-def _tree(
-    source: Source, base: str, chown: tuple[int, int] | None, excluded: Callable[[str, bool], bool]
-) -> list[Item]:
+def _tree(source: Source, base: str, owner: tuple[int, int] | None, ignore: DockerIgnore | None) -> list[Item]:
     """A directory's contents (not the directory itself, as Docker copies them) under `base`;
     what .dockerignore leaves out of the context is not there to copy."""
     items: list[Item] = []
-    top = source.disk
+    top = source.path
     for directory, dirs, files in os.walk(top):
         dirs.sort()
         for name in [*dirs, *sorted(files)]:
             path = Path(directory) / name
             rel = path.relative_to(top).as_posix()
             is_dir = name in dirs
-            if excluded((Path(source.name) / rel).as_posix(), is_dir):
+            if ignore is not None and ignore.excluded((Path(source.name) / rel).as_posix(), is_dir):
                 if is_dir:
                     dirs.remove(name)
                 continue
-            items.append(_item(source, path, os.lstat(path), posixpath.join(base, rel), chown))
+            items.append(_item(path, os.lstat(path), posixpath.join(base, rel), owner))
     return items
 
 
-def with_ancestors(items: list[Item], view: MergedView | None, chown: tuple[int, int] | None) -> list[Item]:
+def with_ancestors(items: list[Item], view: MergedView | None, owner: tuple[int, int] | None) -> list[Item]:
     """Each target's directories above it, as overlay's upper directory would show them."""
     present = {item.target for item in items}
     ancestors: dict[str, Item] = {}
@@ -119,7 +109,7 @@ def with_ancestors(items: list[Item], view: MergedView | None, chown: tuple[int,
             if found is not None and stat.S_ISDIR(found.st.st_mode):
                 ancestors[parent] = Item(parent, found.st, None, (found.st.st_uid, found.st.st_gid))
             else:
-                ancestors[parent] = new_directory(parent, chown or (0, 0))
+                ancestors[parent] = new_directory(parent, owner or (0, 0))
             parent = posixpath.dirname(parent)
     return sorted(ancestors.values(), key=lambda i: i.target) + items
 

@@ -1,10 +1,10 @@
 """An image's file system as its stacked layers show it, read without mounting anything.
 
 A build's COPY must know what the image already has at the destination (a directory to copy
-into, owners of the directories it passes), and `COPY --from` reads another image's files.
-Mounting an overlay for each needs root and a mount per step; instead each path is looked up
-through the layer directories, uppermost first, honouring whiteouts and opaque directories in
-the format each layer was stored in.
+into, owners of the directories it passes, /etc/passwd for --chown). Mounting an overlay for
+each needs root and a mount per step; instead each path is looked up through the layer
+directories, uppermost first, honouring whiteouts and opaque directories in the format each
+layer was stored in.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidInput
-from .whiteouts import WHITEOUT_PREFIX, is_marker, is_opaque
+from .whiteouts import WHITEOUT_PREFIX, is_opaque
 
 MAX_LINK_HOPS = 40
 
@@ -24,7 +24,6 @@ MAX_LINK_HOPS = 40
 class Found:
     """A path of the image: where its bytes are on disk and what it is."""
 
-    path: str  # inside the image, absolute, symlinks in the parent resolved
     disk: Path
     st: os.stat_result
 
@@ -51,14 +50,14 @@ class MergedView:
                 if whiteouts == "overlay" and stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
                     return None
                 if i == len(parts) - 1:
-                    return Found("/" + "/".join(parts), here, st)
+                    return Found(here, st)
                 if not stat.S_ISDIR(st.st_mode):
                     return None  # a file here hides whatever lower layers have below this name
                 if is_opaque(str(here), whiteouts):
                     hidden_below = True
             else:
                 if not parts:
-                    return Found("/", diff, os.lstat(diff))
+                    return Found(diff, os.lstat(diff))
             if hidden_below:
                 return None
         return None
@@ -87,50 +86,3 @@ class MergedView:
                 continue
             resolved.append(part)
         return resolved
-
-    def listdir(self, parts: list[str]) -> list[str]:
-        """The names in a directory of the image, sorted."""
-        names: set[str] = set()
-        hidden: set[str] = set()
-        for diff, whiteouts in self.layers:
-            directory = diff.joinpath(*parts)
-            try:
-                entries = list(os.scandir(directory))
-            except (FileNotFoundError, NotADirectoryError):
-                if self._blocked(diff, whiteouts, parts):
-                    break
-                continue
-            for entry in entries:
-                name = entry.name
-                if is_marker(name, whiteouts):
-                    target = name[len(WHITEOUT_PREFIX) :]
-                    if not target.startswith(WHITEOUT_PREFIX):  # not the opaque marker itself
-                        hidden.add(target)
-                    continue
-                st = entry.stat(follow_symlinks=False)
-                if whiteouts == "overlay" and stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
-                    hidden.add(name)
-                    continue
-                if name not in hidden:
-                    names.add(name)
-            if is_opaque(str(directory), whiteouts) or self._blocked(diff, whiteouts, parts):
-                break
-        return sorted(names)
-
-    def _blocked(self, diff: Path, whiteouts: str, parts: list[str]) -> bool:
-        """Whether this layer hides lower layers' `parts`: a whiteout, a non-directory or an
-        opaque directory at it or above it."""
-        here = diff
-        for i, part in enumerate(parts):
-            parent, here = here, here / part
-            if whiteouts == "aufs" and os.path.lexists(parent / (WHITEOUT_PREFIX + part)):
-                return True
-            try:
-                st = os.lstat(here)
-            except FileNotFoundError:
-                return False
-            if not stat.S_ISDIR(st.st_mode):
-                return True
-            if i < len(parts) - 1 and is_opaque(str(here), whiteouts):
-                return True
-        return False
