@@ -5,6 +5,7 @@ directories, the trash finishes the deletion (rule 3). Every run is recorded.
 from __future__ import annotations
 
 import json
+import os
 import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -72,10 +73,10 @@ class Outcome:
 
 
 def disk_usage(store: Store) -> Disk:
-    import psutil
-
-    usage = psutil.disk_usage(str(store.layout.root))
-    return Disk(usage.total, usage.used, usage.free)
+    """The store's file system as psutil.disk_usage and df count it (free: what a non-root user
+    may still allocate), from statvfs, so read-only commands such as `metrics` need not load psutil."""
+    st = os.statvfs(store.layout.root)
+    return Disk(st.f_blocks * st.f_frsize, (st.f_blocks - st.f_bfree) * st.f_frsize, st.f_bavail * st.f_frsize)
 
 
 def plan(
@@ -222,6 +223,12 @@ def record(
         ],
     )
     return int(cursor.lastrowid or 0)
+
+
+def last_run(store: Store) -> dict | None:
+    """The most recent prune that ran (not a dry run), as `record` wrote it; None before the first."""
+    found = list(store.db.query("SELECT * FROM gc_runs WHERE dry_run = 0 ORDER BY id DESC LIMIT 1"))
+    return found[0] if found else None
 
 
 def runs(store: Store, limit: int) -> list[dict]:
