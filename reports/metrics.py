@@ -49,12 +49,18 @@ def collect(store: Store, top: int = TOP) -> list[Metric]:
     return [
         Metric(
             "bilge_store_bytes",
-            "Apparent bytes the store holds, by type (as system df counts them).",
+            "Apparent bytes by type, as system df counts them: images counts every layer an image holds,"
+            " the build cache's included.",
             [
                 ({"type": "images"}, snap.images_bytes),
                 ({"type": "containers"}, snap.containers_bytes),
                 ({"type": "build_cache"}, snap.build_cache_bytes),
             ],
+        ),
+        Metric(
+            "bilge_store_total_bytes",
+            "Apparent bytes of every layer and writable container layer the store holds, each once.",
+            [({}, snap.images_bytes + snap.containers_bytes)],
         ),
         Metric(
             "bilge_reclaimable_bytes",

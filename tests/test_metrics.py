@@ -92,3 +92,107 @@ def test_metrics_into_a_textfile_directory(bilge, loaded, tmp_path: Path) -> Non
     assert missing.stderr.strip().splitlines() == [
         f"Error: cannot write metrics to {tmp_path}/nowhere/bilge.prom: No such file or directory"
     ]
+
+
+RULES = Path(__file__).resolve().parent.parent / "reports" / "alerts" / "bilge-rules.yml"
+GIB = 1024**3
+
+
+def test_promtool_accepts_the_alert_rules() -> None:
+    checked = promtool("check", "rules", str(RULES))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 3 rules found" in checked.stdout
+
+
+def alert(name: str, instance: str, severity: str, summary: str, description: str, **labels: str) -> dict:
+    return {
+        "exp_labels": {"alertname": name, "instance": instance, "severity": severity, **labels},
+        "exp_annotations": {"summary": summary, "description": description},
+    }
+
+
+def test_the_alerts_fire_when_they_say_and_only_then(tmp_path: Path) -> None:
+    """promtool's rule unit tests: each alert fires for the host over its threshold once its `for:`
+    has passed, and not for the host under it (JSON is YAML, so the test file is written as JSON)."""
+    over = "bilge store on h1 is over its budget"
+    spec = {
+        "rule_files": [str(RULES)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": 'bilge_store_total_bytes{instance="h1"}', "values": f"{200 * GIB}x180"},
+                    {"series": 'bilge_store_total_bytes{instance="h2"}', "values": f"{50 * GIB}x180"},
+                    {
+                        "series": 'bilge_reclaimable_bytes{instance="h1",policy="system prune -a"}',
+                        "values": f"{30 * GIB}x180",
+                    },
+                    {
+                        "series": 'bilge_reclaimable_bytes{instance="h2",policy="system prune -a"}',
+                        "values": f"{GIB}x180",
+                    },
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "20m", "alertname": "BilgeStoreOverBudget", "exp_alerts": []},
+                    {
+                        "eval_time": "40m",
+                        "alertname": "BilgeStoreOverBudget",
+                        "exp_alerts": [
+                            alert(
+                                "BilgeStoreOverBudget",
+                                "h1",
+                                "warning",
+                                over,
+                                "The store holds 200GiB, more than the 100 GiB budget.",
+                            )
+                        ],
+                    },
+                    {"eval_time": "50m", "alertname": "BilgeReclaimableHigh", "exp_alerts": []},
+                    {
+                        "eval_time": "2h",
+                        "alertname": "BilgeReclaimableHigh",
+                        "exp_alerts": [
+                            alert(
+                                "BilgeReclaimableHigh",
+                                "h1",
+                                "info",
+                                "bilge on h1 could reclaim space",
+                                "A system prune -a would free 30GiB.",
+                                policy="system prune -a",
+                            )
+                        ],
+                    },
+                ],
+            },
+            {
+                # Scraped every minute: a sparser series would go stale between samples (5 minutes).
+                "interval": "1m",
+                "input_series": [
+                    # h1 never pruned; h2 last pruned at 7.5 days.
+                    {"series": 'bilge_last_prune_timestamp_seconds{instance="h1"}', "values": "0x12000"},
+                    {"series": 'bilge_last_prune_timestamp_seconds{instance="h2"}', "values": "648000x12000"},
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "8d",
+                        "alertname": "BilgeNoRecentPrune",
+                        "exp_alerts": [
+                            alert(
+                                "BilgeNoRecentPrune",
+                                "h1",
+                                "warning",
+                                "bilge on h1 has not pruned for 7 days",
+                                "The last prune finished 8d 0h 0m 0s ago; check its cron job (bilge cron show).",
+                            )
+                        ],
+                    },
+                    {"eval_time": "7d", "alertname": "BilgeNoRecentPrune", "exp_alerts": []},
+                ],
+            },
+        ],
+    }
+    tests = tmp_path / "bilge-rules.test.yml"
+    tests.write_text(json.dumps(spec))
+    tested = promtool("test", "rules", str(tests))
+    assert tested.returncode == 0, tested.stdout + tested.stderr
