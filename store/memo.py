@@ -17,7 +17,6 @@ from __future__ import annotations
 import marshal
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -76,6 +75,8 @@ def _read(path: Path) -> tuple[str, object] | None:
 
 def _write(path: Path, value: Any) -> None:
     """Atomically, so a reader sees the old memo or the new one; a read-only store keeps none."""
+    import tempfile  # only when the store changed since the last run
+
     try:
         path.parent.mkdir(mode=0o700, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
