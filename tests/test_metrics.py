@@ -84,6 +84,28 @@ def test_the_figures_are_what_df_and_prune_report(bilge, loaded) -> None:
     assert after[("bilge_store_bytes", "images")] == 3854111 - pruned["SpaceReclaimed"]
 
 
+def test_containers_count_and_are_reclaimed(ctr, fixtures_dir: Path) -> None:
+    """With the fixture's two containers (one stopped after writing 40,000 bytes, one created):
+    their writable bytes are what system df says, reclaimable is what system prune -a then frees
+    (containers included), and the snapshot that prune records says so too."""
+    from test_gc_containers import _recreate_fixture_containers
+
+    _recreate_fixture_containers(ctr, fixtures_dir)
+    got = samples(ctr("metrics").stdout)
+    df = json.loads(ctr("system", "df", "-v", "--format", "json").stdout)
+    assert got[("bilge_containers", "")] == len(df["Containers"]) == 2
+    assert got[("bilge_store_bytes", "containers")] == sum(c["SizeRw"] for c in df["Containers"]) == 40000
+    done = json.loads(ctr("system", "prune", "-a", "-f", "--format", "json").stdout)
+    assert got[("bilge_reclaimable_bytes", "system prune -a")] == done["SpaceReclaimed"]
+    assert done["SpaceReclaimed"] == df["LayersSize"] + got[("bilge_store_bytes", "containers")]
+    (snapshot,) = json.loads(ctr("trends", "--format", "json").stdout)
+    assert (snapshot["freed_bytes"], snapshot["stored_bytes"], snapshot["growth_bytes"]) == (
+        done["SpaceReclaimed"],
+        0,
+        None,
+    )
+
+
 def test_metrics_into_a_textfile_directory(bilge, loaded, tmp_path: Path) -> None:
     target = tmp_path / "textfile" / "bilge.prom"
     target.parent.mkdir()
