@@ -26,7 +26,9 @@ def system_df(
 def metrics(
     output: Annotated[
         Optional[Path],
-        typer.Option("--output", "-o", help="Write to FILE atomically (for node_exporter's textfile collector)"),
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Write to FILE atomically (for node_exporter's textfile collector)"
+        ),
     ] = None,
     top: Annotated[
         int, typer.Option("--top", "-n", min=0, help="Per-image series for the N images with most unique bytes")
