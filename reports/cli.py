@@ -1,6 +1,6 @@
-"""The reports' commands: system df (and its alias df)."""
+"""The reports' commands: system df (and its alias df), top."""
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -22,6 +22,30 @@ def system_df(
     out(render(compute(open_store()), verbose, disk, format))
 
 
+def top(
+    number: Annotated[Optional[int], typer.Option("-n", min=1, help="Show the first N (default: all)")] = None,
+    by: Annotated[str, typer.Option("--by", help="unique (what rmi frees), size, fair or disk")] = "unique",
+    layers: Annotated[bool, typer.Option("--layers", help="Rank layers, with the images sharing each")] = False,
+    format: FormatOpt = "table",
+) -> None:
+    """Images ranked by what deleting them gives back (exact bytes, as system df -v counts them)."""
+    from bilge.gc.graph import Graph
+    from bilge.store.errors import InvalidInput
+
+    from .render_top import render_images, render_layers
+    from .top import ORDERS, top_images, top_layers
+
+    check_format(format)
+    if by not in ORDERS:
+        raise InvalidInput(f"unknown order {by!r} (choose from {', '.join(ORDERS)})")
+    graph = Graph.load(open_store().db)
+    if layers:
+        out(render_layers(top_layers(graph, number), format))
+    else:
+        out(render_images(top_images(graph, by, number), by, format))
+
+
 def register(app: typer.Typer, system_app: typer.Typer) -> None:
     system_app.command("df")(system_df)
     app.command("df", help="Alias of `system df`.")(system_df)
+    app.command()(top)

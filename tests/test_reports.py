@@ -78,3 +78,36 @@ def test_what_if_equals_dry_runs_and_real_prunes(ctr, bilge_root: Path, fixtures
         assert before - layers_bytes(bilge_root) == s.bytes - writable, command
         freed_something += s.bytes > 0
     assert freed_something >= 5
+
+
+def test_top_ranks_by_system_df_exact_bytes(ctr, fixtures_dir: Path) -> None:
+    """top's figures are `system df -v`'s to the byte, and Docker's own (SIZE, SHARED SIZE,
+    CONTAINERS from the Engine API fixture), ranked by unique bytes."""
+    _recreate_fixture_containers(ctr, fixtures_dir)
+    df = {i["Id"]: i for i in json.loads(ctr("system", "df", "-v", "--format", "json").stdout)["Images"]}
+    docker = {i["Id"]: i for i in json.loads((fixtures_dir / "docker/api-system-df.json").read_text())["Images"]}
+    for by in ("unique", "size", "fair", "disk"):
+        top = json.loads(ctr("top", "--by", by, "--format", "json").stdout)
+        assert {t["Id"] for t in top} == set(df)
+        for t in top:
+            d = df[t["Id"]]
+            assert (t["Size"], t["SharedSize"], t["UniqueSize"], t["FairShare"], t["Disk"], t["Containers"]) == (
+                d["Size"],
+                d["SharedSize"],
+                d["Size"] - d["SharedSize"],
+                d["FairShare"],
+                d["Disk"],
+                d["Containers"],
+            )
+        key = {"unique": "UniqueSize", "size": "Size", "fair": "FairShare", "disk": "Disk"}[by]
+        assert [t[key] for t in top] == sorted((t[key] for t in top), reverse=True)
+    for image in docker.values():
+        assert (df[image["Id"]]["Size"], df[image["Id"]]["SharedSize"]) == (image["Size"], image["SharedSize"])
+    first = json.loads(ctr("top", "-n", "1", "--format", "json").stdout)
+    assert [t["RepoTags"] for t in first] == [["zoo:latest"]]  # its 1 MiB layer is its own
+    assert sum(t["Containers"] for t in json.loads(ctr("top", "--format", "json").stdout)) == 2
+    layers = json.loads(ctr("top", "--layers", "--format", "json").stdout)
+    busybox = layers[0]  # the busybox layer: the largest, under every image but multistage's
+    assert len(busybox["Images"]) == 7 and busybox["Containers"] == 2
+    plain = ctr("top", "-n", "2").stdout.splitlines()
+    assert plain[0].split()[:3] == ["IMAGE", "IMAGE", "ID"] and plain[1].startswith("zoo:latest")

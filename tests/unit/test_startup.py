@@ -51,7 +51,14 @@ NEVER = {
     "bilge.store.oci.model",
 }
 
-COMMANDS = [["images"], ["images", "-a", "--format", "json"], ["system", "df"], ["system", "df", "-v"]]
+COMMANDS = [
+    ["images"],
+    ["images", "-a", "--format", "json"],
+    ["system", "df"],
+    ["system", "df", "-v"],
+    ["top"],
+    ["top", "--layers", "--format", "json"],
+]
 
 
 def _imports(root: Path, args: list[str]) -> dict[str, int]:
