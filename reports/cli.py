@@ -1,4 +1,4 @@
-"""The reports' commands: system df (and its alias df), top."""
+"""The reports' commands: system df (and its alias df), top, explain."""
 
 from typing import Annotated, Optional
 
@@ -45,7 +45,24 @@ def top(
         out(render_images(top_images(graph, by, number), by, format))
 
 
+def explain(
+    image: Annotated[str, typer.Argument(help="Image name or ID")],
+    format: FormatOpt = "table",
+) -> None:
+    """Why removing an image frees what it frees: its layers, who else holds each, what frees the rest."""
+    from bilge.gc.graph import Graph
+
+    from .explain import explain as compute
+    from .render_explain import render
+
+    check_format(format)
+    store = open_store()
+    image_id = store.images.resolve(image)
+    out(render(compute(Graph.load(store.db), image_id), format))
+
+
 def register(app: typer.Typer, system_app: typer.Typer) -> None:
     system_app.command("df")(system_df)
     app.command("df", help="Alias of `system df`.")(system_df)
     app.command()(top)
+    app.command()(explain)

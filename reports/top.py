@@ -46,6 +46,11 @@ def display_name(img: ImageRecord) -> str:
     return "<none>:<none>"
 
 
+def label(img: ImageRecord) -> str:
+    """Its name, or its short ID when it has none (where no ID column tells the untagged apart)."""
+    return display_name(img) if img.named else img.id[7:19]
+
+
 def _key(rank: ImageRank, by: str) -> float:
     u = rank.usage
     return {"unique": u.unique, "size": u.size, "fair": u.fair_share, "disk": u.disk}[by]

@@ -111,3 +111,15 @@ def test_top_ranks_by_system_df_exact_bytes(ctr, fixtures_dir: Path) -> None:
     assert len(busybox["Images"]) == 7 and busybox["Containers"] == 2
     plain = ctr("top", "-n", "2").stdout.splitlines()
     assert plain[0].split()[:3] == ["IMAGE", "IMAGE", "ID"] and plain[1].startswith("zoo:latest")
+
+
+def test_explain_frees_what_rmi_frees(bilge, bilge_root: Path, fixtures_dir: Path) -> None:
+    bilge("load", "-q", "-i", fixtures_dir / "docker/images.tar.gz")
+    for name in ("zoo:latest", "app:latest", "busybox:latest"):
+        e = json.loads(bilge("explain", name, "--format", "json").stdout)
+        before = layers_bytes(bilge_root)
+        bilge("rmi", *e["names"])  # removing the image is untagging every name it has
+        assert before - layers_bytes(bilge_root) == e["frees"][0], name
+    assert e["frees"][0] == 0 and e["rest"][0] == 1985472  # busybox's layers: every other image stands on them
+    text = bilge("explain", "app:v1").stdout
+    assert "Removing app:v1 frees 100kB (100000 bytes" in text
