@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import Any
 
 from bilge.store.tables import human_size
 
@@ -50,7 +51,7 @@ def verdict(e: Explanation) -> list[str]:
 def render(e: Explanation, fmt: str, terminal: bool | None = None) -> str:
     if fmt == "json":
         return json.dumps(asdict(e), indent=2)
-    data = [
+    data: list[dict[str, Any]] = [
         {
             "ChainID": layer.chain,
             "Size": layer.size,
