@@ -1,4 +1,4 @@
-"""The reports' commands: system df (and its alias df), top, explain."""
+"""The reports' commands: system df (and its alias df), top, explain, waste."""
 
 from typing import Annotated, Optional
 
@@ -61,8 +61,24 @@ def explain(
     out(render(compute(Graph.load(store.db), image_id), format))
 
 
+def waste(
+    image: Annotated[str, typer.Argument(help="Image name or ID")],
+    number: Annotated[int, typer.Option("-n", min=1, help="Show the N biggest offenders")] = 10,
+    format: FormatOpt = "table",
+) -> None:
+    """Bytes one layer writes and a later one overwrites or deletes (as dive finds), and the efficiency."""
+    from .render_waste import render
+    from .waste import analyse
+
+    check_format(format)
+    store = open_store()
+    image_id = store.images.resolve(image)
+    out(render(analyse(store, image_id), image, format, number))
+
+
 def register(app: typer.Typer, system_app: typer.Typer) -> None:
     system_app.command("df")(system_df)
     app.command("df", help="Alias of `system df`.")(system_df)
     app.command()(top)
     app.command()(explain)
+    app.command()(waste)

@@ -123,3 +123,45 @@ def test_explain_frees_what_rmi_frees(bilge, bilge_root: Path, fixtures_dir: Pat
     assert e["frees"][0] == 0 and e["rest"][0] == 1985472  # busybox's layers: every other image stands on them
     text = bilge("explain", "app:v1").stdout
     assert "Removing app:v1 frees 100kB (100000 bytes" in text
+
+
+def test_waste_finds_what_zoo_writes_then_deletes(bilge, fixtures_dir: Path) -> None:
+    """The done-when: the 1 MiB written then deleted (/data/big) and the overwritten /data/keep/a
+    (a hardlink to /data/hard, so its old bytes are still seen there: no bytes wasted)."""
+    bilge("load", "-q", "-i", fixtures_dir / "docker/images.tar.gz")
+    found = json.loads(bilge("waste", "zoo", "--format", "json").stdout)
+    by_path = {o["path"]: o for o in found["offenders"]}
+    assert by_path["/data/big"]["size"] == 1 << 20 and by_path["/data/big"]["how"] == "deleted"
+    assert by_path["/data/big"]["by"] == by_path["/data/big"]["layer"] + 1
+    assert by_path["/data/keep/a"]["how"] == "overwritten" and by_path["/data/keep/a"]["size"] == 0
+    assert by_path["/data/gone"]["how"] == "deleted"  # rm
+    assert by_path["/data/opq/b"]["how"] == "deleted"  # rm -rf of the directory, made again: opaque
+    assert found["offenders"][0]["path"] == "/data/big"
+    assert found["wasted"] == sum(o["size"] for o in found["offenders"]) == (1 << 20) + 2 + 2
+    assert found["efficiency"] == (found["written"] - found["wasted"]) / found["written"]
+    text = bilge("waste", "zoo", "-n", "1").stdout.splitlines()
+    assert text[0].startswith("zoo: efficiency 65.4%; 1.049MB (1048580 bytes)")
+    assert "/data/big" in text[3] and len(text) == 4
+    clean = json.loads(bilge("waste", "busybox", "--format", "json").stdout)
+    assert (clean["wasted"], clean["offenders"], clean["efficiency"]) == (0, [], 1.0)
+
+
+def test_waste_follows_the_oci_whiteout_rules(bilge, tmp_path: Path) -> None:
+    from bilge.fabricate import Image, docker_archive, layer_tar
+
+    layers = [
+        layer_tar("w0", {"d/x": 100, "d/y": 50, "f": 10, "keep": 7}),
+        layer_tar("w1", {"d/.wh..wh..opq": 0, "d/z": 5, "f": 20}),
+        layer_tar("w2", {".wh.d": 0}),
+    ]
+    archive = tmp_path / "w.tar"
+    archive.write_bytes(docker_archive([Image(["w:1"], layers, "2026-01-01T00:00:00Z")]))
+    bilge("load", "-q", "-i", archive)
+    found = json.loads(bilge("waste", "w:1", "--format", "json").stdout)
+    assert [(o["path"], o["size"], o["layer"], o["by"], o["how"]) for o in found["offenders"]] == [
+        ("/d/x", 100, 0, 1, "deleted"),
+        ("/d/y", 50, 0, 1, "deleted"),
+        ("/f", 10, 0, 1, "overwritten"),
+        ("/d/z", 5, 1, 2, "deleted"),
+    ]
+    assert (found["written"], found["wasted"]) == (192, 165)
