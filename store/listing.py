@@ -6,9 +6,10 @@ import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .catalog import Catalog, ImageRecord
+from .catalog import Catalog
 from .core import Store
 from .errors import InvalidInput
+from .memo import memo
 from .tables import ago, human_size
 from .timeutil import format_utc
 
@@ -59,19 +60,53 @@ def parse_filters(filters: list[str]) -> dict[str, list[str]]:
     return out
 
 
+class Listed(NamedTuple):
+    """What `images` and its filters know of an image, memoized between runs (store/memo.py)."""
+
+    id: str
+    created: float | None
+    size: int
+    tags: list[tuple[str, str]]
+    digests: list[tuple[str, str]]
+    labels: dict[str, str]
+    top_level: bool
+    dangling: bool
+
+
+def listed_images(store: Store) -> dict[str, Listed]:
+    return {row[0]: Listed._make(row) for row in memo(store, "images", "", lambda: _listed(store))}
+
+
+def _listed(store: Store) -> list[tuple]:
+    """Plain tuples, which marshal stores (it refuses a NamedTuple)."""
+    catalog = Catalog.load(store.db, layers=False)
+    return [
+        (
+            img.id,
+            img.created,
+            img.size,
+            img.tags,
+            img.digests,
+            img.labels,
+            catalog.top_level(img),
+            catalog.dangling(img),
+        )
+        for img in catalog.images.values()
+    ]
+
+
 def list_images(store: Store, show_all: bool = False, filters: list[str] | None = None) -> list[ImageSummary]:
     """Docker's rules: intermediates (untagged images with children) are shown only with -a."""
     wanted = parse_filters(filters or [])
-    catalog = Catalog.load(store.db, layers=False)
+    images = listed_images(store)
     bounds = {
-        key: [catalog.images[store.images.resolve(v)].created or 0 for v in wanted.get(key, [])]
-        for key in ("before", "since")
+        key: [images[store.images.resolve(v)].created or 0 for v in wanted.get(key, [])] for key in ("before", "since")
     }
     out = []
-    for img in catalog.images.values():
-        if not show_all and not catalog.top_level(img):
+    for img in images.values():
+        if not show_all and not img.top_level:
             continue
-        if wanted and not _matches(catalog, img, wanted, bounds):
+        if wanted and not _matches(img, wanted, bounds):
             continue
         tags = img.tags
         if "reference" in wanted:
@@ -83,14 +118,14 @@ def list_images(store: Store, show_all: bool = False, filters: list[str] | None 
     return out
 
 
-def _matches(catalog: Catalog, img: ImageRecord, wanted: dict[str, list[str]], bounds: dict[str, list[float]]) -> bool:
+def _matches(img: Listed, wanted: dict[str, list[str]], bounds: dict[str, list[float]]) -> bool:
     for value in wanted.get("dangling", []):
         if value.lower() not in ("true", "false", "1", "0"):
             raise InvalidInput(f"invalid filter 'dangling={value}': expected true or false")
         if value.lower() in ("true", "1"):
-            if not catalog.dangling(img):
+            if not img.dangling:
                 return False
-        elif not img.named:
+        elif not (img.tags or img.digests):
             return False
     for value in wanted.get("label", []):
         key, sep, want = value.partition("=")
