@@ -1,11 +1,11 @@
-"""The reports' commands: system df (and its alias df), top, explain, waste, metrics."""
+"""The reports' commands: system df (and its alias df), top, explain, waste, report, metrics."""
 
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from bilge.store.cli import FormatOpt, check_format, open_store, out
+from bilge.store.cli import FormatOpt, check_format, err, open_store, out
 
 
 def system_df(
@@ -77,6 +77,46 @@ def waste(
     out(render(analyse(store, image_id), image, format, number))
 
 
+def report(
+    format: Annotated[str, typer.Option("--format", help="html, md, json or csv")] = "html",
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Write to FILE atomically (default: stdout)")
+    ] = None,
+    merge: Annotated[
+        Optional[list[Path]],
+        typer.Option("--merge", help="Combine these hosts' JSON reports into a fleet report instead (repeatable)"),
+    ] = None,
+    snapshot: Annotated[
+        bool, typer.Option("--snapshot", help="Record a usage snapshot first (for the trends)")
+    ] = False,
+    extra: Annotated[
+        Optional[list[Path]], typer.Argument(help="More JSON reports for --merge", show_default=False)
+    ] = None,
+) -> None:
+    """One document: df totals, top images and layers, what each prune frees, waste, trends (--merge: a fleet's)."""
+    from .document import FORMATS, collect, render, write
+    from .document import merge as combine
+
+    if format not in FORMATS:
+        from bilge.store.errors import InvalidInput
+
+        raise InvalidInput(f"unknown report format {format!r} (choose from {', '.join(FORMATS)})")
+    if merge or extra:
+        doc = combine([*(merge or []), *(extra or [])])
+    else:
+        store = open_store()
+        if snapshot:
+            from bilge.gc.snapshots import record_snapshot
+
+            record_snapshot(store, "report")
+        doc = collect(store)
+    if output is None:
+        out(render(doc, format).rstrip("\n"))
+    else:
+        write(doc, output.absolute(), format)
+        err(f"wrote {output}")
+
+
 def metrics(
     output: Annotated[
         Optional[Path],
@@ -102,4 +142,5 @@ def register(app: typer.Typer, system_app: typer.Typer) -> None:
     app.command()(top)
     app.command()(explain)
     app.command()(waste)
+    app.command()(report)
     app.command()(metrics)

@@ -31,7 +31,7 @@ class LayerRank:
     chain: str
     size: int
     disk: int
-    images: list[str]  # the top-level images whose chains hold it, by display name
+    images: list[str]  # the top-level images whose chains hold it, by name (short ID if none)
     containers: int  # containers whose image holds it
 
 
@@ -75,7 +75,7 @@ def top_layers(graph: Graph, limit: int | None = None) -> list[LayerRank]:
         layer = graph.layers.get(chain)
         if layer is None:
             continue
-        names = sorted(display_name(i) for i in images)
+        names = sorted(label(i) for i in images)
         ranks.append(LayerRank(chain, layer.size, layer.disk, names, sum(i.containers for i in images)))
     ranks.sort(key=lambda r: (-r.size, r.chain))
     return ranks[:limit] if limit is not None else ranks

@@ -67,7 +67,10 @@ class Recording:
 def _decode(blob: bytes) -> Iterator[bytes | tuple[str, int]]:
     import zstandard
 
-    data = zstandard.ZstdDecompressor().decompressobj().decompress(blob)
+    try:
+        data = zstandard.ZstdDecompressor().decompressobj().decompress(blob)
+    except zstandard.ZstdError as exc:
+        raise InvalidInput(f"corrupt tar-split ({exc})") from None
     pos = 0
     while pos < len(data):
         kind = data[pos : pos + 1]
