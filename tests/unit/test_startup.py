@@ -56,6 +56,8 @@ COMMANDS = [
     ["images", "-a", "--format", "json"],
     ["system", "df"],
     ["system", "df", "-v"],
+    ["top"],
+    ["top", "--layers", "--format", "json"],
     ["metrics"],
     ["trends"],
 ]
