@@ -11,22 +11,8 @@ from toygraph import DAY, T0, Toy
 from bilge.cron.policy import PolicyError, load
 from bilge.gc.prune import plan
 
-ISSUE_EXAMPLE = """\
-[prune]
-containers = true         # stopped containers
-images = "dangling"       # "dangling", "unused" or "none"
-build_cache = true
-keep = 3                  # newest N per repository always kept
-unused_for = "7d"         # only images unused this long
-min_age = "1h"
-max_size = "20GB"         # LRU down to this budget
-high = 85                 # file-system watermarks, percent
-low = 80
-exclude = ["registry.example.com/base/*", "label=keep"]
-[output]
-report = "/var/lib/bilge/report.html"
-metrics = "/var/lib/node_exporter/textfile/bilge.prom"
-"""
+# The policy as issue 13 writes it; tests/test_cron.py reads the same file.
+ISSUE_EXAMPLE = (Path(__file__).parent.parent / "cron-issue-13-policy.toml").read_text()
 
 
 def write(tmp_path: Path, text: str) -> Path:
