@@ -112,8 +112,8 @@ def _describe(record: RunRecord) -> str:
         f"  pruned:  {record.pruned()}",
         f"  freed:   {human_size(record.freed_bytes, 4)} ({record.freed_bytes} bytes; {record.freed_disk} on disk)",
     ]
-    if record.untagged:
-        lines.insert(2, f"  untagged: {', '.join(record.untagged)}")
+    if record.plan.untagged:
+        lines.insert(2, f"  untagged: {', '.join(record.plan.untagged)}")
     if record.error:
         lines.append(f"  error:   {record.error}")
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from bilge.store.errors import BilgeError, InvalidInput
 
 if TYPE_CHECKING:
+    from bilge.gc.policy import ImagePolicy
     from bilge.gc.prune import Request
 
 DEFAULT_POLICY = Path("/etc/bilge/policy.toml")
@@ -47,48 +48,32 @@ class Output:
 
 @dataclass(frozen=True)
 class Policy:
-    """A checked policy. Durations, sizes and percentages are parsed; filters stay text so that
-    `until=` is measured from each run's own clock."""
+    """A checked policy: the image policy the collector applies (None: no images), with durations,
+    sizes and percentages parsed; the filters stay text so that `until=` is measured from each
+    run's own clock."""
 
     source: Path
     containers: bool = False
-    images: str = "dangling"
     build_cache: bool = False
-    keep: int | None = None
-    unused_for: float | None = None
-    min_age: float | None = None
-    max_size: int | None = None
-    high: float | None = None
-    low: float | None = None
-    references: list[str] = field(default_factory=list)  # exclude: reference patterns
+    images: ImagePolicy | None = None
     filters: list[str] = field(default_factory=list)  # filter, plus exclude's labels as label!=
     output: Output = Output()
 
     def request(self, now: float) -> Request:
-        from bilge.gc.policy import Filters, ImagePolicy
+        from dataclasses import replace
+
+        from bilge.gc.policy import Filters
         from bilge.gc.prune import system_request
 
         filters = Filters.parse(self.filters, now)
-        images = None
-        if self.images != "none":
-            images = ImagePolicy(
-                all=self.images == "unused",
-                filters=filters,
-                keep=self.keep,
-                unused_for=self.unused_for,
-                min_age=self.min_age,
-                max_size=self.max_size,
-                high=self.high,
-                low=self.low,
-                exclude=self.references,
-            )
+        images = replace(self.images, filters=filters) if self.images else None
         return system_request("cron run", filters, images, containers=self.containers, cache=self.build_cache)
 
     def describe(self) -> str:
         """What the policy prunes, in a few words for the run's summary."""
         kinds = [k for k, on in (("containers", self.containers), ("build cache", self.build_cache)) if on]
-        if self.images != "none":
-            kinds.insert(1 if self.containers else 0, f"{self.images} images")
+        if self.images:
+            kinds.insert(1 if self.containers else 0, "unused images" if self.images.all else "dangling images")
         return ", ".join(kinds) or "nothing"
 
 
@@ -141,10 +126,13 @@ def _flag(value: Any) -> bool:
     return value
 
 
-def _images(value: Any) -> str:
-    if value not in IMAGE_CHOICES:
-        raise InvalidInput(f"{value!r} is not one of {', '.join(map(repr, IMAGE_CHOICES))}")
-    return str(value)
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise InvalidInput(f"{value!r} is not one of {', '.join(map(repr, choices))}")
+        return str(value)
+
+    return check
 
 
 def _strings(value: Any) -> list[str]:
@@ -170,12 +158,6 @@ def _absolute(value: Any) -> Path:
     return path
 
 
-def _report_format(value: Any) -> str:
-    if value not in REPORT_FORMATS:
-        raise InvalidInput(f"{value!r} is not one of {', '.join(map(repr, REPORT_FORMATS))}")
-    return str(value)
-
-
 def _text(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"{value!r} is not {what}")
@@ -185,7 +167,7 @@ def _text(value: Any, what: str) -> str:
 SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
     "prune": {
         "containers": _flag,
-        "images": _images,
+        "images": _one_of(IMAGE_CHOICES),
         "build_cache": _flag,
         "keep": _count,
         "unused_for": _duration,
@@ -196,7 +178,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "exclude": _strings,
         "filter": _filters,
     },
-    "output": {"report": _absolute, "report_format": _report_format, "metrics": _absolute},
+    "output": {"report": _absolute, "report_format": _one_of(REPORT_FORMATS), "metrics": _absolute},
 }
 
 
@@ -231,14 +213,14 @@ class _Checker:
         self.watermarks(prune)
         if self.problems:
             raise PolicyError([message for _, message in sorted(self.problems)])
-        exclude = prune.pop("exclude", [])
-        labels = [f"label!={item.removeprefix('label=')}" for item in exclude if item.startswith("label=")]
+        kinds = {key: prune.pop(key) for key in ("containers", "build_cache") if key in prune}
+        filters = prune.pop("filter", []) + [f"label!={label}" for label in _labels(prune.get("exclude", []))]
         return Policy(
             source=self.path,
-            references=[item for item in exclude if not item.startswith("label=")],
-            filters=prune.pop("filter", []) + labels,
+            filters=filters,
+            images=_image_policy(prune),
             output=Output(**{"report_format": _format_of(output.get("report")), **output}),
-            **prune,
+            **kinds,
         )
 
     def watermarks(self, prune: dict[str, Any]) -> None:
@@ -267,6 +249,23 @@ class _Checker:
             elif key is not None and current == table and assigns.match(line):
                 return number
         return 1
+
+
+def _labels(exclude: list[str]) -> list[str]:
+    return [item.removeprefix("label=") for item in exclude if item.startswith("label=")]
+
+
+def _image_policy(prune: dict[str, Any]) -> ImagePolicy | None:
+    """The collector's image policy from [prune]'s checked values (what is left once the
+    containers, build cache and filters are taken out: the keys are ImagePolicy's own)."""
+    from bilge.gc.policy import ImagePolicy
+
+    kind = prune.pop("images", "dangling")
+    exclude = prune.pop("exclude", [])
+    if kind == "none":
+        return None
+    references = [item for item in exclude if not item.startswith("label=")]
+    return ImagePolicy(all=kind == "unused", exclude=references, **prune)
 
 
 def _suggest(word: str, known: dict) -> str:

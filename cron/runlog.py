@@ -12,18 +12,19 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bilge.gc.prune import Plan
+
 
 @dataclass
 class RunRecord:
+    """One run: its times and exit code, the plan the collector carried out (what it pruned),
+    the bytes that freed, and its row in gc_runs."""
+
     started: float
     finished: float
     exit_code: int
     policy: str
-    containers: list[str] = field(default_factory=list)
-    images: list[str] = field(default_factory=list)
-    untagged: list[str] = field(default_factory=list)
-    cache: list[str] = field(default_factory=list)
-    layers: int = 0
+    plan: Plan = field(default_factory=Plan)
     freed_bytes: int = 0
     freed_disk: int = 0
     gc_run: int | None = None
@@ -32,10 +33,10 @@ class RunRecord:
     def pruned(self) -> str:
         """What the run took, in words."""
         parts = [
-            _count(len(self.containers), "container"),
-            _count(len(self.images), "image"),
-            _count(len(self.cache), "build cache entry", "build cache entries"),
-            _count(self.layers, "layer"),
+            _count(len(self.plan.containers), "container"),
+            _count(len(self.plan.images), "image"),
+            _count(len(self.plan.cache), "build cache entry", "build cache entries"),
+            _count(len(self.plan.layers), "layer"),
         ]
         return ", ".join(parts)
 
@@ -67,7 +68,8 @@ def last(root: Path) -> RunRecord | None:
         return None
     for line in reversed(lines):
         try:
-            return RunRecord(**json.loads(line))
-        except (ValueError, TypeError):
+            fields = json.loads(line)
+            return RunRecord(**{**fields, "plan": Plan(**fields["plan"])})
+        except (ValueError, TypeError, KeyError):
             continue
     return None

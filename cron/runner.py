@@ -50,9 +50,7 @@ def _run_locked(root: Path, policy_path: Path) -> RunRecord:
     except Exception as exc:  # unattended: whatever went wrong belongs in the log, not only in a lost traceback
         record.exit_code, record.error = EXIT_FAILED, f"{type(exc).__name__}: {exc}"
     else:
-        plan = outcome.plan
-        record.containers, record.images, record.untagged = plan.containers, plan.images, plan.untagged
-        record.cache, record.layers = plan.cache, len(plan.layers)
+        record.plan = outcome.plan
         record.freed_bytes, record.freed_disk, record.gc_run = outcome.freed_bytes, outcome.freed_disk, outcome.run_id
     record.finished = time.time()
     runlog.append(root, record)

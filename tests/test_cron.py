@@ -140,7 +140,7 @@ def test_the_cron_daemon_runs_the_installed_schedule(
     assert runs(bilge_root), "cron ran no bilge cron run within 75 s of the install"
     [record] = runs(bilge_root)
     assert record["exit_code"] == 0, record["error"]
-    assert set(record["images"]) == doomed_ids(fixture_store) and len(record["images"]) == 5
+    assert set(record["plan"]["images"]) == doomed_ids(fixture_store) and len(record["plan"]["images"]) == 5
     left = images(bilge)
     assert set().union(*left.values()) == KEPT and set(left) == set(fixture_store) - doomed_ids(fixture_store)
     assert record["freed_bytes"] > 0 and record["gc_run"] is not None
@@ -163,7 +163,7 @@ def test_the_crontab_line_runs_under_env_i(
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "" and proc.stderr == "", "the summary goes to /dev/null, the run log and syslog"
     [record] = runs(bilge_root)
-    assert record["exit_code"] == 0 and set(record["images"]) == doomed_ids(fixture_store)
+    assert record["exit_code"] == 0 and set(record["plan"]["images"]) == doomed_ids(fixture_store)
 
 
 def test_install_twice_leaves_one_entry_and_remove_keeps_the_users_lines(
@@ -267,7 +267,7 @@ def test_two_runs_together_one_runs_the_other_exits_at_once(bilge, bilge_root: P
     )
     assert first.returncode == 0 and out.startswith("bilge cron run: ok: pruned 0 containers, 400 images")
     [record] = runs(bilge_root)
-    assert record["exit_code"] == 0 and len(record["images"]) == 400
+    assert record["exit_code"] == 0 and len(record["plan"]["images"]) == 400
     assert set().union(*images(bilge).values()) == {"keep:1"}
 
 

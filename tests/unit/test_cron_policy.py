@@ -31,10 +31,12 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 
 def test_the_issues_example_reads_as_written(tmp_path: Path) -> None:
     policy = load(write(tmp_path, ISSUE_EXAMPLE))
-    assert (policy.containers, policy.images, policy.build_cache, policy.keep) == (True, "dangling", True, 3)
-    assert (policy.unused_for, policy.min_age, policy.max_size) == (7 * DAY, 3600, 20_000_000_000)
-    assert (policy.high, policy.low) == (85, 80)
-    assert policy.references == ["registry.example.com/base/*"]
+    assert (policy.containers, policy.build_cache) == (True, True)
+    images = policy.images
+    assert images is not None and not images.all and images.keep == 3
+    assert (images.unused_for, images.min_age, images.max_size) == (7 * DAY, 3600, 20_000_000_000)
+    assert (images.high, images.low) == (85, 80)
+    assert images.exclude == ["registry.example.com/base/*"]
     assert policy.filters == ["label!=keep"]
     assert policy.output.report == Path("/var/lib/bilge/report.html")
     assert policy.output.report_format == "html"
@@ -137,8 +139,8 @@ def test_a_missing_policy_is_a_policy_error(tmp_path: Path) -> None:
 
 
 def test_sizes_and_percentages_take_toml_numbers(tmp_path: Path) -> None:
-    policy = load(write(tmp_path, '[prune]\nmax_size = 5000\nhigh = 90.5\nlow = "80%"\n'))
-    assert (policy.max_size, policy.high, policy.low) == (5000, 90.5, 80)
+    images = load(write(tmp_path, '[prune]\nmax_size = 5000\nhigh = 90.5\nlow = "80%"\n')).images
+    assert images is not None and (images.max_size, images.high, images.low) == (5000, 90.5, 80)
 
 
 def test_the_report_format_follows_the_file_name(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from bilge.cron import runlog
 from bilge.cron.lock import LockHeld, lock_path, run_lock
 from bilge.cron.runlog import RunRecord
 from bilge.cron.runner import run
+from bilge.gc.prune import Plan
 
 
 @pytest.fixture
@@ -36,7 +37,8 @@ def test_a_run_prunes_records_and_says_so(toy: Toy, tmp_path: Path, capsys: pyte
     assert "(20 bytes)" in line
     record = runlog.last(toy.root)
     assert record is not None and record.exit_code == 0 and record.error is None
-    assert record.images == [toy.image_ids["loose"]] and record.layers == 1 and record.freed_bytes == 20
+    assert record.plan.images == [toy.image_ids["loose"]] and len(record.plan.layers) == 1
+    assert record.freed_bytes == record.plan.bytes == 20
     assert record.gc_run is not None
     assert toy.store.images.exists(toy.image_ids["app"]) and not toy.store.images.exists(toy.image_ids["loose"])
 
@@ -46,7 +48,7 @@ def test_a_policy_problem_is_exit_2_and_logged(toy: Toy, tmp_path: Path, capsys:
     assert "failed (exit 2):" in capsys.readouterr().err
     record = runlog.last(toy.root)
     assert record is not None and record.exit_code == 2 and "prune.max_size" in (record.error or "")
-    assert record.images == []
+    assert not record.plan
 
 
 def test_a_failing_store_is_exit_1_and_logged(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -79,15 +81,18 @@ def test_the_lock_names_its_holder_and_is_free_again_after(tmp_path: Path) -> No
 
 def test_the_run_log_skips_a_line_cut_short(tmp_path: Path) -> None:
     assert runlog.last(tmp_path) is None
-    runlog.append(tmp_path, RunRecord(started=1.0, finished=2.0, exit_code=0, policy="/p", images=["sha256:x"]))
+    runlog.append(
+        tmp_path, RunRecord(started=1.0, finished=2.0, exit_code=0, policy="/p", plan=Plan(images=["sha256:x"]))
+    )
     with runlog.log_path(tmp_path).open("a") as f:
         f.write('{"started": 3.0, "finish')
     record = runlog.last(tmp_path)
-    assert record is not None and record.started == 1.0 and record.images == ["sha256:x"]
+    assert record is not None and record.started == 1.0 and record.plan.images == ["sha256:x"]
     first = json.loads(runlog.log_path(tmp_path).read_text().splitlines()[0])
     assert first["exit_code"] == 0 and first["policy"] == "/p"
 
 
 def test_pruned_in_words() -> None:
-    record = RunRecord(0, 0, 0, "/p", containers=["c"], images=["a", "b"], cache=["x"], layers=3)
+    plan = Plan(containers=["c"], images=["a", "b"], cache=["x"], layers=["l1", "l2", "l3"])
+    record = RunRecord(0, 0, 0, "/p", plan=plan)
     assert record.pruned() == "1 container, 2 images, 1 build cache entry, 3 layers"
