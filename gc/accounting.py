@@ -52,3 +52,11 @@ def image_usage(catalog: Catalog) -> dict[str, ImageUsage]:
                 shared_disk += layer.disk
         usage[img.id] = ImageUsage(img.id, size, shared, fair, disk, shared_disk)
     return usage
+
+
+def image_layer_bytes(catalog: Catalog) -> tuple[int, int]:
+    """(apparent, disk) bytes of the layers some image's chain holds: `system df`'s Images SIZE
+    (LayersSize), and the images total of every usage snapshot."""
+    in_images = {chain for img in catalog.images.values() for chain in img.chain}
+    layers = [layer for chain, layer in catalog.layers.items() if chain in in_images]
+    return sum(layer.size for layer in layers), sum(layer.disk for layer in layers)

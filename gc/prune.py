@@ -5,6 +5,7 @@ directories, the trash finishes the deletion (rule 3). Every run is recorded.
 from __future__ import annotations
 
 import json
+import os
 import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -85,10 +86,10 @@ class Outcome:
 
 
 def disk_usage(store: Store) -> Disk:
-    import psutil
-
-    usage = psutil.disk_usage(str(store.layout.root))
-    return Disk(usage.total, usage.used, usage.free)
+    """The store's file system as psutil.disk_usage and df count it (free: what a non-root user
+    may still allocate), from statvfs, so read-only commands such as `metrics` need not load psutil."""
+    st = os.statvfs(store.layout.root)
+    return Disk(st.f_blocks * st.f_frsize, (st.f_blocks - st.f_bfree) * st.f_frsize, st.f_bavail * st.f_frsize)
 
 
 def plan(
@@ -169,22 +170,31 @@ def execute(store: Store, request: Request, allowed: Plan | None = None) -> Outc
     try:
         store.trash.finish()
     except OSError as exc:  # the rows are gone already: the run happened, and its log says how it ended
-        record(
-            store,
-            request,
-            decided,
-            started,
-            freed_bytes,
-            freed_disk,
-            before.free,
-            disk_usage(store).free,
-            dry_run=False,
-            errors=f"deleting directories: {exc}",
-        )
+        _log(store, request, decided, started, freed_bytes, freed_disk, before.free, f"deleting directories: {exc}")
         raise
-    after = disk_usage(store)
-    run_id = record(store, request, decided, started, freed_bytes, freed_disk, before.free, after.free, dry_run=False)
-    return Outcome(decided, freed_bytes, freed_disk, before.free, after.free, run_id)
+    run_id, after = _log(store, request, decided, started, freed_bytes, freed_disk, before.free)
+    return Outcome(decided, freed_bytes, freed_disk, before.free, after, run_id)
+
+
+def _log(
+    store: Store,
+    request: Request,
+    decided: Plan,
+    started: float,
+    freed_bytes: int,
+    freed_disk: int,
+    fs_before: int,
+    errors: str | None = None,
+) -> tuple[int, int]:
+    """Record the run and the usage snapshot it leaves in one transaction; (run id, free bytes after)."""
+    from .snapshots import record_snapshot  # snapshots plan with this module
+
+    with write(store.db):
+        after = record_snapshot(store, "prune", freed_bytes).fs_free_bytes
+        run_id = record(
+            store, request, decided, started, freed_bytes, freed_disk, fs_before, after, dry_run=False, errors=errors
+        )
+    return run_id, after
 
 
 def record(
@@ -226,6 +236,12 @@ def record(
         ],
     )
     return int(cursor.lastrowid or 0)
+
+
+def last_run(store: Store) -> dict | None:
+    """The most recent prune that ran (not a dry run), as `record` wrote it; None before the first."""
+    found = list(store.db.query("SELECT * FROM gc_runs WHERE dry_run = 0 ORDER BY id DESC LIMIT 1"))
+    return found[0] if found else None
 
 
 def runs(store: Store, limit: int) -> list[dict]:

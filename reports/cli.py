@@ -1,6 +1,7 @@
-"""The reports' commands: system df (and its alias df)."""
+"""The reports' commands: system df (and its alias df), metrics."""
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -22,6 +23,26 @@ def system_df(
     out(render(compute(open_store()), verbose, disk, format))
 
 
+def metrics(
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="Write to FILE atomically (for node_exporter's textfile collector)"),
+    ] = None,
+    top: Annotated[
+        int, typer.Option("--top", "-n", min=0, help="Per-image series for the N images with most unique bytes")
+    ] = 20,
+) -> None:
+    """Prometheus text exposition of the store's space: bytes by type, reclaimable, top images, last prune."""
+    from .metrics import render_metrics, write_metrics
+
+    store = open_store()
+    if output is None:
+        out(render_metrics(store, top).rstrip("\n"))
+    else:
+        write_metrics(store, output, top)
+
+
 def register(app: typer.Typer, system_app: typer.Typer) -> None:
     system_app.command("df")(system_df)
     app.command("df", help="Alias of `system df`.")(system_df)
+    app.command()(metrics)

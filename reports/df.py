@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bilge.gc.accounting import image_usage
+from bilge.gc.accounting import image_layer_bytes, image_usage
 from bilge.gc.buildcache import BuildCache
 from bilge.gc.graph import Graph
 from bilge.store.core import Store
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
 def system_df(store: Store) -> dict[str, Any]:
     graph = Graph.load(store.db)
-    in_images = {chain for img in graph.images.values() for chain in img.chain}
-    layers = [layer for chain, layer in graph.layers.items() if chain in in_images]
     images = []
     for image_id, u in image_usage(graph).items():
         img = graph.images[image_id]
@@ -48,9 +46,10 @@ def system_df(store: Store) -> dict[str, Any]:
         )
     images.sort(key=lambda i: (i["Created"], i["Id"]), reverse=True)
     containers = _containers(store) if graph.containers else []
+    layers_size, layers_disk = image_layer_bytes(graph)
     df: dict[str, Any] = {
-        "LayersSize": sum(layer.size for layer in layers),
-        "LayersDisk": sum(layer.disk for layer in layers),
+        "LayersSize": layers_size,
+        "LayersDisk": layers_disk,
         "Images": images,
         "Containers": containers,
         "Volumes": [],

@@ -212,7 +212,35 @@ def _v6_build_cache(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_v1_core, _v2_containers, _v3_gc, _v4_registry, _v5_image_sizes, _v6_build_cache]
+def _v7_snapshots(db: sqlite_utils.Database) -> None:
+    """Usage snapshots (gc/snapshots.py): the store's totals at one moment, one row per prune,
+    report or cron run, so reports can show growth over time and what each prune freed."""
+    columns = [
+        "images_bytes",
+        "containers_bytes",
+        "build_cache_bytes",
+        "reclaimable_bytes",
+        "fs_free_bytes",
+        "fs_total_bytes",
+        "freed_bytes",
+    ]
+    db.table("snapshots").create(
+        {"id": int, "taken_at": float, "reason": str, **dict.fromkeys(columns, int)},
+        pk="id",
+        not_null={"taken_at", "reason", *columns},
+    )
+    db.table("snapshots").create_index(["taken_at"])
+
+
+MIGRATIONS: list[Migration] = [
+    _v1_core,
+    _v2_containers,
+    _v3_gc,
+    _v4_registry,
+    _v5_image_sizes,
+    _v6_build_cache,
+    _v7_snapshots,
+]
 
 
 def _cascade(db: Database) -> None:

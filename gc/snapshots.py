@@ -1,0 +1,82 @@
+"""Usage snapshots: the store's totals at one moment, kept so that reports can show growth over
+time and what each prune freed.
+
+They live in the collector, not the reports, because every prune records one (in the same
+transaction as its run) and the collector may not import the reports. The totals are the
+accounting `system df` reads (gc/accounting.py, gc/buildcache.py), from SQL only (rule 4):
+a container counts at its stored writable size, measured when it last stopped.
+`reclaimable_bytes` is exactly what `system prune -a` would free now (gc/prune.py's plan
+over the graph), not Docker's RECLAIMABLE column arithmetic.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import astuple, dataclass, fields
+
+from bilge.store.core import Store
+from bilge.store.errors import InvalidInput
+
+from .accounting import image_layer_bytes
+from .buildcache import BuildCache
+from .graph import Graph
+from .policy import CachePolicy, Disk, Filters, ImagePolicy
+from .prune import Request, disk_usage, plan
+
+REASONS = ("prune", "report", "cron")
+
+# What `system prune -a` takes: every stopped container, every unused image, all build cache.
+EVERYTHING = Request("system prune", containers=Filters(), images=ImagePolicy(all=True), cache=CachePolicy())
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    taken_at: float
+    reason: str
+    images_bytes: int
+    containers_bytes: int
+    build_cache_bytes: int
+    reclaimable_bytes: int
+    fs_free_bytes: int
+    fs_total_bytes: int
+    freed_bytes: int
+
+
+_COLUMNS = [f.name for f in fields(Snapshot)]
+
+
+def take(graph: Graph, disk: Disk, reason: str, freed: int, now: float) -> Snapshot:
+    """The totals of the store `graph` holds, as of `now` (the clock the prune policies see)."""
+    return Snapshot(
+        taken_at=now,
+        reason=reason,
+        images_bytes=image_layer_bytes(graph)[0],
+        containers_bytes=sum(c.size_rw for c in graph.containers.values()),
+        build_cache_bytes=BuildCache.of(graph).size()[0],
+        reclaimable_bytes=plan(graph, EVERYTHING, now, disk).bytes,
+        fs_free_bytes=disk.free,
+        fs_total_bytes=disk.total,
+        freed_bytes=freed,
+    )
+
+
+def record_snapshot(store: Store, reason: str, freed: int = 0) -> Snapshot:
+    """Take a snapshot and store it. Opens no transaction of its own, so a prune can record it
+    in the one that records its run."""
+    if reason not in REASONS:
+        raise InvalidInput(f"unknown snapshot reason {reason!r} (one of: {', '.join(REASONS)})")
+    snapshot = take(Graph.load(store.db), disk_usage(store), reason, freed, time.time())
+    store.db.execute(
+        f"INSERT INTO snapshots ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+        astuple(snapshot),
+    )
+    return snapshot
+
+
+def load_snapshots(store: Store, since: float | None = None) -> list[Snapshot]:
+    """Every snapshot taken at or after `since` (all without it), oldest first."""
+    rows = store.db.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM snapshots WHERE taken_at >= ? ORDER BY taken_at, id",
+        [since if since is not None else float("-inf")],
+    )
+    return [Snapshot(*row) for row in rows]
