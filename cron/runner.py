@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bilge.store.errors import BilgeError
 
@@ -20,7 +21,12 @@ from . import runlog
 from .lock import LockHeld, run_lock
 from .runlog import RunRecord
 
-EXIT_OK, EXIT_FAILED, EXIT_POLICY = 0, 1, 2
+if TYPE_CHECKING:
+    from bilge.store.core import Store
+
+    from .policy import Output
+
+EXIT_OK, EXIT_FAILED = 0, 1  # 2, a policy problem or a held lock, is PolicyError's and LockHeld's own
 
 
 def run(root: Path, policy_path: Path) -> int:
@@ -44,17 +50,33 @@ def _run_locked(root: Path, policy_path: Path) -> RunRecord:
     record = RunRecord(started=time.time(), finished=0.0, exit_code=EXIT_OK, policy=str(policy_path))
     try:
         policy = load(policy_path)
-        outcome = execute(Store(root), policy.request(record.started))
+        store = Store(root)
+        outcome = execute(store, policy.request(record.started))
+        record.plan = outcome.plan
+        record.freed_bytes, record.freed_disk, record.gc_run = outcome.freed_bytes, outcome.freed_disk, outcome.run_id
+        refresh(store, policy.output)
     except BilgeError as exc:
         record.exit_code, record.error = exc.exit_code, str(exc)
     except Exception as exc:  # unattended: whatever went wrong belongs in the log, not only in a lost traceback
         record.exit_code, record.error = EXIT_FAILED, f"{type(exc).__name__}: {exc}"
-    else:
-        record.plan = outcome.plan
-        record.freed_bytes, record.freed_disk, record.gc_run = outcome.freed_bytes, outcome.freed_disk, outcome.run_id
     record.finished = time.time()
     runlog.append(root, record)
     return record
+
+
+def refresh(store: Store, output: Output) -> None:
+    """What monitoring reads after a scheduled run: a usage snapshot marked "cron" (freed 0: the
+    prune's own snapshot, taken in its transaction, carries what it freed) and the metrics file.
+    The [output] report is checked but not written: no report writer is in this tree yet."""
+    from bilge.gc.snapshots import record_snapshot
+    from bilge.store.db import write
+
+    with write(store.db):
+        record_snapshot(store, "cron")
+    if output.metrics is not None:
+        from bilge.reports.metrics import write_metrics
+
+        write_metrics(store, output.metrics)
 
 
 def summary(record: RunRecord) -> str:

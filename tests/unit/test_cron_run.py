@@ -96,3 +96,21 @@ def test_pruned_in_words() -> None:
     plan = Plan(containers=["c"], images=["a", "b"], cache=["x"], layers=["l1", "l2", "l3"])
     record = RunRecord(0, 0, 0, "/p", plan=plan)
     assert record.pruned() == "1 container, 2 images, 1 build cache entry, 3 layers"
+
+
+def test_a_run_leaves_a_cron_snapshot_and_the_metrics(toy: Toy, tmp_path: Path) -> None:
+    metrics = tmp_path / "textfile" / "bilge.prom"
+    metrics.parent.mkdir()
+    assert run(toy.root, policy(tmp_path, f'[prune]\nimages = "dangling"\n[output]\nmetrics = "{metrics}"\n')) == 0
+    reasons = [r[0] for r in toy.db.execute("SELECT reason FROM snapshots ORDER BY id")]
+    assert reasons == ["prune", "cron"]
+    assert "bilge_images 1\n" in metrics.read_text()
+
+
+def test_outputs_that_cannot_be_written_fail_the_run_after_the_prune(toy: Toy, tmp_path: Path) -> None:
+    (tmp_path / "not-a-dir").write_text("")
+    text = f'[prune]\nimages = "dangling"\n[output]\nmetrics = "{tmp_path}/not-a-dir/bilge.prom"\n'
+    assert run(toy.root, policy(tmp_path, text)) == 1
+    record = runlog.last(toy.root)
+    assert record is not None and record.exit_code == 1 and "cannot write metrics" in (record.error or "")
+    assert record.plan.images == [toy.image_ids["loose"]], "the prune itself happened and is recorded"
