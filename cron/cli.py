@@ -25,7 +25,8 @@ SystemOpt = Annotated[
     bool, typer.Option("--system", help="/etc/cron.d/bilge, or systemd's own units where systemd runs")
 ]
 SystemdDirOpt = Annotated[
-    Optional[Path], typer.Option("--systemd-dir", help="Write bilge-prune.service and .timer into DIR (not enabled)")
+    Optional[Path],
+    typer.Option("--systemd-dir", help="bilge-prune.service and .timer in DIR (install writes them, not enabled)"),
 ]
 _TIME = "%Y-%m-%d %H:%M:%S %Z"
 

@@ -83,6 +83,9 @@ def load(path: Path) -> Policy:
 
     try:
         text = path.read_text()
+    except FileNotFoundError:
+        example = Path(__file__).parent / "policy.example.toml"
+        raise PolicyError([f"{path}: no policy there (give --policy FILE, or start from {example})"]) from None
     except OSError as exc:
         raise PolicyError([f"{path}: cannot read the policy: {exc.strerror or exc}"]) from None
     try:

@@ -134,8 +134,12 @@ def test_bad_toml_says_where(tmp_path: Path) -> None:
 
 
 def test_a_missing_policy_is_a_policy_error(tmp_path: Path) -> None:
-    with pytest.raises(PolicyError, match="cannot read the policy: No such file"):
+    with pytest.raises(
+        PolicyError, match=r"absent.toml: no policy there \(give --policy FILE, or start from .*policy.example.toml\)"
+    ):
         load(tmp_path / "absent.toml")
+    with pytest.raises(PolicyError, match="cannot read the policy: Is a directory"):
+        load(tmp_path)
 
 
 def test_sizes_and_percentages_take_toml_numbers(tmp_path: Path) -> None:
