@@ -62,6 +62,19 @@ class Request:
         }
 
 
+def system_request(
+    command: str, filters: Filters, images: ImagePolicy | None, containers: bool = True, cache: bool = True
+) -> Request:
+    """`system prune`'s composition, which a scheduled policy shares: the filters apply to the
+    containers and images, and the build cache takes only until= (as Docker's takes no labels)."""
+    return Request(
+        command,
+        containers=filters if containers else None,
+        images=images,
+        cache=CachePolicy(until=filters.until) if cache else None,
+    )
+
+
 @dataclass
 class Outcome:
     plan: Plan

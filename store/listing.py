@@ -118,7 +118,7 @@ def _filtered(images: list[Listed], show_all: bool, wanted: dict[str, list[str]]
             continue
         tags = img.tags
         if "reference" in wanted:
-            tags = [t for t in img.tags if _reference_matches(wanted["reference"], *t)]
+            tags = [t for t in img.tags if reference_matches(wanted["reference"], *t)]
             if not tags:
                 continue
         out.append(ImageSummary(img.id, img.created, img.size, tags, img.digests))
@@ -149,5 +149,6 @@ def _path_match(pattern: str, name: str) -> bool:
     return re.fullmatch(regex, name) is not None
 
 
-def _reference_matches(patterns: list[str], repo: str, tag: str) -> bool:
+def reference_matches(patterns: list[str], repo: str, tag: str) -> bool:
+    """`reference=` as Docker matches it: a pattern names the repository or repository:tag."""
     return any(_path_match(p, repo) or _path_match(p, f"{repo}:{tag}") for p in patterns)
