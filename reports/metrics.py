@@ -3,7 +3,8 @@ node_exporter's textfile collector, so a fleet of hosts is watched from Promethe
 
 Every figure is one the other reports show, from the same accounting: the totals of a usage
 snapshot (gc/snapshots.py, taken but not recorded: a scrape every minute is no event worth
-keeping), each top-level image's unique bytes, the last prune from the collector's log. Per-image
+keeping), the what-if's reclaimable bytes per standard policy (reports/whatif.py), each
+top-level image's unique bytes, the last prune from the collector's log. Per-image
 series are bounded to the top N by unique bytes, so a host with 10,000 images does not hand
 Prometheus 10,000 series. All metrics are gauges: a prune makes every one of them go down.
 
@@ -20,12 +21,14 @@ from pathlib import Path
 
 from bilge.gc.accounting import image_usage
 from bilge.gc.graph import Graph
-from bilge.gc.prune import disk_usage, last_run
+from bilge.gc.prune import disk_usage, last_run, settle_containers
 from bilge.gc.snapshots import take
 from bilge.store.catalog import ImageRecord
 from bilge.store.core import Store
 from bilge.store.errors import BilgeError
 from bilge.store.fsutil import atomic_write
+
+from .whatif import what_if
 
 TOP = 20
 
@@ -40,6 +43,7 @@ class Metric:
 
 
 def collect(store: Store, top: int = TOP) -> list[Metric]:
+    settle_containers(store)  # a container that died unwatched is stopped, and reclaimable
     graph = Graph.load(store.db)
     now = time.time()
     snap = take(graph, disk_usage(store), "report", 0, now)
@@ -64,8 +68,8 @@ def collect(store: Store, top: int = TOP) -> list[Metric]:
         ),
         Metric(
             "bilge_reclaimable_bytes",
-            "Bytes a prune with this policy would free now, exact from the layer graph.",
-            [({"policy": "system prune -a"}, snap.reclaimable_bytes)],
+            "Bytes a prune with this policy would free now, exact from the layer graph (bilge report's what-if).",
+            [({"policy": s.name}, s.bytes) for s in what_if(store, graph, now)],
         ),
         Metric(
             "bilge_image_unique_bytes",

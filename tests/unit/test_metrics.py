@@ -20,6 +20,7 @@ from bilge.gc.policy import ImagePolicy
 from bilge.gc.prune import Plan, Request, execute, record
 from bilge.gc.snapshots import EVERYTHING
 from bilge.reports.metrics import escape, render_metrics, write_metrics
+from bilge.reports.whatif import what_if
 from bilge.store.errors import BilgeError
 
 SAMPLE = re.compile(r'^(\w+)(?:\{(\w+)="((?:[^"\\]|\\.)*)"\})? (\S+)$')
@@ -58,6 +59,10 @@ def test_the_figures(toy: Toy) -> None:
     assert got[("bilge_store_bytes", "images")] == got[("bilge_store_total_bytes", "")] == 1560
     assert got[("bilge_store_bytes", "containers")] == got[("bilge_store_bytes", "build_cache")] == 0
     assert got[("bilge_reclaimable_bytes", "system prune -a")] == 1560  # nothing is in use
+    assert {k[1]: v for k, v in got.items() if k[0] == "bilge_reclaimable_bytes"} == {
+        s.name: s.bytes for s in what_if(toy.store)
+    }
+    assert got[("bilge_reclaimable_bytes", "dangling images")] == 50
     assert {k[1]: v for k, v in got.items() if k[0] == "bilge_image_unique_bytes"} == {
         "big:1": 500,
         short: 50,
