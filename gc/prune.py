@@ -15,6 +15,7 @@ from bilge.store.db import write
 
 from .graph import Graph
 from .policy import CachePolicy, Disk, Filters, ImagePolicy, prune_build_cache, prune_containers, prune_images
+from .snapshots import record_snapshot
 from .sweep import sweep
 
 
@@ -187,8 +188,6 @@ def _log(
 ) -> tuple[int, int]:
     """Record the run and the usage snapshot it leaves in one transaction; `freed` is (apparent,
     disk) bytes. Returns (run id, free bytes after)."""
-    from .snapshots import record_snapshot  # snapshots plan with this module
-
     with write(store.db):
         after = record_snapshot(store, "prune", freed[0]).fs_free_bytes
         run_id = record(store, request, decided, started, *freed, fs_before, after, dry_run=False, errors=errors)

@@ -13,20 +13,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import astuple, dataclass, fields
+from typing import TYPE_CHECKING
 
 from bilge.store.core import Store
 from bilge.store.errors import InvalidInput
 
-from .accounting import image_layer_bytes
-from .buildcache import BuildCache
-from .graph import Graph
-from .policy import CachePolicy, Disk, Filters, ImagePolicy
-from .prune import Request, disk_usage, plan
+if TYPE_CHECKING:
+    from .graph import Graph
+    from .policy import Disk
 
 REASONS = ("prune", "report", "cron")
-
-# What `system prune -a` takes: every stopped container, every unused image, all build cache.
-EVERYTHING = Request("system prune", containers=Filters(), images=ImagePolicy(all=True), cache=CachePolicy())
 
 
 @dataclass(frozen=True)
@@ -52,14 +48,23 @@ _COLUMNS = [f.name for f in fields(Snapshot)]
 
 
 def take(graph: Graph, disk: Disk, reason: str, freed: int, now: float) -> Snapshot:
-    """The totals of the store `graph` holds, as of `now` (the clock the prune policies see)."""
+    """The totals of the store `graph` holds, as of `now` (the clock the prune policies see).
+
+    The accounting and the planner are imported here, not with the module: `trends` only reads
+    snapshots, and starts without them."""
+    from .accounting import image_layer_bytes
+    from .buildcache import BuildCache
+    from .policy import Filters, ImagePolicy
+    from .prune import plan, system_request
+
+    everything = system_request("system prune", Filters(), ImagePolicy(all=True))  # system prune -a
     return Snapshot(
         taken_at=now,
         reason=reason,
         images_bytes=image_layer_bytes(graph)[0],
         containers_bytes=sum(c.size_rw for c in graph.containers.values()),
         build_cache_bytes=BuildCache.of(graph).size()[0],
-        reclaimable_bytes=plan(graph, EVERYTHING, now, disk).bytes,
+        reclaimable_bytes=plan(graph, everything, now, disk).bytes,
         fs_free_bytes=disk.free,
         fs_total_bytes=disk.total,
         freed_bytes=freed,
@@ -71,6 +76,9 @@ def record_snapshot(store: Store, reason: str, freed: int = 0) -> Snapshot:
     in the one that records its run."""
     if reason not in REASONS:
         raise InvalidInput(f"unknown snapshot reason {reason!r} (one of: {', '.join(REASONS)})")
+    from .graph import Graph
+    from .prune import disk_usage
+
     snapshot = take(Graph.load(store.db), disk_usage(store), reason, freed, time.time())
     store.db.execute(
         f"INSERT INTO snapshots ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",

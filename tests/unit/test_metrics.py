@@ -18,7 +18,6 @@ from toygraph import Toy
 
 from bilge.gc.policy import ImagePolicy
 from bilge.gc.prune import Plan, Request, execute, record
-from bilge.gc.snapshots import EVERYTHING
 from bilge.reports.metrics import escape, render_metrics, write_metrics
 from bilge.reports.whatif import what_if
 from bilge.store.errors import BilgeError
@@ -90,7 +89,7 @@ def test_last_prune_is_the_last_that_ran(toy: Toy) -> None:
     assert got[("bilge_last_prune_timestamp_seconds", "")] == got[("bilge_last_prune_freed_bytes", "")] == 0
     outcome = execute(toy.store, Request("image prune", images=ImagePolicy()))
     # A dry run afterwards is no prune.
-    record(toy.store, EVERYTHING, Plan(), 0.0, 0, 0, 0, 0, dry_run=True)
+    record(toy.store, Request("image prune", images=ImagePolicy(all=True)), Plan(), 0.0, 0, 0, 0, 0, dry_run=True)
     finished = toy.db.execute("SELECT finished FROM gc_runs WHERE dry_run = 0").fetchone()[0]
     got = samples(render_metrics(toy.store))
     assert got[("bilge_last_prune_freed_bytes", "")] == outcome.freed_bytes == 50

@@ -22,13 +22,13 @@ import pytest
 from toygraph import T0, Toy
 
 from bilge.gc.policy import CachePolicy, Disk, Filters, ImagePolicy
-from bilge.gc.prune import Request, execute, preview
-from bilge.gc.snapshots import EVERYTHING, Snapshot, load_snapshots, record_snapshot, take
+from bilge.gc.prune import Request, execute, preview, system_request
+from bilge.gc.snapshots import Snapshot, load_snapshots, record_snapshot, take
 from bilge.reports.df import system_df
 from bilge.store.core import Store
 from bilge.store.errors import InvalidInput
 
-SIZES = {"b": 1000, "a": 10, "d": 50, "r": 100}
+EVERYTHING = system_request("system prune", Filters(), ImagePolicy(all=True))  # what `system prune -a` runs
 
 
 @pytest.fixture
