@@ -97,7 +97,9 @@ def crontab_text() -> str:
 def cron_daemon(tmp_path: Path) -> Iterator[None]:
     """Debian's cron daemon, in the foreground as our child (one already running is used as it is)."""
     cron = require("cron", "to run the installed schedule (Debian package cron)")
-    if subprocess.run(["pgrep", "-x", "cron"], capture_output=True).returncode == 0:
+    import psutil
+
+    if any(p.info["name"] == "cron" for p in psutil.process_iter(["name"])):
         yield
         return
     log = (tmp_path / "cron.log").open("wb")
