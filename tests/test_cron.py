@@ -118,21 +118,43 @@ def cron_daemon(tmp_path: Path) -> Iterator[None]:
         log.close()
 
 
+@pytest.fixture
+def cron_d() -> Iterator[Path]:
+    """/etc/cron.d/bilge as it was (absent, usually), restored at teardown."""
+    from bilge.cron.install import CRON_D, systemd_runs
+
+    if os.geteuid() != 0:
+        pytest.skip("writing /etc/cron.d needs root")
+    if systemd_runs():
+        pytest.skip("systemd runs here, so --system installs systemd units rather than /etc/cron.d/bilge")
+    saved = CRON_D.read_bytes() if CRON_D.exists() else None
+    yield CRON_D
+    if saved is None:
+        CRON_D.unlink(missing_ok=True)
+    else:
+        CRON_D.write_bytes(saved)
+
+
+@pytest.mark.parametrize("flavour", ["user crontab", "/etc/cron.d"])
 def test_the_cron_daemon_runs_the_installed_schedule(
-    bilge, bilge_root: Path, fixture_store, tmp_path: Path, root_crontab: str, cron_daemon: None
+    bilge, bilge_root: Path, fixture_store, tmp_path: Path, cron_daemon: None, request, flavour: str
 ) -> None:
-    """A one-minute schedule installed with `cron install` is run by the real daemon, which prunes
-    what the policy says (every unused image but app's and busybox's) and nothing else, and leaves
-    the metrics file the policy names."""
+    """A one-minute schedule installed with `cron install` (into root's crontab, or with --system
+    into /etc/cron.d) is run by the real daemon, which prunes what the policy says (every unused
+    image but app's and busybox's) and nothing else, and leaves the metrics file the policy names."""
     metrics = tmp_path / "textfile" / "bilge.prom"
     metrics.parent.mkdir()
     policy = tmp_path / "policy.toml"
     policy.write_text(POLICY + f'[output]\nmetrics = "{metrics}"\n')
+    system = flavour == "/etc/cron.d"
+    where = request.getfixturevalue("cron_d" if system else "root_crontab")
     installed = time.time()
-    bilge("cron", "install", "--schedule", "* * * * *", "--policy", policy)
-    line = find_entry(crontab_text())
+    bilge("cron", "install", "--schedule", "* * * * *", "--policy", policy, *(["--system"] if system else []))
+    line = find_entry(where.read_text() if system else crontab_text())
     assert line is not None
-    assert shlex.split(line)[5:] == [
+    words = shlex.split(line)
+    assert words[5:6] == (["root"] if system else [words[5]])
+    assert words[6 if system else 5 :] == [
         str(Path(sys.executable).parent / "bilge"),
         "--root",
         str(bilge_root),
@@ -153,10 +175,12 @@ def test_the_cron_daemon_runs_the_installed_schedule(
     assert record["freed_bytes"] > 0 and record["gc_run"] is not None
     bilge("check")
     assert f"bilge_images {len(left)}\n" in metrics.read_text()
-    shown = bilge("cron", "show").stdout
+    shown = bilge("cron", "show", *(["--system"] if system else [])).stdout
     assert "next runs:" in shown and "last run:" in shown and "exit 0" in shown
     assert "pruned:  0 containers, 5 images, 0 build cache entries" in shown
     assert f"({record['freed_bytes']} bytes;" in shown
+    bilge("cron", "remove", *(["--system"] if system else []))
+    assert find_entry(where.read_text() if system and where.exists() else crontab_text()) is None
 
 
 def test_the_crontab_line_runs_under_env_i(
