@@ -424,3 +424,10 @@ def test_the_summary_goes_to_syslog(bilge, bilge_root: Path, policy: Path) -> No
     # <PRI> with facility cron (9) and severity info (6): 9 * 8 + 6 = 78; then glibc's time stamp and tag
     assert re.match(r"<78>\w{3} [ \d]\d \d\d:\d\d:\d\d bilge\[\d+\]: ", message), message
     assert proc.stdout.strip() in message
+
+
+def test_show_without_an_entry_or_a_run(bilge, root_crontab: str, tmp_path: Path) -> None:
+    subprocess.run(["crontab", "-r"], capture_output=True)
+    assert bilge("cron", "show").stdout == "no bilge entry in user crontab\nlast run:  none recorded\n"
+    units = bilge("cron", "show", "--systemd-dir", tmp_path).stdout
+    assert units.startswith(f"no bilge entry in {tmp_path}\n")
