@@ -10,12 +10,14 @@ carries Disk (its layer's allocated bytes) beside Docker's fields.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from bilge.gc.accounting import image_layer_bytes, image_usage
 from bilge.gc.buildcache import BuildCache
 from bilge.gc.graph import Graph
 from bilge.store.core import Store
+from bilge.store.memo import memo
 from bilge.store.timeutil import rfc3339_nano
 
 if TYPE_CHECKING:
@@ -23,6 +25,28 @@ if TYPE_CHECKING:
 
 
 def system_df(store: Store) -> dict[str, Any]:
+    """Containers are described fresh (their status reads the clock, a running one is measured);
+    everything else is memoized until the store changes (store/memo.py)."""
+    derived = memo(store, "system-df", _live_leases(store), lambda: _images_and_cache(store))
+    has_containers = store.db.execute("SELECT EXISTS (SELECT 1 FROM containers)").fetchone()[0]
+    df: dict[str, Any] = {
+        "LayersSize": derived["LayersSize"],
+        "LayersDisk": derived["LayersDisk"],
+        "Images": derived["Images"],
+        "Containers": _containers(store) if has_containers else [],
+        "Volumes": [],
+    }
+    df.update(derived["Cache"])
+    return df
+
+
+def _live_leases(store: Store) -> str:
+    """Leases end with the clock, not with a write: the memo is keyed on which ones are live."""
+    rows = store.db.execute("SELECT id FROM leases WHERE expires > ? ORDER BY id", [time.time()])
+    return ",".join(row[0] for row in rows)
+
+
+def _images_and_cache(store: Store) -> dict[str, Any]:
     graph = Graph.load(store.db)
     images = []
     for image_id, u in image_usage(graph).items():
@@ -45,22 +69,19 @@ def system_df(store: Store) -> dict[str, Any]:
             }
         )
     images.sort(key=lambda i: (i["Created"], i["Id"]), reverse=True)
-    containers = _containers(store) if graph.containers else []
+    cache = BuildCache.of(graph)
+    found: dict[str, Any] = {"BuildCache": []}
+    if cache.entries:
+        found["BuildCache"] = _build_cache(store, cache)
+        found["BuilderSize"], found["BuilderDisk"] = cache.size()
+        found["BuilderReclaimable"], found["BuilderReclaimableDisk"] = cache.reclaimable_bytes()
     layers_size, layers_disk = image_layer_bytes(graph)
-    df: dict[str, Any] = {
+    return {
         "LayersSize": layers_size,
         "LayersDisk": layers_disk,
         "Images": images,
-        "Containers": containers,
-        "Volumes": [],
-        "BuildCache": [],
+        "Cache": found,
     }
-    cache = BuildCache.of(graph)
-    if cache.entries:
-        df["BuildCache"] = _build_cache(store, cache)
-        df["BuilderSize"], df["BuilderDisk"] = cache.size()
-        df["BuilderReclaimable"], df["BuilderReclaimableDisk"] = cache.reclaimable_bytes()
-    return df
 
 
 def _build_cache(store: Store, cache: BuildCache) -> list[dict[str, Any]]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
-from bilge.store.tables import ago, human_size
+from bilge.store.tables import ago, human_size, render_columns
 from bilge.store.tables import render as render_rows
 from bilge.store.timeutil import parse_rfc3339
 
@@ -90,37 +91,29 @@ def _build_cache(df: dict[str, Any], disk: bool, fmt: str) -> list[str]:
 
 
 def _images(df: dict[str, Any], disk: bool, fmt: str) -> str:
-    rows = []
-    for img in df["Images"]:
-        size, shared = (img["Disk"], img["SharedDisk"]) if disk else (img["Size"], img["SharedSize"])
-        for name in img["RepoTags"] or ["<none>:<none>"]:
-            repo, _, tag = name.rpartition(":")
-            rows.append(
-                {
-                    "repo": repo,
-                    "tag": tag,
-                    "id": img["Id"][7:19],
-                    "created": ago(img["Created"]),
-                    "size": human_size(size),
-                    "shared": human_size(shared, 4),
-                    "unique": human_size(size - shared, 4),
-                    "fair": human_size(img["FairShare"], 4),
-                    "containers": img["Containers"],
-                }
-            )
-    columns = [
-        ("repo", "REPOSITORY"),
-        ("tag", "TAG"),
-        ("id", "IMAGE ID"),
-        ("created", "CREATED"),
-        ("size", "SIZE"),
-        ("shared", "SHARED SIZE"),
-        ("unique", "UNIQUE SIZE"),
-    ]
+    """Built column by column (render_columns): at 100,000 images a dict per row was a third of
+    `df -v`. Each image appears once per name, as Docker lists them."""
+    size_key, shared_key = ("Disk", "SharedDisk") if disk else ("Size", "SharedSize")
+    named = [(img, name) for img in df["Images"] for name in img["RepoTags"] or ["<none>:<none>"]]
+    now = time.time()
+    images = [img for img, _ in named]
+    names = [name.rpartition(":") for _, name in named]
+    columns = {
+        ("repo", "REPOSITORY"): [repo for repo, _, _ in names],
+        ("tag", "TAG"): [tag for _, _, tag in names],
+        ("id", "IMAGE ID"): [img["Id"][7:19] for img in images],
+        ("created", "CREATED"): [ago(img["Created"], now) for img in images],
+        ("size", "SIZE"): [human_size(img[size_key]) for img in images],
+        ("shared", "SHARED SIZE"): [human_size(img[shared_key], 4) for img in images],
+        ("unique", "UNIQUE SIZE"): [human_size(img[size_key] - img[shared_key], 4) for img in images],
+    }
     if not disk:
-        columns.append(("fair", "FAIR SHARE"))
-    columns.append(("containers", "CONTAINERS"))
-    return render_rows(rows, columns, fmt)
+        columns["fair", "FAIR SHARE"] = [human_size(img["FairShare"], 4) for img in images]
+    columns["containers", "CONTAINERS"] = [str(img["Containers"]) for img in images]
+    if fmt == "csv":
+        keys = [key for key, _ in columns]
+        return render_rows([dict(zip(keys, cells)) for cells in zip(*columns.values())], list(columns), fmt)
+    return render_columns(list(columns.values()), [header for _, header in columns], fmt)
 
 
 def _containers(df: dict[str, Any], disk: bool, fmt: str) -> str:

@@ -232,6 +232,37 @@ def _v7_snapshots(db: sqlite_utils.Database) -> None:
     db.table("snapshots").create_index(["taken_at"])
 
 
+# The tables whose rows the store's derived figures (df, the catalog) are computed from.
+REFERENCE_TABLES = (
+    "images",
+    "image_layers",
+    "layers",
+    "tags",
+    "digests",
+    "pins",
+    "build_cache",
+    "containers",
+    "leases",
+    "lease_refs",
+)
+
+
+def _v8_generation(db: sqlite_utils.Database) -> None:
+    """A counter that every change to a reference table moves (store/memo.py keys on it).
+
+    Triggers, not the code that writes: every writer, present or future, in any process, moves
+    it, so a figure memoized at one generation is never served after the rows under it change.
+    """
+    db.execute("CREATE TABLE generation (n INTEGER NOT NULL)")
+    db.execute("INSERT INTO generation (n) VALUES (0)")
+    for table in REFERENCE_TABLES:
+        for op in ("INSERT", "UPDATE", "DELETE"):
+            db.execute(
+                f"CREATE TRIGGER {table}_{op.lower()}_generation AFTER {op} ON {table} "
+                "BEGIN UPDATE generation SET n = n + 1; END"
+            )
+
+
 MIGRATIONS: list[Migration] = [
     _v1_core,
     _v2_containers,
@@ -240,6 +271,7 @@ MIGRATIONS: list[Migration] = [
     _v5_image_sizes,
     _v6_build_cache,
     _v7_snapshots,
+    _v8_generation,
 ]
 
 

@@ -6,9 +6,10 @@ import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .catalog import Catalog, ImageRecord
+from .catalog import Catalog
 from .core import Store
 from .errors import InvalidInput
+from .memo import memo
 from .tables import ago, human_size
 from .timeutil import format_utc
 
@@ -59,19 +60,61 @@ def parse_filters(filters: list[str]) -> dict[str, list[str]]:
     return out
 
 
+class Listed(NamedTuple):
+    """What `images` and its filters know of an image, memoized between runs (store/memo.py)."""
+
+    id: str
+    created: float | None
+    size: int
+    tags: list[tuple[str, str]]
+    digests: list[tuple[str, str]]
+    labels: dict[str, str]
+    top_level: bool
+    dangling: bool
+
+
+def listed_images(store: Store) -> list[tuple]:
+    """Listed's fields as plain tuples: at 100,000 images, making a NamedTuple of each costs
+    more than reading them back, so only a filter (which needs the names) makes them."""
+    return memo(store, "images", "", lambda: _listed(store))
+
+
+def _listed(store: Store) -> list[tuple]:
+    """Plain tuples, which marshal stores (it refuses a NamedTuple)."""
+    catalog = Catalog.load(store.db, layers=False)
+    return [
+        (
+            img.id,
+            img.created,
+            img.size,
+            img.tags,
+            img.digests,
+            img.labels,
+            catalog.top_level(img),
+            catalog.dangling(img),
+        )
+        for img in catalog.images.values()
+    ]
+
+
 def list_images(store: Store, show_all: bool = False, filters: list[str] | None = None) -> list[ImageSummary]:
     """Docker's rules: intermediates (untagged images with children) are shown only with -a."""
     wanted = parse_filters(filters or [])
-    catalog = Catalog.load(store.db, layers=False)
-    bounds = {
-        key: [catalog.images[store.images.resolve(v)].created or 0 for v in wanted.get(key, [])]
-        for key in ("before", "since")
-    }
+    rows = listed_images(store)
+    if wanted:
+        out = _filtered([Listed._make(row) for row in rows], show_all, wanted, store)
+    else:
+        out = [ImageSummary._make(row[:5]) for row in rows if show_all or row[6]]  # row[6]: Listed.top_level
+    out.sort(key=lambda i: (i.created or 0, i.id), reverse=True)
+    return out
+
+
+def _filtered(images: list[Listed], show_all: bool, wanted: dict[str, list[str]], store: Store) -> list[ImageSummary]:
+    created = {img.id: img.created or 0 for img in images}
+    bounds = {key: [created[store.images.resolve(v)] for v in wanted.get(key, [])] for key in ("before", "since")}
     out = []
-    for img in catalog.images.values():
-        if not show_all and not catalog.top_level(img):
-            continue
-        if wanted and not _matches(catalog, img, wanted, bounds):
+    for img in images:
+        if not (show_all or img.top_level) or not _matches(img, wanted, bounds):
             continue
         tags = img.tags
         if "reference" in wanted:
@@ -83,14 +126,14 @@ def list_images(store: Store, show_all: bool = False, filters: list[str] | None 
     return out
 
 
-def _matches(catalog: Catalog, img: ImageRecord, wanted: dict[str, list[str]], bounds: dict[str, list[float]]) -> bool:
+def _matches(img: Listed, wanted: dict[str, list[str]], bounds: dict[str, list[float]]) -> bool:
     for value in wanted.get("dangling", []):
         if value.lower() not in ("true", "false", "1", "0"):
             raise InvalidInput(f"invalid filter 'dangling={value}': expected true or false")
         if value.lower() in ("true", "1"):
-            if not catalog.dangling(img):
+            if not img.dangling:
                 return False
-        elif not img.named:
+        elif not (img.tags or img.digests):
             return False
     for value in wanted.get("label", []):
         key, sep, want = value.partition("=")

@@ -51,6 +51,11 @@ class Layout:
     def trash(self) -> Path:
         return self.root / "trash"
 
+    @property
+    def cache(self) -> Path:
+        """Memoized figures (store/memo.py): derived, never a reference; deleting it is harmless."""
+        return self.root / "cache"
+
     def create(self) -> None:
         for path in (self.blobs, self.links, self.trash):
             path.mkdir(parents=True, exist_ok=True)

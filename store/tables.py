@@ -47,10 +47,11 @@ def human_duration(seconds: float) -> str:
     return f"{int(seconds / 3600 / 24 / 365)} years"
 
 
-def ago(timestamp: float | None) -> str:
+def ago(timestamp: float | None, now: float | None = None) -> str:
+    """`now` once for a whole column: time.time() per cell is a tenth of a 100,000-row table."""
     if timestamp is None:
         return "N/A"
-    return human_duration(max(0.0, time.time() - timestamp)) + " ago"
+    return human_duration(max(0.0, (now or time.time()) - timestamp)) + " ago"
 
 
 def _cell(value: Any) -> Any:
@@ -79,7 +80,12 @@ def render(
             writer.writerow([_cell(row.get(key, "")) for key in keys])
         return out.getvalue().rstrip("\n")
     texts = [_texts([row.get(key) for row in rows]) for key, _ in columns]
-    headers = [header for _, header in columns]
+    return render_columns(texts, [header for _, header in columns], fmt)
+
+
+def render_columns(texts: list[list[str]], headers: list[str], fmt: str) -> str:
+    """A table or md table of text cells given column by column: what a listing of 100,000 rows
+    builds directly, without a dict per row."""
     if fmt == "table" and not any("\n" in "".join(column) for column in texts):
         return plain(texts, headers)
     from tabulate import tabulate

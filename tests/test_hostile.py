@@ -98,12 +98,13 @@ STDIN_CASES = ["symlink-write-through-absolute", "corrupt-gzip"]
 
 
 def listing(root: Path) -> list[str]:
-    """Every path under a store root but the database files."""
+    """Every path under a store root but the database files and the memoized figures (cache/,
+    derived from the database by read-only commands, as the database's own files are)."""
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
             rel = os.path.relpath(os.path.join(dirpath, name), root)
-            if not rel.startswith("bilge.db"):
+            if not rel.startswith(("bilge.db", "cache")):
                 out.append(rel)
     return sorted(out)
 
