@@ -141,11 +141,11 @@ def test_the_cron_daemon_runs_the_installed_schedule(
 ) -> None:
     """A one-minute schedule installed with `cron install` (into root's crontab, or with --system
     into /etc/cron.d) is run by the real daemon, which prunes what the policy says (every unused
-    image but app's and busybox's) and nothing else, and leaves the metrics file the policy names."""
-    metrics = tmp_path / "textfile" / "bilge.prom"
+    image but app's and busybox's) and nothing else, and leaves the metrics and report the policy names."""
+    metrics, report = tmp_path / "textfile" / "bilge.prom", tmp_path / "report.html"
     metrics.parent.mkdir()
     policy = tmp_path / "policy.toml"
-    policy.write_text(POLICY + f'[output]\nmetrics = "{metrics}"\n')
+    policy.write_text(POLICY + f'[output]\nmetrics = "{metrics}"\nreport = "{report}"\n')
     system = flavour == "/etc/cron.d"
     where = request.getfixturevalue("cron_d" if system else "root_crontab")
     installed = time.time()
@@ -175,6 +175,7 @@ def test_the_cron_daemon_runs_the_installed_schedule(
     assert record["freed_bytes"] > 0 and record["gc_run"] is not None
     bilge("check")
     assert f"bilge_images {len(left)}\n" in metrics.read_text()
+    assert report.read_text().lstrip().lower().startswith("<!doctype html")
     shown = bilge("cron", "show", *(["--system"] if system else [])).stdout
     assert "next runs:" in shown and "last run:" in shown and "exit 0" in shown
     assert "pruned:  0 containers, 5 images, 0 build cache entries" in shown
