@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import require
+from components import require
 
 from bilge.cron.install import MARK, find_entry
 from bilge.cron.schedule import next_runs, on_calendar
