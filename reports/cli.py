@@ -1,4 +1,4 @@
-"""The reports' commands: system df (and its alias df), top, explain, waste, report, metrics."""
+"""The reports' commands: system df (and its alias df), top, explain, waste, report, metrics, trends."""
 
 import sys
 from pathlib import Path
@@ -123,7 +123,9 @@ def report(
 def metrics(
     output: Annotated[
         Optional[Path],
-        typer.Option("--output", "-o", help="Write to FILE atomically (for node_exporter's textfile collector)"),
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Write to FILE atomically (for node_exporter's textfile collector)"
+        ),
     ] = None,
     top: Annotated[
         int, typer.Option("--top", "-n", min=0, help="Per-image series for the N images with most unique bytes")
@@ -139,6 +141,23 @@ def metrics(
         write_metrics(store, output, top)
 
 
+def trends(
+    since: Annotated[
+        Optional[str], typer.Option("--since", help="Only snapshots since DURATION ago (e.g. 30d) or TIMESTAMP")
+    ] = None,
+    format: FormatOpt = "table",
+) -> None:
+    """Usage over time: each snapshot (every prune records one) with growth since the one before and what prunes freed."""
+    from bilge.gc.snapshots import load_snapshots
+    from bilge.gc.units import parse_until
+
+    from .trends import render_trends
+
+    check_format(format)
+    start = parse_until(since) if since else None
+    out(render_trends(load_snapshots(open_store(), start), format))
+
+
 def register(app: typer.Typer, system_app: typer.Typer) -> None:
     system_app.command("df")(system_df)
     app.command("df", help="Alias of `system df`.")(system_df)
@@ -147,3 +166,4 @@ def register(app: typer.Typer, system_app: typer.Typer) -> None:
     app.command()(waste)
     app.command()(report)
     app.command()(metrics)
+    app.command()(trends)

@@ -59,6 +59,7 @@ COMMANDS = [
     ["top"],
     ["top", "--layers", "--format", "json"],
     ["metrics"],
+    ["trends"],
 ]
 
 
