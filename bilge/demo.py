@@ -8,6 +8,7 @@ docker-archive, and shows `images` and what each image costs on disk.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import sys
 import tempfile
@@ -45,6 +46,7 @@ def build_archive() -> bytes:
 STEPS = [
     ["images"],
     ["system", "df", "-v"],
+    ["top", "-n", "5"],
     ["image", "prune", "-a", "--max-size", "15MB", "--dry-run"],
     ["image", "prune", "-a", "--max-size", "15MB", "-f"],
     ["system", "df"],
@@ -52,7 +54,8 @@ STEPS = [
 
 
 def run(root: Path | None) -> None:
-    """Load the generated images, then run the main job's commands exactly as a user would."""
+    """Load the generated images, then run the main job's commands exactly as a user would,
+    and end with the HTML space report, kept (in the temporary directory) when the store goes."""
     from bilge.cli import app
     from bilge.store.archive.load import load
     from bilge.store.core import Store
@@ -72,6 +75,12 @@ def run(root: Path | None) -> None:
             sys.stdout.flush()
             app(["--root", str(target), *args], prog_name="bilge", standalone_mode=False)
             sys.stderr.flush()
+        fd, name = tempfile.mkstemp(prefix="bilge-demo-report-", suffix=".html")
+        os.close(fd)
+        sys.stdout.write(f"\n$ bilge report --snapshot -o {name}\n")
+        sys.stdout.flush()
+        app(["--root", str(target), "report", "--snapshot", "-o", name], prog_name="bilge", standalone_mode=False)
+        sys.stdout.write(f"\nThe space report (open it in a browser): {name}\n")
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)

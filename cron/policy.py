@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 DEFAULT_POLICY = Path("/etc/bilge/policy.toml")
 IMAGE_CHOICES = ("dangling", "unused", "none")
-REPORT_FORMATS = ("html", "md", "json", "csv")
 
 
 class PolicyError(BilgeError):
@@ -161,6 +160,10 @@ def _absolute(value: Any) -> Path:
     return path
 
 
+def _report_format(value: Any) -> str:
+    return _one_of(_report_formats())(value)
+
+
 def _text(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"{value!r} is not {what}")
@@ -181,7 +184,11 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "exclude": _strings,
         "filter": _filters,
     },
-    "output": {"report": _absolute, "report_format": _one_of(REPORT_FORMATS), "metrics": _absolute},
+    "output": {
+        "report": _absolute,
+        "report_format": _report_format,
+        "metrics": _absolute,
+    },
 }
 
 
@@ -278,7 +285,16 @@ def _suggest(word: str, known: dict) -> str:
     return f" {word!r} (did you mean {close[0]!r}?)" if close else f" {word!r}"
 
 
+def _report_formats() -> tuple[str, ...]:
+    """The report writer's formats (imported only for a policy that asks for a report: it is large)."""
+    from bilge.reports.document import FORMATS
+
+    return FORMATS
+
+
 def _format_of(report: Path | None) -> str:
     """The report format its file name implies, html when it implies none."""
-    suffix = report.suffix.lstrip(".").lower() if report else ""
-    return suffix if suffix in REPORT_FORMATS else "html"
+    if report is None:
+        return "html"
+    suffix = report.suffix.lstrip(".").lower()
+    return suffix if suffix in _report_formats() else "html"

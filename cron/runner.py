@@ -66,8 +66,8 @@ def _run_locked(root: Path, policy_path: Path) -> RunRecord:
 
 def refresh(store: Store, output: Output) -> None:
     """What monitoring reads after a scheduled run: a usage snapshot marked "cron" (freed 0: the
-    prune's own snapshot, taken in its transaction, carries what it freed) and the metrics file.
-    The [output] report is checked but not written: no report writer is in this tree yet."""
+    prune's own snapshot, taken in its transaction, carries what it freed), then the metrics
+    file and the report, each written atomically by the reports' own writers."""
     from bilge.gc.snapshots import record_snapshot
     from bilge.store.db import write
 
@@ -77,6 +77,10 @@ def refresh(store: Store, output: Output) -> None:
         from bilge.reports.metrics import write_metrics
 
         write_metrics(store, output.metrics)
+    if output.report is not None:
+        from bilge.reports.document import write_report
+
+        write_report(store, output.report, output.report_format)
 
 
 def summary(record: RunRecord) -> str:

@@ -59,7 +59,8 @@ def _has_label(labels: dict[str, str], spec: str) -> bool:
 @dataclass
 class ImagePolicy:
     """Which images a prune may take. `exclude` holds reference patterns (as `images --filter
-    reference=` matches them) whose images no prune takes: a scheduled policy's pins by name."""
+    reference=` matches them) for images no prune takes, matched against their tags: a scheduled
+    policy's pins by name."""
 
     all: bool = False
     filters: Filters = field(default_factory=Filters)

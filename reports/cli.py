@@ -1,5 +1,6 @@
 """The reports' commands: system df (and its alias df), top, explain, waste, report, metrics, trends."""
 
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -90,17 +91,19 @@ def report(
         bool, typer.Option("--snapshot", help="Record a usage snapshot first (for the trends)")
     ] = False,
     extra: Annotated[
-        Optional[list[Path]], typer.Argument(help="More JSON reports for --merge", show_default=False)
+        Optional[list[Path]], typer.Argument(metavar="[REPORT.json]...", help="More JSON reports for --merge")
     ] = None,
 ) -> None:
     """One document: df totals, top images and layers, what each prune frees, waste, trends (--merge: a fleet's)."""
+    from bilge.store.errors import InvalidInput
+
     from .document import FORMATS, collect, render, write
     from .document import merge as combine
 
     if format not in FORMATS:
-        from bilge.store.errors import InvalidInput
-
         raise InvalidInput(f"unknown report format {format!r} (choose from {', '.join(FORMATS)})")
+    if output is None and format == "html" and sys.stdout.isatty():
+        raise InvalidInput("an HTML report is megabytes of page: write it with -o FILE (or pick --format md)")
     if merge or extra:
         doc = combine([*(merge or []), *(extra or [])])
     else:

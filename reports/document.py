@@ -25,6 +25,7 @@ from bilge.store.fsutil import atomic_write
 from .df import summary, system_df
 from .render_top import image_data, layer_data
 from .top import top_images, top_layers
+from .trends import trend_data
 from .waste import analyse
 from .whatif import what_if
 
@@ -54,7 +55,7 @@ def collect(store: Store) -> dict[str, Any]:
         "layers": layer_data(top_layers(graph)),
         "what_if": [asdict(s) for s in what_if(store, graph)],
         "waste": [_waste(store, r.image.id, r.name) for r in ranks[:WASTE_OF]],
-        "trends": [asdict(s) for s in load_snapshots(store)],
+        "trends": trend_data(load_snapshots(store)),
     }
 
 

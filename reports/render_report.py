@@ -12,6 +12,8 @@ from typing import Any
 from bilge.store.tables import human_size, render
 
 from .document import TOP
+from .trends import COLUMNS as TREND_COLUMNS
+from .trends import trend_rows
 
 _IMAGE_COLUMNS = [
     ("Name", "IMAGE"),
@@ -92,19 +94,7 @@ def tables(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             }
             for w in doc["waste"]
         ],
-        "trends": [
-            {
-                "when": _when(s["taken_at"]),
-                "reason": s["reason"],
-                "images": human_size(s["images_bytes"], 4),
-                "containers": human_size(s["containers_bytes"], 4),
-                "cache": human_size(s["build_cache_bytes"], 4),
-                "reclaimable": human_size(s["reclaimable_bytes"], 4),
-                "free": human_size(s["fs_free_bytes"], 4),
-                "freed": human_size(s["freed_bytes"], 4),
-            }
-            for s in doc["trends"]
-        ],
+        "trends": trend_rows(doc["trends"]),
     }
 
 
@@ -116,8 +106,7 @@ COLUMNS = {
     "what_if": _WHATIF_COLUMNS,
     "waste": [("name", "IMAGE"), ("efficiency", "EFFICIENCY"), ("wasted", "WASTED")]
     + [("offenders", "BIGGEST OFFENDERS")],
-    "trends": [("when", "WHEN"), ("reason", "REASON"), ("images", "IMAGES"), ("containers", "CONTAINERS")]
-    + [("cache", "BUILD CACHE"), ("reclaimable", "RECLAIMABLE"), ("free", "FS FREE"), ("freed", "FREED")],
+    "trends": TREND_COLUMNS,
     "hosts": [("host", "HOST"), ("when", "REPORTED"), ("images", "IMAGES"), ("size", "IMAGES SIZE")]
     + [("containers", "CONTAINERS"), ("cache", "BUILD CACHE"), ("reclaimable", "RECLAIMABLE")],
     "fleet_images": [("Name", "IMAGE"), ("unique", "UNIQUE SIZE (ALL HOSTS)"), ("hosts", "HOSTS")],

@@ -47,7 +47,12 @@ def _signed(size: int | None) -> str:
 
 def render_trends(snapshots: list[Snapshot], fmt: str) -> str:
     data = trend_data(snapshots)
-    rows = [
+    return render(trend_rows(data), COLUMNS, fmt, data)
+
+
+def trend_rows(data: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """trend_data's figures in human units (the listing's, and the report's trends table)."""
+    return [
         {
             "when": datetime.fromtimestamp(d["taken_at"], UTC).strftime("%Y-%m-%d %H:%M:%S"),
             "reason": d["reason"],
@@ -62,4 +67,3 @@ def render_trends(snapshots: list[Snapshot], fmt: str) -> str:
         }
         for d in data
     ]
-    return render(rows, COLUMNS, fmt, data)

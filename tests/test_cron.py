@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import require
+from components import require
 
 from bilge.cron.install import MARK, find_entry
 from bilge.cron.schedule import next_runs, on_calendar
@@ -97,7 +97,9 @@ def crontab_text() -> str:
 def cron_daemon(tmp_path: Path) -> Iterator[None]:
     """Debian's cron daemon, in the foreground as our child (one already running is used as it is)."""
     cron = require("cron", "to run the installed schedule (Debian package cron)")
-    if subprocess.run(["pgrep", "-x", "cron"], capture_output=True).returncode == 0:
+    import psutil
+
+    if any(p.info["name"] == "cron" for p in psutil.process_iter(["name"])):
         yield
         return
     log = (tmp_path / "cron.log").open("wb")
@@ -116,21 +118,43 @@ def cron_daemon(tmp_path: Path) -> Iterator[None]:
         log.close()
 
 
+@pytest.fixture
+def cron_d() -> Iterator[Path]:
+    """/etc/cron.d/bilge as it was (absent, usually), restored at teardown."""
+    from bilge.cron.install import CRON_D, systemd_runs
+
+    if os.geteuid() != 0:
+        pytest.skip("writing /etc/cron.d needs root")
+    if systemd_runs():
+        pytest.skip("systemd runs here, so --system installs systemd units rather than /etc/cron.d/bilge")
+    saved = CRON_D.read_bytes() if CRON_D.exists() else None
+    yield CRON_D
+    if saved is None:
+        CRON_D.unlink(missing_ok=True)
+    else:
+        CRON_D.write_bytes(saved)
+
+
+@pytest.mark.parametrize("flavour", ["user crontab", "/etc/cron.d"])
 def test_the_cron_daemon_runs_the_installed_schedule(
-    bilge, bilge_root: Path, fixture_store, tmp_path: Path, root_crontab: str, cron_daemon: None
+    bilge, bilge_root: Path, fixture_store, tmp_path: Path, cron_daemon: None, request, flavour: str
 ) -> None:
-    """A one-minute schedule installed with `cron install` is run by the real daemon, which prunes
-    what the policy says (every unused image but app's and busybox's) and nothing else, and leaves
-    the metrics file the policy names."""
-    metrics = tmp_path / "textfile" / "bilge.prom"
+    """A one-minute schedule installed with `cron install` (into root's crontab, or with --system
+    into /etc/cron.d) is run by the real daemon, which prunes what the policy says (every unused
+    image but app's and busybox's) and nothing else, and leaves the metrics and report the policy names."""
+    metrics, report = tmp_path / "textfile" / "bilge.prom", tmp_path / "report.html"
     metrics.parent.mkdir()
     policy = tmp_path / "policy.toml"
-    policy.write_text(POLICY + f'[output]\nmetrics = "{metrics}"\n')
+    policy.write_text(POLICY + f'[output]\nmetrics = "{metrics}"\nreport = "{report}"\n')
+    system = flavour == "/etc/cron.d"
+    where = request.getfixturevalue("cron_d" if system else "root_crontab")
     installed = time.time()
-    bilge("cron", "install", "--schedule", "* * * * *", "--policy", policy)
-    line = find_entry(crontab_text())
+    bilge("cron", "install", "--schedule", "* * * * *", "--policy", policy, *(["--system"] if system else []))
+    line = find_entry(where.read_text() if system else crontab_text())
     assert line is not None
-    assert shlex.split(line)[5:] == [
+    words = shlex.split(line)
+    assert words[5:6] == (["root"] if system else [words[5]])
+    assert words[6 if system else 5 :] == [
         str(Path(sys.executable).parent / "bilge"),
         "--root",
         str(bilge_root),
@@ -151,10 +175,13 @@ def test_the_cron_daemon_runs_the_installed_schedule(
     assert record["freed_bytes"] > 0 and record["gc_run"] is not None
     bilge("check")
     assert f"bilge_images {len(left)}\n" in metrics.read_text()
-    shown = bilge("cron", "show").stdout
+    assert report.read_text().lstrip().lower().startswith("<!doctype html")
+    shown = bilge("cron", "show", *(["--system"] if system else [])).stdout
     assert "next runs:" in shown and "last run:" in shown and "exit 0" in shown
     assert "pruned:  0 containers, 5 images, 0 build cache entries" in shown
     assert f"({record['freed_bytes']} bytes;" in shown
+    bilge("cron", "remove", *(["--system"] if system else []))
+    assert find_entry(where.read_text() if system and where.exists() else crontab_text()) is None
 
 
 def test_the_crontab_line_runs_under_env_i(
@@ -398,3 +425,10 @@ def test_the_summary_goes_to_syslog(bilge, bilge_root: Path, policy: Path) -> No
     # <PRI> with facility cron (9) and severity info (6): 9 * 8 + 6 = 78; then glibc's time stamp and tag
     assert re.match(r"<78>\w{3} [ \d]\d \d\d:\d\d:\d\d bilge\[\d+\]: ", message), message
     assert proc.stdout.strip() in message
+
+
+def test_show_without_an_entry_or_a_run(bilge, root_crontab: str, tmp_path: Path) -> None:
+    subprocess.run(["crontab", "-r"], capture_output=True)
+    assert bilge("cron", "show").stdout == "no bilge entry in user crontab\nlast run:  none recorded\n"
+    units = bilge("cron", "show", "--systemd-dir", tmp_path).stdout
+    assert units.startswith(f"no bilge entry in {tmp_path}\n")

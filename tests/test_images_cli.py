@@ -475,6 +475,9 @@ def test_demo_runs_without_touching_the_store(bilge, bilge_root, tmp_path):
     assert len(rows) >= 5, proc.stdout
     assert all(re.fullmatch(r"[0-9a-f]{12}", row[2]) for row in rows), rows
     assert "Traceback" not in proc.stderr and "Error" not in proc.stderr
-    assert list(scratch.iterdir()) == [], "the throw-away store was left behind"
+    report = Path(lines[-1].rpartition(": ")[2])
+    assert lines[-1].startswith("The space report") and report.parent == scratch
+    assert report.read_text().startswith("<!DOCTYPE html>") and 'id="treemap"' in report.read_text()
+    assert list(scratch.iterdir()) == [report], "the throw-away store was left behind"
     # the user's own store is not where the demo puts its images
     assert not (bilge_root / "bilge.db").exists() or ids_in_db(bilge_root) == set()

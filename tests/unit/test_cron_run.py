@@ -98,13 +98,16 @@ def test_pruned_in_words() -> None:
     assert record.pruned() == "1 container, 2 images, 1 build cache entry, 3 layers"
 
 
-def test_a_run_leaves_a_cron_snapshot_and_the_metrics(toy: Toy, tmp_path: Path) -> None:
-    metrics = tmp_path / "textfile" / "bilge.prom"
+def test_a_run_leaves_a_cron_snapshot_the_metrics_and_the_report(toy: Toy, tmp_path: Path) -> None:
+    metrics, report = tmp_path / "textfile" / "bilge.prom", tmp_path / "report.json"
     metrics.parent.mkdir()
-    assert run(toy.root, policy(tmp_path, f'[prune]\nimages = "dangling"\n[output]\nmetrics = "{metrics}"\n')) == 0
+    text = f'[prune]\nimages = "dangling"\n[output]\nmetrics = "{metrics}"\nreport = "{report}"\n'
+    assert run(toy.root, policy(tmp_path, text)) == 0
     reasons = [r[0] for r in toy.db.execute("SELECT reason FROM snapshots ORDER BY id")]
     assert reasons == ["prune", "cron"]
     assert "bilge_images 1\n" in metrics.read_text()
+    document = json.loads(report.read_text())
+    assert [s["reason"] for s in document["trends"]] == ["prune", "cron"], "the report sees the run's snapshot"
 
 
 def test_outputs_that_cannot_be_written_fail_the_run_after_the_prune(toy: Toy, tmp_path: Path) -> None:

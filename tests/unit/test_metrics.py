@@ -3,7 +3,7 @@ compute, per-image series stay bounded, label values are escaped, the last prune
 real one, and the file appears atomically or not at all.
 
 promtool's own check of the output, and the chain through node_exporter and Prometheus, are in
-tests/test_metrics.py.
+tests/test_metrics_chain.py.
 """
 
 from __future__ import annotations

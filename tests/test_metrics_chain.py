@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import require
+from components import require
 from registry_fixtures import free_port
 
 from bilge.reports.whatif import requests
