@@ -37,10 +37,11 @@ def settings() -> Settings:
     return found if isinstance(found, Settings) else Settings()
 
 
-def open_store() -> "Store":
+def open_store(*, freeing: bool = False) -> "Store":
+    """The store; `freeing` for commands that free space (see Store)."""
     from .core import Store
 
-    return Store(settings().root)
+    return Store(settings().root, freeing=freeing)
 
 
 def out(text: str) -> None:

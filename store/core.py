@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import leases
+from . import leases, reserve
 from .blobs import BlobStore
 from .db import connect
 from .images import ImageStore
@@ -22,10 +22,16 @@ if TYPE_CHECKING:
 
 
 class Store:
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, freeing: bool = False) -> None:
+        """`freeing`: the command frees space (a prune, rmi), so it releases the reserve before
+        it opens the database, and calls keep_reserve() once it has freed."""
         self.layout = Layout((Path(root) if root else default_root()).absolute())  # runc and mounts need it whole
         self.layout.create()
+        if freeing:
+            reserve.release(self.layout.reserve)
         self.db = connect(self.layout.db)
+        if not freeing:
+            self.keep_reserve()
         self.trash = Trash(self.layout, self.db)
         self.blobs = BlobStore(self.layout.blobs, self.layout.ingest, self.trash)
         self.layers = LayerStore(self.layout, self.db, self.blobs, self.trash)
@@ -34,6 +40,9 @@ class Store:
             self.trash.finish()
         except OSError:
             pass  # trash that cannot go yet must not stop unrelated commands; prune and check report it
+
+    def keep_reserve(self) -> None:
+        reserve.keep(self.layout.reserve, self.layout.db)
 
     @cached_property
     def containers(self) -> ContainerStore:

@@ -52,6 +52,11 @@ class Layout:
         return self.root / "trash"
 
     @property
+    def reserve(self) -> Path:
+        """Room kept for the database on a full file system (store/reserve.py)."""
+        return self.root / "reserve"
+
+    @property
     def cache(self) -> Path:
         """Memoized figures (store/memo.py): derived, never a reference; deleting it is harmless."""
         return self.root / "cache"

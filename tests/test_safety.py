@@ -1,0 +1,101 @@
+"""The store where it is hostile to itself: a full file system, a read-only one, a lost database,
+a dead lease holder, inputs deep enough to exhaust a recursion, and paths that are not regular files.
+
+The file systems are real: a tmpfs with size= or a loop-mounted ext4 that each test makes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from conftest import require
+
+from bilge.fabricate import Image, docker_archive, layer_tar
+
+
+def need_root(why: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip(f"{why} needs root (mount)")
+
+
+@contextmanager
+def small_fs(kind: str, megabytes: int) -> Iterator[Path]:
+    """A fresh file system of `kind` (tmpfs or ext4 on a loop device), mounted for the block.
+
+    ext4 is made with no blocks reserved for root, so the tests (root) see it full when it is.
+    """
+    top = Path(tempfile.mkdtemp(prefix="bilge-fs-", dir="/var/tmp"))
+    mount = top / "mnt"
+    mount.mkdir()
+    if kind == "tmpfs":
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(mount)], check=True)
+    else:
+        image = top / "fs.img"
+        with open(image, "wb") as f:
+            f.truncate(megabytes << 20)
+        mkfs = require("mkfs.ext4", "to make a small ext4 file system")
+        subprocess.run([mkfs, "-q", "-F", "-m", "0", str(image)], check=True)
+        subprocess.run(["mount", "-o", "loop", str(image), str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+        subprocess.run(["rm", "-rf", "--one-file-system", str(top)], check=False)
+
+
+def three_images() -> bytes:
+    """Three tagged images of 2 MB each, nothing shared."""
+    return docker_archive(
+        [Image([f"app{i}:latest"], [layer_tar(f"safety-{i}", {f"f{j}": 100_000 for j in range(20)})]) for i in range(3)]
+    )
+
+
+def fill(mount: Path) -> None:
+    """Write until the file system refuses another byte."""
+    with open(mount / "filler", "wb") as f:
+        block = b"\0" * (1 << 16)
+        try:
+            while True:
+                f.write(block)
+                f.flush()
+        except OSError:
+            pass
+    for size in (4096, 512, 1):  # whatever partial block is left
+        try:
+            with open(mount / "filler", "ab") as f:
+                while True:
+                    f.write(b"\0" * size)
+                    f.flush()
+        except OSError:
+            pass
+    assert os.statvfs(mount).f_bavail == 0
+
+
+# --- item 4: a prune on a full file system ---------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["tmpfs", "ext4"])
+def test_prune_frees_space_on_a_full_file_system(bilge, tmp_path: Path, kind: str) -> None:
+    """Cron prunes exactly when the disk is full: the prune must work then, free what it says,
+    and leave a store that checks clean."""
+    need_root("a full file system")
+    archive = tmp_path / "three.tar"
+    archive.write_bytes(three_images())
+    with small_fs(kind, 48) as mount:
+        root = mount / "store"
+        bilge("--root", root, "load", "-i", archive)
+        bilge("--root", root, "rmi", "app0:latest", "app1:latest")
+        fill(mount)
+        before = os.statvfs(mount).f_bavail
+        pruned = bilge("--root", root, "image", "prune", "-a", "-f", check=False)
+        assert pruned.returncode == 0, pruned.stderr
+        assert "app2:latest" in pruned.stdout
+        assert (os.statvfs(mount).f_bavail - before) * os.statvfs(mount).f_frsize >= 2_000_000
+        assert bilge("--root", root, "check").returncode == 0
+        assert (root / "reserve").stat().st_size > 0  # made again once there was room
