@@ -108,7 +108,8 @@ def run_prune(request: "Request", force: bool, dry_run: bool, warning: str, fmt:
     try:
         if dry_run:
             plan = preview(store, request)
-            record(store, request, plan, time.time(), 0, 0, 0, 0, dry_run=True)
+            if not store.db.read_only:  # a read-only store can still say what a prune would take
+                record(store, request, plan, time.time(), 0, 0, 0, 0, dry_run=True)
             _report_dry_run(plan, fmt)
             return
         allowed = None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from . import digest as dg
 from .core import Store
-from .db import write
+from .db import read, write
 
 
 @dataclass
@@ -28,13 +28,14 @@ class Report:
 
 def check(store: Store, repair: bool = False) -> Report:
     report = Report()
-    with write(store.db):
+    with write(store.db) if repair else read(store.db):
         _leases(store, report, repair)
         _layers(store, report, repair)
         _blobs(store, report, repair)
         _images(store, report)
         _containers(store, report, repair)
-    store.trash.finish()
+    if not store.db.read_only:
+        store.trash.finish()
     return report
 
 

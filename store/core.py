@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from . import leases, reserve
 from .blobs import BlobStore
-from .db import connect
+from .db import connect, connect_read_only
 from .images import ImageStore
 from .layers import LayerStore
 from .paths import Layout, default_root
@@ -26,18 +26,22 @@ class Store:
         """`freeing`: the command frees space (a prune, rmi), so it releases the reserve before
         it opens the database, and calls keep_reserve() once it has freed."""
         self.layout = Layout((Path(root) if root else default_root()).absolute())  # runc and mounts need it whole
-        self.layout.create()
-        if freeing:
-            reserve.release(self.layout.reserve)
-        self.db = connect(self.layout.db)
-        if not freeing:
-            self.keep_reserve()
+        if why := self.layout.read_only():
+            self.db = connect_read_only(self.layout.db, why)
+        else:
+            self.layout.create()
+            if freeing:
+                reserve.release(self.layout.reserve)
+            self.db = connect(self.layout.db)
+            if not freeing:
+                self.keep_reserve()
         self.trash = Trash(self.layout, self.db)
         self.blobs = BlobStore(self.layout.blobs, self.layout.ingest, self.trash)
         self.layers = LayerStore(self.layout, self.db, self.blobs, self.trash)
         self.images = ImageStore(self.db, self.blobs, self.layers)
         try:
-            self.trash.finish()
+            if not self.db.read_only:
+                self.trash.finish()
         except OSError:
             pass  # trash that cannot go yet must not stop unrelated commands; prune and check report it
 

@@ -61,6 +61,14 @@ class Layout:
         """Memoized figures (store/memo.py): derived, never a reference; deleting it is harmless."""
         return self.root / "cache"
 
+    def read_only(self) -> str:
+        """Why this store cannot be written ("" when it can): a read-only mount, or no permission."""
+        if not self.db.exists() or os.access(self.root, os.W_OK) and os.access(self.db, os.W_OK):
+            return ""
+        if os.statvfs(self.root).f_flag & os.ST_RDONLY:
+            return f"the store at {self.root} is on a read-only file system"
+        return f"the store at {self.root} is read-only for this user (uid {os.geteuid()})"
+
     def create(self) -> None:
         for path in (self.blobs, self.links, self.trash):
             path.mkdir(parents=True, exist_ok=True)

@@ -99,3 +99,57 @@ def test_prune_frees_space_on_a_full_file_system(bilge, tmp_path: Path, kind: st
         assert (os.statvfs(mount).f_bavail - before) * os.statvfs(mount).f_frsize >= 2_000_000
         assert bilge("--root", root, "check").returncode == 0
         assert (root / "reserve").stat().st_size > 0  # made again once there was room
+
+
+# --- item 5: a read-only store -----------------------------------------------------------------
+
+
+@contextmanager
+def read_only_view(root: Path, at: Path) -> Iterator[Path]:
+    """`root` bind-mounted read-only at `at`."""
+    at.mkdir()
+    subprocess.run(["mount", "--bind", str(root), str(at)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(at)], check=True)
+        yield at
+    finally:
+        subprocess.run(["umount", "-l", str(at)], check=False)
+
+
+READERS = [
+    ["images", "-a"],
+    ["system", "df", "-v"],
+    ["inspect", "app1:latest"],
+    ["history", "app1:latest"],
+    ["check"],
+    ["image", "prune", "-a", "--dry-run"],
+]
+WRITERS = [
+    ["rmi", "app1:latest"],
+    ["tag", "app1:latest", "other:1"],
+    ["pin", "app1:latest"],
+    ["image", "prune", "-a", "-f"],
+]
+
+
+def test_a_read_only_store_answers_reads_and_refuses_writes_in_one_line(
+    bilge, bilge_root: Path, tmp_path: Path
+) -> None:
+    need_root("a read-only bind mount")
+    archive = tmp_path / "three.tar"
+    archive.write_bytes(three_images())
+    bilge("load", "-i", archive)
+    want = {" ".join(args): bilge(*args).stdout for args in READERS}
+    saved = bilge("save", "app1:latest", binary=True).stdout
+    with read_only_view(bilge_root, tmp_path / "ro") as view:
+        for args in READERS:
+            got = bilge("--root", view, *args).stdout.replace(str(view), str(bilge_root))  # inspect's paths
+            assert got == want[" ".join(args)], args
+        assert bilge("--root", view, "save", "app1:latest", binary=True).stdout == saved
+        for args in [*WRITERS, ["load", "-i", str(archive)]]:
+            refused = bilge("--root", view, *args, check=False)
+            assert refused.returncode == 1, args
+            assert refused.stderr.splitlines() == [
+                f"Error: the store at {view} is on a read-only file system: this command writes, and was not run"
+            ], args
+    assert bilge("images", "-a").stdout == want["images -a"]
