@@ -22,10 +22,13 @@ if TYPE_CHECKING:
 
 
 class Store:
-    def __init__(self, root: Path | None = None, *, freeing: bool = False) -> None:
+    def __init__(self, root: Path | None = None, *, freeing: bool = False, create: bool = True) -> None:
         """`freeing`: the command frees space (a prune, rmi), so it releases the reserve before
-        it opens the database, and calls keep_reserve() once it has freed."""
+        it opens the database, and calls keep_reserve() once it has freed. `create`: make the
+        store if there is none (commands that add images); without it a missing store is refused.
+        A store with content but no database is refused always: it is lost, not empty."""
         self.layout = Layout((Path(root) if root else default_root()).absolute())  # runc and mounts need it whole
+        self.layout.refuse_unless_usable(create)
         if why := self.layout.read_only():
             self.db = connect_read_only(self.layout.db, why)
         else:

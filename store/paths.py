@@ -61,6 +61,27 @@ class Layout:
         """Memoized figures (store/memo.py): derived, never a reference; deleting it is harmless."""
         return self.root / "cache"
 
+    def refuse_unless_usable(self, create: bool) -> None:
+        """A store whose database is gone must not be read as empty (nor repaired into an empty
+        one: check --repair would trash every layer), and a store that is not there must not be
+        made by a typo'd --root in a command that only reads or prunes."""
+        from .errors import NotFound, StoreLost
+
+        if self.db.exists() and self.db.stat().st_size:
+            return
+        held = [
+            f"{p.relative_to(self.root).parts[0]}/"
+            for p in (self.layers, self.blobs, self.containers)
+            if _holds_anything(p)
+        ]
+        if held:
+            raise StoreLost(
+                f"the store at {self.root} holds {' and '.join(held)} but no bilge.db: its database is "
+                "lost, and it is refused rather than treated as empty (restore bilge.db, or move the directory away)"
+            )
+        if not create:
+            raise NotFound(f"no store at {self.root}; `bilge load` or `pull` creates one")
+
     def read_only(self) -> str:
         """Why this store cannot be written ("" when it can): a read-only mount, or no permission."""
         if not self.db.exists() or os.access(self.root, os.W_OK) and os.access(self.db, os.W_OK):
@@ -78,6 +99,15 @@ class Layout:
             except FileExistsError:
                 continue  # made before, or just now by another command starting at the same time
             mark_top_directory(path)
+
+
+def _holds_anything(path: Path) -> bool:
+    """Any entry but layers/l, the short links' directory every store has."""
+    try:
+        with os.scandir(path) as entries:
+            return any(e.name != "l" or any(os.scandir(e.path)) for e in entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 FS_IOC_GETFLAGS = 0x80086601

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import require
+from registry_fixtures import require  # type: ignore[import-not-found]
 
 from bilge.fabricate import Image, docker_archive, layer_tar
 
@@ -153,3 +153,37 @@ def test_a_read_only_store_answers_reads_and_refuses_writes_in_one_line(
                 f"Error: the store at {view} is on a read-only file system: this command writes, and was not run"
             ], args
     assert bilge("images", "-a").stdout == want["images -a"]
+
+
+# --- item 3 (and issue 15's item 2): a lost database, a missing store ----------------------
+
+
+def test_a_store_whose_database_is_lost_is_refused_not_emptied(bilge, bilge_root: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "three.tar"
+    archive.write_bytes(three_images())
+    bilge("load", "-i", archive)
+    layers = sorted(p.name for p in (bilge_root / "layers").iterdir())
+    for name in ("bilge.db", "bilge.db-wal", "bilge.db-shm"):
+        (bilge_root / name).unlink(missing_ok=True)
+    for args in (["images"], ["check", "--repair"], ["image", "prune", "-a", "-f"], ["load", "-i", str(archive)]):
+        refused = bilge(*args, check=False)
+        assert refused.returncode == 1, args
+        assert refused.stderr.splitlines() == [
+            f"Error: the store at {bilge_root} holds layers/ and blobs/ but no bilge.db: its database is lost, "
+            "and it is refused rather than treated as empty (restore bilge.db, or move the directory away)"
+        ], args
+    assert sorted(p.name for p in (bilge_root / "layers").iterdir()) == layers
+    assert not (bilge_root / "bilge.db").exists()
+
+
+def test_a_missing_store_is_refused_by_readers_and_prunes_and_made_by_load(bilge, tmp_path: Path) -> None:
+    typo = tmp_path / "typo"
+    for args in (["images"], ["system", "df"], ["check"], ["image", "prune", "-a", "-f"], ["rmi", "x"], ["ps", "-a"]):
+        refused = bilge("--root", typo, *args, check=False)
+        assert refused.returncode == 1, args
+        assert refused.stderr.splitlines() == [f"Error: no store at {typo}; `bilge load` or `pull` creates one"], args
+        assert not typo.exists()
+    archive = tmp_path / "three.tar"
+    archive.write_bytes(three_images())
+    bilge("--root", typo, "load", "-i", archive)
+    assert "app2" in bilge("--root", typo, "images").stdout
