@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ class Store:
         store if there is none (commands that add images); without it a missing store is refused.
         A store with content but no database is refused always: it is lost, not empty."""
         self.layout = Layout((Path(root) if root else default_root()).absolute())  # runc and mounts need it whole
+        os.umask(0o022)  # as dockerd sets it: under a caller's umask 000 every layer would be world-writable
         self.layout.refuse_unless_usable(create)
         if why := self.layout.read_only():
             self.db = connect_read_only(self.layout.db, why)

@@ -91,6 +91,12 @@ class Layout:
         return f"the store at {self.root} is read-only for this user (uid {os.geteuid()})"
 
     def create(self) -> None:
+        """Make what is missing; a new store is private: its root 0700 and its database 0600
+        (container environments and image configs are in it), as Docker keeps its own."""
+        if not self.db.exists():
+            self.root.mkdir(0o700, parents=True, exist_ok=True)
+            os.chmod(self.root, 0o700)
+            os.close(os.open(self.db, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))  # SQLite would make it 0644
         for path in (self.blobs, self.links, self.trash):
             path.mkdir(parents=True, exist_ok=True)
         for path in (self.ingest, self.containers):  # where layers and writable layers are born

@@ -187,3 +187,43 @@ def test_a_missing_store_is_refused_by_readers_and_prunes_and_made_by_load(bilge
     archive.write_bytes(three_images())
     bilge("--root", typo, "load", "-i", archive)
     assert "app2" in bilge("--root", typo, "images").stdout
+
+
+# --- item 2: who may read and write the store ----------------------------------------------
+
+
+def test_the_store_is_private_and_nothing_in_it_is_world_writable_under_umask_000(tmp_path: Path) -> None:
+    """Container environments and image configs are in the database and blobs: root only. Under
+    umask 000 nothing the store makes may be writable by other users (they could plant files in
+    layers that root runs)."""
+    import stat
+    import sys
+
+    root = tmp_path / "store"
+    archive = tmp_path / "three.tar"
+    archive.write_bytes(three_images())
+    env = {**os.environ, "BILGE_ROOT": str(root)}
+    for args in (
+        ["load", "-i", str(archive)],
+        ["create", "--storage-driver", "vfs", "-e", "DB_PASSWORD=x", "app1:latest"],
+    ):
+        subprocess.run(
+            [sys.executable, "-m", "bilge", *args],
+            env=env,
+            check=True,
+            capture_output=True,
+            preexec_fn=lambda: os.umask(0),
+        )
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    for name in ("bilge.db", "bilge.db-wal", "bilge.db-shm"):
+        if (root / name).exists():
+            assert stat.S_IMODE((root / name).stat().st_mode) == 0o600, name
+    blobs = list((root / "blobs" / "sha256").iterdir())
+    assert blobs and all(stat.S_IMODE(b.stat().st_mode) == 0o600 for b in blobs)
+    writable = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            st = os.lstat(os.path.join(dirpath, name))
+            if not stat.S_ISLNK(st.st_mode) and st.st_mode & stat.S_IWOTH:
+                writable.append(os.path.relpath(os.path.join(dirpath, name), root))
+    assert writable == []
