@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import click
 import typer
 
+from bilge.cron import cli as cron_cli
 from bilge.gc import cli as gc_cli
 from bilge.reports import cli as reports_cli
 from bilge.store import cli as store_cli
@@ -41,6 +42,7 @@ registry_cli.register(app, image_app)
 build_cli.register(app, image_app)
 gc_cli.register(app, image_app, container_app, system_app, gc_app, builder_app)
 reports_cli.register(app, system_app)
+cron_cli.register(app)
 
 
 @app.callback()

@@ -251,16 +251,14 @@ def system_prune(
     """Remove stopped containers, dangling images (all unused with -a) and dangling build cache (all with -a)."""
     import time
 
-    from .policy import CachePolicy, Filters
-    from .prune import Request
+    from .policy import Filters
+    from .prune import system_request
 
     check_format(format)
     now = time.time()
     filters = list(filter or [])
     policy = image_policy(all, filters, keep, unused_for, min_age, max_size, high, low, now)
-    containers = Filters.parse(filters, now)
-    cache = CachePolicy(until=containers.until)  # as Docker's, the cache takes until= and no labels
-    request = Request("system prune", containers=containers, images=policy, cache=cache)
+    request = system_request("system prune", Filters.parse(filters, now), policy)
     run_prune(request, force, dry_run, _WARN["system-all" if policy.all else "system"], format)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from bilge.store.catalog import ImageRecord
 from bilge.store.errors import InvalidInput
+from bilge.store.listing import reference_matches
 
 from .buildcache import BuildCache
 from .graph import Graph
@@ -57,6 +58,10 @@ def _has_label(labels: dict[str, str], spec: str) -> bool:
 
 @dataclass
 class ImagePolicy:
+    """Which images a prune may take. `exclude` holds reference patterns (as `images --filter
+    reference=` matches them) for images no prune takes, matched against their tags: a scheduled
+    policy's pins by name."""
+
     all: bool = False
     filters: Filters = field(default_factory=Filters)
     keep: int | None = None
@@ -65,6 +70,10 @@ class ImagePolicy:
     max_size: int | None = None
     high: float | None = None
     low: float | None = None
+    exclude: list[str] = field(default_factory=list)
+
+    def excludes(self, image: ImageRecord) -> bool:
+        return any(reference_matches(self.exclude, repo, tag) for repo, tag in image.tags)
 
 
 @dataclass
@@ -116,10 +125,11 @@ def prune_images(
 ) -> list[str]:
     """The images to remove, children before parents."""
     in_use = {c.image_id for c in graph.containers.values() if c.id not in doomed_containers}
+    kept = in_use | {img.id for img in graph.images.values() if policy.excludes(img)}
     candidates = [
         img
         for img in graph.images.values()
-        if img.id not in in_use
+        if img.id not in kept
         and not img.pinned
         and not img.leased
         and (policy.all or graph.dangling(img))
@@ -133,7 +143,7 @@ def prune_images(
     candidates.sort(key=lambda img: (img.used_at, img.created or 0, img.id))
     target = _bytes_to_free(graph, policy, disk, doomed_containers)
     chosen = candidates if target is None else _least_recently_used(graph, candidates, *target, doomed_containers)
-    return children_first(graph, with_orphaned_parents(graph, {img.id for img in chosen}, in_use))
+    return children_first(graph, with_orphaned_parents(graph, {img.id for img in chosen}, kept))
 
 
 def _newest_per_repository(graph: Graph, keep: int) -> set[str]:

@@ -62,6 +62,19 @@ class Request:
         }
 
 
+def system_request(
+    command: str, filters: Filters, images: ImagePolicy | None, containers: bool = True, cache: bool = True
+) -> Request:
+    """`system prune`'s composition, which a scheduled policy shares: the filters apply to the
+    containers and images, and the build cache takes only until= (as Docker's takes no labels)."""
+    return Request(
+        command,
+        containers=filters if containers else None,
+        images=images,
+        cache=CachePolicy(until=filters.until) if cache else None,
+    )
+
+
 @dataclass
 class Outcome:
     plan: Plan
@@ -157,9 +170,9 @@ def execute(store: Store, request: Request, allowed: Plan | None = None) -> Outc
     try:
         store.trash.finish()
     except OSError as exc:  # the rows are gone already: the run happened, and its log says how it ended
-        _log(store, request, decided, started, freed_bytes, freed_disk, before.free, f"deleting directories: {exc}")
+        _log(store, request, decided, started, (freed_bytes, freed_disk), before.free, f"deleting directories: {exc}")
         raise
-    run_id, after = _log(store, request, decided, started, freed_bytes, freed_disk, before.free)
+    run_id, after = _log(store, request, decided, started, (freed_bytes, freed_disk), before.free)
     return Outcome(decided, freed_bytes, freed_disk, before.free, after, run_id)
 
 
@@ -168,19 +181,17 @@ def _log(
     request: Request,
     decided: Plan,
     started: float,
-    freed_bytes: int,
-    freed_disk: int,
+    freed: tuple[int, int],
     fs_before: int,
     errors: str | None = None,
 ) -> tuple[int, int]:
-    """Record the run and the usage snapshot it leaves in one transaction; (run id, free bytes after)."""
+    """Record the run and the usage snapshot it leaves in one transaction; `freed` is (apparent,
+    disk) bytes. Returns (run id, free bytes after)."""
     from .snapshots import record_snapshot  # snapshots plan with this module
 
     with write(store.db):
-        after = record_snapshot(store, "prune", freed_bytes).fs_free_bytes
-        run_id = record(
-            store, request, decided, started, freed_bytes, freed_disk, fs_before, after, dry_run=False, errors=errors
-        )
+        after = record_snapshot(store, "prune", freed[0]).fs_free_bytes
+        run_id = record(store, request, decided, started, *freed, fs_before, after, dry_run=False, errors=errors)
     return run_id, after
 
 

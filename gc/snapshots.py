@@ -41,6 +41,12 @@ class Snapshot:
     fs_total_bytes: int
     freed_bytes: int
 
+    @property
+    def stored_bytes(self) -> int:
+        """Every layer and writable container layer the store holds, each once (images_bytes
+        already counts the build cache's layers, as `system df` does)."""
+        return self.images_bytes + self.containers_bytes
+
 
 _COLUMNS = [f.name for f in fields(Snapshot)]
 

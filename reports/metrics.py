@@ -60,7 +60,7 @@ def collect(store: Store, top: int = TOP) -> list[Metric]:
         Metric(
             "bilge_store_total_bytes",
             "Apparent bytes of every layer and writable container layer the store holds, each once.",
-            [({}, snap.images_bytes + snap.containers_bytes)],
+            [({}, snap.stored_bytes)],
         ),
         Metric(
             "bilge_reclaimable_bytes",

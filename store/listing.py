@@ -73,8 +73,10 @@ class Listed(NamedTuple):
     dangling: bool
 
 
-def listed_images(store: Store) -> dict[str, Listed]:
-    return {row[0]: Listed._make(row) for row in memo(store, "images", "", lambda: _listed(store))}
+def listed_images(store: Store) -> list[tuple]:
+    """Listed's fields as plain tuples: at 100,000 images, making a NamedTuple of each costs
+    more than reading them back, so only a filter (which needs the names) makes them."""
+    return memo(store, "images", "", lambda: _listed(store))
 
 
 def _listed(store: Store) -> list[tuple]:
@@ -98,19 +100,25 @@ def _listed(store: Store) -> list[tuple]:
 def list_images(store: Store, show_all: bool = False, filters: list[str] | None = None) -> list[ImageSummary]:
     """Docker's rules: intermediates (untagged images with children) are shown only with -a."""
     wanted = parse_filters(filters or [])
-    images = listed_images(store)
-    bounds = {
-        key: [images[store.images.resolve(v)].created or 0 for v in wanted.get(key, [])] for key in ("before", "since")
-    }
+    rows = listed_images(store)
+    if wanted:
+        out = _filtered([Listed._make(row) for row in rows], show_all, wanted, store)
+    else:
+        out = [ImageSummary._make(row[:5]) for row in rows if show_all or row[6]]  # row[6]: Listed.top_level
+    out.sort(key=lambda i: (i.created or 0, i.id), reverse=True)
+    return out
+
+
+def _filtered(images: list[Listed], show_all: bool, wanted: dict[str, list[str]], store: Store) -> list[ImageSummary]:
+    created = {img.id: img.created or 0 for img in images}
+    bounds = {key: [created[store.images.resolve(v)] for v in wanted.get(key, [])] for key in ("before", "since")}
     out = []
-    for img in images.values():
-        if not show_all and not img.top_level:
-            continue
-        if wanted and not _matches(img, wanted, bounds):
+    for img in images:
+        if not (show_all or img.top_level) or not _matches(img, wanted, bounds):
             continue
         tags = img.tags
         if "reference" in wanted:
-            tags = [t for t in img.tags if _reference_matches(wanted["reference"], *t)]
+            tags = [t for t in img.tags if reference_matches(wanted["reference"], *t)]
             if not tags:
                 continue
         out.append(ImageSummary(img.id, img.created, img.size, tags, img.digests))
@@ -141,5 +149,6 @@ def _path_match(pattern: str, name: str) -> bool:
     return re.fullmatch(regex, name) is not None
 
 
-def _reference_matches(patterns: list[str], repo: str, tag: str) -> bool:
+def reference_matches(patterns: list[str], repo: str, tag: str) -> bool:
+    """`reference=` as Docker matches it: a pattern names the repository or repository:tag."""
     return any(_path_match(p, repo) or _path_match(p, f"{repo}:{tag}") for p in patterns)

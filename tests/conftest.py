@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from components import _SBIN, _fail_or_skip, require
 
 pytest_plugins = ["registry_fixtures", "containers_support"]
 
@@ -31,26 +32,6 @@ REPO = Path(__file__).resolve().parent.parent
 # benchmarks put their stores on disk explicitly (tests/benchmarks/bench.py).
 if "PYTEST_DEBUG_TEMPROOT" not in os.environ and os.access("/dev/shm", os.W_OK):
     os.environ["PYTEST_DEBUG_TEMPROOT"] = "/dev/shm"
-# dockerd and runc live in sbin, which a non-login shell's PATH may lack.
-_SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI") == "true"
-
-
-def _fail_or_skip(reason: str) -> None:
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true: .ci/run must provide it)", pytrace=False)
-    pytest.skip(reason)
-
-
-def require(binary: str, why: str) -> str:
-    """The path of `binary`; skips the test without it (fails under CI). `why`: what needs it."""
-    path = shutil.which(binary, path=os.pathsep.join([os.environ.get("PATH", ""), *_SBIN]))
-    if path is None:
-        _fail_or_skip(f"{binary} not found: needed {why}")
-    return path
 
 
 def _run(

@@ -27,7 +27,7 @@ from types import ModuleType
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import in_ci, require
+from components import in_ci, require
 
 USER = "alice"
 PASSWORD = "correct horse battery staple"

@@ -311,6 +311,8 @@ def test_a_failed_deletion_is_reported_logged_and_finished_later(bilge, bilge_ro
         assert failed.stderr.strip().splitlines()[-1].startswith("Error: could not delete")
         run = json.loads(bilge("gc", "history", "--format", "json").stdout)[0]
         assert run["errors"].startswith("deleting directories:") and run["freed_bytes"] == 3854111
+        (snapshot,) = json.loads(bilge("trends", "--format", "json").stdout)  # recorded with the run
+        assert (snapshot["reason"], snapshot["freed_bytes"], snapshot["images_bytes"]) == ("prune", 3854111, 0)
         stuck = bilge("check", check=False)
         assert stuck.returncode == 1 and "could not delete" in stuck.stderr
     finally:

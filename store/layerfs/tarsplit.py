@@ -17,8 +17,12 @@ import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
+
+if TYPE_CHECKING:
+    import tarfile
 
 _RAW = b"R"
 _FILE = b"F"
@@ -63,7 +67,10 @@ class Recording:
 def _decode(blob: bytes) -> Iterator[bytes | tuple[str, int]]:
     import zstandard
 
-    data = zstandard.ZstdDecompressor().decompressobj().decompress(blob)
+    try:
+        data = zstandard.ZstdDecompressor().decompressobj().decompress(blob)
+    except zstandard.ZstdError as exc:
+        raise InvalidInput(f"corrupt tar-split ({exc})") from None
     pos = 0
     while pos < len(data):
         kind = data[pos : pos + 1]
@@ -104,3 +111,60 @@ def assemble(diff_dir: str, blob: bytes) -> Iterator[bytes]:
                 yield chunk
         finally:
             os.close(fd)
+
+
+class _Skeleton(io.RawIOBase):
+    """The layer tar as a seekable file whose file contents read as zeros: its headers come
+    from the tar-split alone, and `tarfile` seeks past the contents without reading a file."""
+
+    def __init__(self, blob: bytes) -> None:
+        self.parts: list[tuple[int, bytes | int]] = []  # (offset, raw bytes or a content length)
+        offset = 0
+        for seg in _decode(blob):
+            self.parts.append((offset, seg if isinstance(seg, bytes) else seg[1]))
+            offset += len(seg) if isinstance(seg, bytes) else seg[1]
+        self.starts = [start for start, _ in self.parts]
+        self.size = offset
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        import bisect
+
+        view = memoryview(buffer).cast("B")
+        done = 0
+        index = bisect.bisect_right(self.starts, self.pos) - 1
+        while done < len(view) and self.pos < self.size and index < len(self.parts):
+            start, part = self.parts[index]
+            length = len(part) if isinstance(part, bytes) else part
+            inside = self.pos - start
+            take = min(len(view) - done, length - inside)
+            if take <= 0:
+                index += 1
+                continue
+            view[done : done + take] = part[inside : inside + take] if isinstance(part, bytes) else bytes(take)
+            done += take
+            self.pos += take
+        return done
+
+
+def members(blob: bytes) -> Iterator[tarfile.TarInfo]:
+    """The layer tar's entries (names, sizes, types, PAX names included) read from its
+    tar-split, without reading any extracted file: what waste analysis needs."""
+    import tarfile
+
+    with tarfile.open(fileobj=io.BufferedReader(_Skeleton(blob)), mode="r:") as tar:
+        yield from tar

@@ -251,6 +251,18 @@ def test_pins_leases_and_containers_keep_images_from_any_policy(toy: Toy) -> Non
         assert p.layer_bytes == 40
 
 
+def test_exclude_keeps_images_whose_names_match_a_reference_pattern(toy: Toy) -> None:
+    """As `images --filter reference=` matches: the repository, or repository:tag; `*` stops at `/`."""
+    docker_mix(toy)
+    toy.image("deep", toy.stack(("z", 5)), tags=("registry.example.com/base/alpine:3",))
+    toy.image("deeper", toy.stack(("y", 6)), tags=("registry.example.com/base/x/y:1",))
+    p = prune(toy, ImagePolicy(all=True, exclude=["kid2:1", "registry.example.com/base/*"]))
+    assert names(toy, p)[0] == {"app", "dangle", "leaf", "mid", "pulled", "deeper"}, "kid2 keeps mid2 and base"
+    assert_bytes_exact(toy, p)
+    everything = prune(toy, ImagePolicy(all=True, exclude=["nothing-matches*"]))
+    assert names(toy, everything)[0] == names(toy, prune(toy, ImagePolicy(all=True)))[0]
+
+
 # -- bilge's policies ----------------------------------------------------------------------------
 
 

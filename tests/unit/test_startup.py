@@ -51,7 +51,16 @@ NEVER = {
     "bilge.store.oci.model",
 }
 
-COMMANDS = [["images"], ["images", "-a", "--format", "json"], ["system", "df"], ["system", "df", "-v"], ["metrics"]]
+COMMANDS = [
+    ["images"],
+    ["images", "-a", "--format", "json"],
+    ["system", "df"],
+    ["system", "df", "-v"],
+    ["top"],
+    ["top", "--layers", "--format", "json"],
+    ["metrics"],
+    ["trends"],
+]
 
 
 def _imports(root: Path, args: list[str]) -> dict[str, int]:

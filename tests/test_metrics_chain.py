@@ -11,10 +11,15 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
-from conftest import require
+from components import require
+from registry_fixtures import free_port
 
 FIXTURE = "docker/images.tar.gz"
 SAMPLE = re.compile(r'^(\w+)(?:\{(\w+)="((?:[^"\\]|\\.)*)"\})? (\S+)$')
@@ -77,6 +82,28 @@ def test_the_figures_are_what_df_and_prune_report(bilge, loaded) -> None:
     assert after[("bilge_last_prune_freed_bytes", "")] == pruned["SpaceReclaimed"]
     assert after[("bilge_last_prune_timestamp_seconds", "")] == pytest.approx(history[0]["finished"])
     assert after[("bilge_store_bytes", "images")] == 3854111 - pruned["SpaceReclaimed"]
+
+
+def test_containers_count_and_are_reclaimed(ctr, fixtures_dir: Path) -> None:
+    """With the fixture's two containers (one stopped after writing 40,000 bytes, one created):
+    their writable bytes are what system df says, reclaimable is what system prune -a then frees
+    (containers included), and the snapshot that prune records says so too."""
+    from test_gc_containers import _recreate_fixture_containers
+
+    _recreate_fixture_containers(ctr, fixtures_dir)
+    got = samples(ctr("metrics").stdout)
+    df = json.loads(ctr("system", "df", "-v", "--format", "json").stdout)
+    assert got[("bilge_containers", "")] == len(df["Containers"]) == 2
+    assert got[("bilge_store_bytes", "containers")] == sum(c["SizeRw"] for c in df["Containers"]) == 40000
+    done = json.loads(ctr("system", "prune", "-a", "-f", "--format", "json").stdout)
+    assert got[("bilge_reclaimable_bytes", "system prune -a")] == done["SpaceReclaimed"]
+    assert done["SpaceReclaimed"] == df["LayersSize"] + got[("bilge_store_bytes", "containers")]
+    (snapshot,) = json.loads(ctr("trends", "--format", "json").stdout)
+    assert (snapshot["freed_bytes"], snapshot["stored_bytes"], snapshot["growth_bytes"]) == (
+        done["SpaceReclaimed"],
+        0,
+        None,
+    )
 
 
 def test_metrics_into_a_textfile_directory(bilge, loaded, tmp_path: Path) -> None:
@@ -196,3 +223,153 @@ def test_the_alerts_fire_when_they_say_and_only_then(tmp_path: Path) -> None:
     tests.write_text(json.dumps(spec))
     tested = promtool("test", "rules", str(tests))
     assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+# -- the chain a fleet runs: textfile -> node_exporter -> Prometheus -> query API ------------------
+
+
+@dataclass
+class Server:
+    url: str
+    log: Path
+
+
+def wait_until(what: str, check: Callable[[], object], proc: subprocess.Popen | None, log: Path | None) -> object:
+    """Poll `check` until it returns something true (30 s); a dead process fails at once, with its log."""
+    deadline = time.monotonic() + 30
+    while True:
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"{what}: exited {proc.returncode}:\n{log.read_text()[-3000:] if log else ''}", pytrace=False)
+        try:
+            found = check()
+        except httpx.HTTPError:
+            found = None
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within 30 s:\n{log.read_text()[-3000:] if log else ''}", pytrace=False)
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[[str, list[str], int, str], Server]]:
+    """`serve(name, argv, port, ready_path)`: start argv (its own session, log in tmp), wait until
+    GET ready_path on the port answers 200, and stop it when the test ends."""
+    procs: list[subprocess.Popen] = []
+
+    def start(name: str, argv: list[str], port: int, ready: str) -> Server:
+        log = tmp_path / f"{name}.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        wait_until(f"{name} ready", lambda: httpx.get(url + ready, timeout=2).status_code == 200, proc, log)
+        return Server(url, log)
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def query(prometheus: Server, promql: str) -> list[dict]:
+    reply = httpx.get(prometheus.url + "/api/v1/query", params={"query": promql}, timeout=5)
+    reply.raise_for_status()
+    body = reply.json()
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def rules(prometheus: Server) -> list[dict]:
+    reply = httpx.get(prometheus.url + "/api/v1/rules", timeout=5)
+    reply.raise_for_status()
+    (group,) = reply.json()["data"]["groups"]
+    return group["rules"]
+
+
+def test_prometheus_scrapes_the_reclaimable_bytes_through_node_exporter(bilge, loaded, serve, tmp_path: Path) -> None:
+    """Debian's node_exporter (textfile collector only) and prometheus (private TSDB, 1 s scrapes,
+    the shipped rules loaded), both on loopback: the query API returns the exact bytes the dry
+    run plans, and after the prune and a rewrite of the file, what the prune left and freed."""
+    exporter_exe = require(
+        "prometheus-node-exporter", "to expose the textfile (Debian package prometheus-node-exporter)"
+    )
+    prometheus_exe = require("prometheus", "to scrape node_exporter (Debian package prometheus)")
+    textfiles = tmp_path / "textfile"
+    textfiles.mkdir()
+    bilge("metrics", "-o", textfiles / "bilge.prom")
+
+    exporter_port, prometheus_port = free_port(), free_port()
+    exporter = serve(
+        "node_exporter",
+        [
+            exporter_exe,
+            f"--web.listen-address=127.0.0.1:{exporter_port}",
+            "--collector.disable-defaults",
+            "--collector.textfile",
+            f"--collector.textfile.directory={textfiles}",
+        ],
+        exporter_port,
+        "/metrics",
+    )
+    exposed = httpx.get(exporter.url + "/metrics", timeout=5).text
+    assert "bilge_reclaimable_bytes{" in exposed
+    assert "node_textfile_scrape_error 0" in exposed, exposed[-2000:]
+
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        json.dumps(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(RULES)],
+                "scrape_configs": [
+                    {"job_name": "node", "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]}
+                ],
+            }
+        )
+    )
+    prometheus = serve(
+        "prometheus",
+        [
+            prometheus_exe,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prometheus_port}",
+        ],
+        prometheus_port,
+        "/-/ready",
+    )
+
+    reclaimable = 'bilge_reclaimable_bytes{policy="system prune -a"}'
+    planned = json.loads(bilge("system", "prune", "-a", "--dry-run", "--format", "json").stdout)["Bytes"]
+    result = wait_until("the first scrape", lambda: query(prometheus, reclaimable), None, prometheus.log)
+    assert [(r["metric"]["job"], int(r["value"][1])) for r in result] == [("node", planned)]
+    assert planned == 3854111
+
+    # The chain is live: after a prune and a rewrite, Prometheus sees what the prune left.
+    freed = json.loads(bilge("system", "prune", "-a", "-f", "--format", "json").stdout)["SpaceReclaimed"]
+    assert freed == planned
+    bilge("metrics", "-o", textfiles / "bilge.prom")
+    wait_until(
+        "the scrape after the prune",
+        lambda: [r for r in query(prometheus, reclaimable) if r["value"][1] == "0"],
+        None,
+        prometheus.log,
+    )
+    last = query(prometheus, "bilge_last_prune_freed_bytes")
+    assert int(last[0]["value"][1]) == freed
+
+    # The shipped rules load into the real server and evaluate without error.
+    assert {r["name"] for r in rules(prometheus)} == {
+        "BilgeStoreOverBudget",
+        "BilgeReclaimableHigh",
+        "BilgeNoRecentPrune",
+    }
+    wait_until("the rules evaluated", lambda: all(r["health"] == "ok" for r in rules(prometheus)), None, prometheus.log)
