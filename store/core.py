@@ -40,6 +40,7 @@ class Store:
             self.db = connect(self.layout.db)
             if not freeing:
                 self.keep_reserve()
+            leases.lapse_dead(self.db)
         self.trash = Trash(self.layout, self.db)
         self.blobs = BlobStore(self.layout.blobs, self.layout.ingest, self.trash)
         self.layers = LayerStore(self.layout, self.db, self.blobs, self.trash)

@@ -271,6 +271,12 @@ def _v8_generation(db: sqlite_utils.Database) -> None:
             )
 
 
+def _v9_lease_holders(db: sqlite_utils.Database) -> None:
+    """Who holds each lease (store/leases.py: boot, pid namespace, start time), so a lease whose
+    holder is gone lapses at once instead of one expiry later; older leases have none."""
+    db.table("leases").add_column("holder", str)
+
+
 MIGRATIONS: list[Migration] = [
     _v1_core,
     _v2_containers,
@@ -280,6 +286,7 @@ MIGRATIONS: list[Migration] = [
     _v6_build_cache,
     _v7_snapshots,
     _v8_generation,
+    _v9_lease_holders,
 ]
 
 

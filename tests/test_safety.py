@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from registry_fixtures import require  # type: ignore[import-not-found]
+from components import require
 
 from bilge.fabricate import Image, docker_archive, layer_tar
 
@@ -227,3 +228,65 @@ def test_the_store_is_private_and_nothing_in_it_is_world_writable_under_umask_00
             if not stat.S_ISLNK(st.st_mode) and st.st_mode & stat.S_IWOTH:
                 writable.append(os.path.relpath(os.path.join(dirpath, name), root))
     assert writable == []
+
+
+# --- item 6: a lease whose holder is gone ---------------------------------------------------
+
+HOLDER = """
+import sys, time
+from bilge.store.core import Store
+store = Store(sys.argv[1])
+image = store.db.execute("SELECT id FROM images").fetchone()[0]
+with store.lease("load") as lease:
+    lease.add("image", image)
+    print("holding", image, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_lease_whose_holder_was_killed_is_dead(bilge, bilge_root: Path, tmp_path: Path) -> None:
+    """A killed command's lease pins nothing: df calls its image reclaimable at once, check
+    reports what it held, and prune takes it."""
+    import signal
+    import sys
+
+    archive = tmp_path / "one.tar"
+    archive.write_bytes(docker_archive([Image([], [layer_tar("lease", {"f": 300_000})])]))
+    bilge("load", "-i", archive)
+    image = bilge("images", "-a", "-q", "--no-trunc").stdout.strip()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(bilge_root)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().split() == ["holding", image]
+        assert bilge("image", "prune", "-f").stdout.strip().endswith("Total reclaimed space: 0B")
+        assert bilge("check").returncode == 0  # a live holder's lease is fine
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    checked = bilge("check", check=False)
+    assert checked.returncode == 1
+    assert f"held image {image}" in checked.stdout + checked.stderr
+    pruned = bilge("image", "prune", "-a", "-f")
+    assert image in pruned.stdout
+    repaired = bilge("check", "--repair")
+    assert f"dropped lapsed lease of a load (pid {holder.pid}) held image {image}" in repaired.stdout + repaired.stderr
+    assert bilge("check").returncode == 0
+
+
+def test_a_lease_whose_pid_was_reused_is_dead(bilge_root: Path) -> None:
+    """The pid is alive, but it is another process than the one that took the lease."""
+    from bilge.store.core import Store
+    from bilge.store.leases import holder
+
+    store = Store(bilge_root)
+    mine = holder(os.getpid())
+    assert mine is not None
+    boot, namespace, start = mine.split(" ")
+    for lease_id, recorded in (("reused", f"{boot} {namespace} {int(start) - 1}"), ("live", mine)):
+        store.db.execute(
+            "INSERT INTO leases (id, purpose, pid, holder, created, expires) VALUES (?, 'load', ?, ?, 0, 1e12)",
+            [lease_id, os.getpid(), recorded],
+        )
+    store.close()
+    store = Store(bilge_root)
+    live = {r[0] for r in store.db.execute("SELECT id FROM leases WHERE expires > ?", [time.time()])}
+    assert live == {"live"}
