@@ -50,8 +50,9 @@ def _run_locked(root: Path, policy_path: Path) -> RunRecord:
     record = RunRecord(started=time.time(), finished=0.0, exit_code=EXIT_OK, policy=str(policy_path))
     try:
         policy = load(policy_path)
-        store = Store(root)
+        store = Store(root, freeing=True, create=False)  # the disk may be full; a typo'd root is no store
         outcome = execute(store, policy.request(record.started))
+        store.keep_reserve()
         record.plan = outcome.plan
         record.freed_bytes, record.freed_disk, record.gc_run = outcome.freed_bytes, outcome.freed_disk, outcome.run_id
         refresh(store, policy.output)

@@ -104,18 +104,22 @@ def run_prune(request: "Request", force: bool, dry_run: bool, warning: str, fmt:
 
     from .prune import execute, preview, record
 
-    store = open_store()
-    if dry_run:
-        plan = preview(store, request)
-        record(store, request, plan, time.time(), 0, 0, 0, 0, dry_run=True)
-        _report_dry_run(plan, fmt)
-        return
-    allowed = None
-    if not force:
-        allowed = preview(store, request)
-        if not _confirm(warning, allowed):
+    store = open_store(freeing=True)
+    try:
+        if dry_run:
+            plan = preview(store, request)
+            if not store.db.read_only:  # a read-only store can still say what a prune would take
+                record(store, request, plan, time.time(), 0, 0, 0, 0, dry_run=True)
+            _report_dry_run(plan, fmt)
             return
-    _report(execute(store, request, allowed), request, fmt)
+        allowed = None
+        if not force:
+            allowed = preview(store, request)
+            if not _confirm(warning, allowed):
+                return
+        _report(execute(store, request, allowed), request, fmt)
+    finally:
+        store.keep_reserve()
 
 
 def _report_dry_run(plan: "Plan", fmt: str) -> None:
@@ -299,7 +303,7 @@ def rmi(
 
     from .sweep import remove_image
 
-    store = open_store()
+    store = open_store(freeing=True)
     failed = False
     for name in images:
         try:
@@ -313,6 +317,7 @@ def rmi(
         for line in removed.images + removed.layers:
             out(f"Deleted: {line}")
     store.trash.finish()
+    store.keep_reserve()
     if failed:
         raise typer.Exit(1)
 

@@ -32,7 +32,7 @@ class BlobStore:
         target = self.path(digest)
         self.trash.keep(f"blobs/sha256/{dg.hex_of(digest)}")
         if not target.exists():
-            atomic_write(target, data, self.ingest)
+            atomic_write(target, data, self.ingest, 0o600)  # configs carry environments: the owner's alone
         return digest
 
     def get(self, digest: str) -> bytes:

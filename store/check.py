@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from . import digest as dg
 from .core import Store
-from .db import write
+from .db import read, write
 
 
 @dataclass
@@ -28,13 +28,14 @@ class Report:
 
 def check(store: Store, repair: bool = False) -> Report:
     report = Report()
-    with write(store.db):
+    with write(store.db) if repair else read(store.db):
         _leases(store, report, repair)
         _layers(store, report, repair)
         _blobs(store, report, repair)
         _images(store, report)
         _containers(store, report, repair)
-    store.trash.finish()
+    if not store.db.read_only:
+        store.trash.finish()
     return report
 
 
@@ -48,12 +49,18 @@ def _orphan(store: Store, report: Report, repair: bool, path: str, what: str) ->
 
 def _leases(store: Store, report: Report, repair: bool) -> None:
     now = time.time()
-    expired = [r[0] for r in store.db.execute("SELECT id FROM leases WHERE expires <= ?", [now])]
+    expired = store.db.execute("SELECT id, purpose, pid FROM leases WHERE expires <= ?", [now]).fetchall()
+    for lease_id, purpose, pid in expired:
+        held = [
+            f"{kind} {ref}"
+            for kind, ref in store.db.execute(
+                "SELECT kind, ref FROM lease_refs WHERE lease_id = ? ORDER BY kind, ref", [lease_id]
+            )
+        ]
+        what = f"lapsed lease of a {purpose} (pid {pid}) held {', '.join(held) or 'nothing'}"
+        report.repaired.append(f"dropped {what}") if repair else report.problems.append(what)
     if expired and repair:
         store.db.execute("DELETE FROM leases WHERE expires <= ?", [now])
-        report.repaired.append(f"dropped {len(expired)} expired lease(s)")
-    elif expired:
-        report.problems.append(f"{len(expired)} expired lease(s)")
     live = {r[0] for r in store.db.execute("SELECT id FROM leases WHERE expires > ?", [now])}
     for entry in os.scandir(store.layout.ingest):
         if entry.name not in live:

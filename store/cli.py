@@ -37,10 +37,11 @@ def settings() -> Settings:
     return found if isinstance(found, Settings) else Settings()
 
 
-def open_store() -> "Store":
+def open_store(*, freeing: bool = False, create: bool = False) -> "Store":
+    """The store; `freeing` for commands that free space, `create` for those that add images (see Store)."""
     from .core import Store
 
-    return Store(settings().root)
+    return Store(settings().root, freeing=freeing, create=create)
 
 
 def out(text: str) -> None:
@@ -86,7 +87,7 @@ def load(
         raise InvalidInput("requested load from stdin, but stdin is empty (use -i FILE)")
     if input is not None and not input.exists():
         raise InvalidInput(f"open {input}: no such file or directory")
-    store = open_store()
+    store = open_store(create=True)
     if input is not None and input.is_dir():
         results = do_load(store, input, wanted)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,9 +10,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import leases
+from . import leases, reserve
 from .blobs import BlobStore
-from .db import connect
+from .db import connect, connect_read_only
 from .images import ImageStore
 from .layers import LayerStore
 from .paths import Layout, default_root
@@ -22,18 +23,36 @@ if TYPE_CHECKING:
 
 
 class Store:
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, freeing: bool = False, create: bool = True) -> None:
+        """`freeing`: the command frees space (a prune, rmi), so it releases the reserve before
+        it opens the database, and calls keep_reserve() once it has freed. `create`: make the
+        store if there is none (commands that add images); without it a missing store is refused.
+        A store with content but no database is refused always: it is lost, not empty."""
         self.layout = Layout((Path(root) if root else default_root()).absolute())  # runc and mounts need it whole
-        self.layout.create()
-        self.db = connect(self.layout.db)
+        os.umask(0o022)  # as dockerd sets it: under a caller's umask 000 every layer would be world-writable
+        self.layout.refuse_unless_usable(create)
+        if why := self.layout.read_only():
+            self.db = connect_read_only(self.layout.db, why)
+        else:
+            self.layout.create()
+            if freeing:
+                reserve.release(self.layout.reserve)
+            self.db = connect(self.layout.db)
+            if not freeing:
+                self.keep_reserve()
+            leases.lapse_dead(self.db)
         self.trash = Trash(self.layout, self.db)
         self.blobs = BlobStore(self.layout.blobs, self.layout.ingest, self.trash)
         self.layers = LayerStore(self.layout, self.db, self.blobs, self.trash)
         self.images = ImageStore(self.db, self.blobs, self.layers)
         try:
-            self.trash.finish()
+            if not self.db.read_only:
+                self.trash.finish()
         except OSError:
             pass  # trash that cannot go yet must not stop unrelated commands; prune and check report it
+
+    def keep_reserve(self) -> None:
+        reserve.keep(self.layout.reserve, self.layout.db)
 
     @cached_property
     def containers(self) -> ContainerStore:

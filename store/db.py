@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import BilgeError
+
 if TYPE_CHECKING:
     import sqlite_utils
 
@@ -20,11 +22,17 @@ class Database:
     sqlite-utils (slow to import) is loaded only when the schema needs migrating.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, read_only: str = "") -> None:
         self.conn = conn
+        self.read_only = read_only  # why this store cannot be written, said when a write is tried
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
-        return self.conn.execute(sql, tuple(params))
+        try:
+            return self.conn.execute(sql, tuple(params))
+        except sqlite3.OperationalError:
+            if self.read_only:  # a write outside write(): a lease, a pin
+                raise ReadOnly(f"{self.read_only}: this command writes, and was not run") from None
+            raise
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> Iterator[dict[str, Any]]:
         cursor = self.conn.execute(sql, tuple(params))
@@ -263,6 +271,12 @@ def _v8_generation(db: sqlite_utils.Database) -> None:
             )
 
 
+def _v9_lease_holders(db: sqlite_utils.Database) -> None:
+    """Who holds each lease (store/leases.py: boot, pid namespace, start time), so a lease whose
+    holder is gone lapses at once instead of one expiry later; older leases have none."""
+    db.table("leases").add_column("holder", str)
+
+
 MIGRATIONS: list[Migration] = [
     _v1_core,
     _v2_containers,
@@ -272,6 +286,7 @@ MIGRATIONS: list[Migration] = [
     _v6_build_cache,
     _v7_snapshots,
     _v8_generation,
+    _v9_lease_holders,
 ]
 
 
@@ -302,6 +317,32 @@ def connect(path: Path) -> Database:
     return db
 
 
+def connect_read_only(path: Path, why: str) -> Database:
+    """Open a store that cannot be written (`why`: a read-only mount, or no write permission).
+
+    A WAL database is read through its -shm index, which a reader must be able to create. Where
+    the -wal holds frames (a writer is at work, or one crashed) the index must exist to be read;
+    with no -wal the database file is complete, and is opened immutable: no index, no locks.
+    """
+    from urllib.parse import quote
+
+    wal = path.with_name(path.name + "-wal")
+    mode = "mode=ro" if wal.exists() and wal.stat().st_size else "immutable=1"
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(path))}?{mode}", uri=True, timeout=60, isolation_level=None)
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        raise ReadOnly(f"{why}, and its database cannot be read: {exc}") from None
+    db = Database(conn, why)
+    if _version(db) < len(MIGRATIONS):
+        raise ReadOnly(f"{why}, and its database needs migrating to this bilge's schema first")
+    return db
+
+
+class ReadOnly(BilgeError):
+    """A write (or a migration) was asked of a store that cannot be written."""
+
+
 def _migrate(db: Database) -> None:
     if _version(db) >= len(MIGRATIONS):
         return
@@ -328,6 +369,8 @@ def _version(db: Database) -> int:
 @contextmanager
 def write(db: Database) -> Iterator[Database]:
     """One IMMEDIATE transaction: writers queue up instead of failing half-way."""
+    if db.read_only:
+        raise ReadOnly(f"{db.read_only}: this command writes, and was not run")
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db
@@ -335,3 +378,13 @@ def write(db: Database) -> Iterator[Database]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+@contextmanager
+def read(db: Database) -> Iterator[Database]:
+    """One read transaction: every query inside sees the same state, and nothing is written."""
+    db.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        db.execute("COMMIT")

@@ -21,6 +21,10 @@ class Conflict(BilgeError):
     """The request clashes with the store's state (an image in use, a name taken)."""
 
 
+class StoreLost(BilgeError):
+    """The store has content but its database is gone: refused, never treated as empty."""
+
+
 class InvalidInput(BilgeError):
     """Input (an archive, a layer, a reference) is malformed or hostile."""
 

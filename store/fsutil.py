@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 
-def atomic_write(target: Path, data: bytes, scratch: Path) -> None:
+def atomic_write(target: Path, data: bytes, scratch: Path, mode: int = 0o644) -> None:
     """Write under `scratch` on the same file system, fsync, then rename into place (rule 1)."""
     import tempfile  # only writers pay for it
 
@@ -16,7 +16,7 @@ def atomic_write(target: Path, data: bytes, scratch: Path) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         try:

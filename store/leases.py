@@ -3,12 +3,14 @@
 A lease lives in the database with an expiry, so a crashed process cannot pin anything
 forever; the garbage collector treats live leases' references as roots. While its holder
 works, a thread pushes the expiry forward, so work longer than the expiry (a slow pull)
-keeps its roots and its ingest/ scratch; a holder that dies stops renewing, and its lease
-lapses one expiry later.
+keeps its roots and its ingest/ scratch. A holder that dies stops renewing; its lease lapses
+as soon as the next command sees the holder is gone (its pid dead or reused), else one expiry
+later.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -93,8 +95,8 @@ def lease(db: Database, path: Path, purpose: str, ttl: float | None = None) -> I
     lease_id = os.urandom(16).hex()
     now = time.time()
     db.execute(
-        "INSERT INTO leases (id, purpose, pid, created, expires) VALUES (?, ?, ?, ?, ?)",
-        [lease_id, purpose, os.getpid(), now, now + ttl],
+        "INSERT INTO leases (id, purpose, pid, holder, created, expires) VALUES (?, ?, ?, ?, ?, ?)",
+        [lease_id, purpose, os.getpid(), holder(os.getpid()), now, now + ttl],
     )
     renewer = _Renewer(path, lease_id, ttl)
     renewer.start()
@@ -104,3 +106,46 @@ def lease(db: Database, path: Path, purpose: str, ttl: float | None = None) -> I
         renewer.done.set()
         renewer.join()
         db.execute("DELETE FROM leases WHERE id = ?", [lease_id])
+
+
+def holder(pid: int) -> str | None:
+    """A process as a lease records it: the boot, its pid namespace and its start time. With the
+    pid they name one process for good, where a pid alone is reused once its holder is gone."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()  # after the command name, which may hold spaces
+    except OSError:
+        return None
+    if fields[0] in (b"Z", b"X"):
+        return None  # dead, not yet reaped: it holds nothing
+    return f"{boot} {namespace} {int(fields[19])}"  # field 22 of stat(5): starttime
+
+
+def holder_gone(pid: int, recorded: str | None) -> bool:
+    """Whether the process that took a lease is gone; False where that cannot be told (a lease
+    from before holders were recorded, or from another pid namespace): its expiry decides."""
+    mine = holder(os.getpid())
+    if not recorded or mine is None:
+        return False
+    boot, namespace, _ = recorded.split(" ")
+    here_boot, here_namespace, _ = mine.split(" ")
+    if boot != here_boot:
+        return True  # taken before the last reboot
+    if namespace != here_namespace:
+        return False
+    return holder(pid) != recorded
+
+
+def lapse_dead(db: Database) -> None:
+    """A lease whose holder died (a crashed or killed command) lapses now, not six hours later:
+    what it pinned is reclaimable at once, and `check` reports what it held."""
+    now = time.time()
+    rows = db.execute("SELECT id, pid, holder FROM leases WHERE expires > ?", [now]).fetchall()
+    dead = [lease_id for lease_id, pid, recorded in rows if holder_gone(pid, recorded)]
+    if dead:
+        db.execute(
+            "UPDATE leases SET expires = ? WHERE id IN (SELECT value FROM json_each(?))", [now, json.dumps(dead)]
+        )

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from .core import Store
+from .db import read
 
 T = TypeVar("T")
 
@@ -38,16 +39,12 @@ def memo(store: Store, name: str, key: str, compute: Callable[[], T]) -> T:
 
     The value must be marshal-able (dicts, lists, tuples, strings, numbers, None)."""
     path = store.layout.cache / f"{name}.marshal"
-    db = store.db
-    db.execute("BEGIN")
-    try:
+    with read(store.db):
         stamp = f"{_producer(compute)}/{_FORMAT}/{generation(store)}/{key}"
         found = _read(path)
         if found is not None and found[0] == stamp:
             return cast(T, found[1])
         value = compute()
-    finally:
-        db.execute("COMMIT")
     _write(path, (stamp, value))
     return value
 

@@ -52,11 +52,51 @@ class Layout:
         return self.root / "trash"
 
     @property
+    def reserve(self) -> Path:
+        """Room kept for the database on a full file system (store/reserve.py)."""
+        return self.root / "reserve"
+
+    @property
     def cache(self) -> Path:
         """Memoized figures (store/memo.py): derived, never a reference; deleting it is harmless."""
         return self.root / "cache"
 
+    def refuse_unless_usable(self, create: bool) -> None:
+        """A store whose database is gone must not be read as empty (nor repaired into an empty
+        one: check --repair would trash every layer), and a store that is not there must not be
+        made by a typo'd --root in a command that only reads or prunes."""
+        from .errors import NotFound, StoreLost
+
+        if self.db.exists() and self.db.stat().st_size:
+            return
+        held = [
+            f"{p.relative_to(self.root).parts[0]}/"
+            for p in (self.layers, self.blobs, self.containers)
+            if _holds_anything(p)
+        ]
+        if held:
+            raise StoreLost(
+                f"the store at {self.root} holds {' and '.join(held)} but no bilge.db: its database is "
+                "lost, and it is refused rather than treated as empty (restore bilge.db, or move the directory away)"
+            )
+        if not create:
+            raise NotFound(f"no store at {self.root}; `bilge load` or `pull` creates one")
+
+    def read_only(self) -> str:
+        """Why this store cannot be written ("" when it can): a read-only mount, or no permission."""
+        if not self.db.exists() or os.access(self.root, os.W_OK) and os.access(self.db, os.W_OK):
+            return ""
+        if os.statvfs(self.root).f_flag & os.ST_RDONLY:
+            return f"the store at {self.root} is on a read-only file system"
+        return f"the store at {self.root} is read-only for this user (uid {os.geteuid()})"
+
     def create(self) -> None:
+        """Make what is missing; a new store is private: its root 0700 and its database 0600
+        (container environments and image configs are in it), as Docker keeps its own."""
+        if not self.db.exists():
+            self.root.mkdir(0o700, parents=True, exist_ok=True)
+            os.chmod(self.root, 0o700)
+            os.close(os.open(self.db, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))  # SQLite would make it 0644
         for path in (self.blobs, self.links, self.trash):
             path.mkdir(parents=True, exist_ok=True)
         for path in (self.ingest, self.containers):  # where layers and writable layers are born
@@ -65,6 +105,15 @@ class Layout:
             except FileExistsError:
                 continue  # made before, or just now by another command starting at the same time
             mark_top_directory(path)
+
+
+def _holds_anything(path: Path) -> bool:
+    """Any entry but layers/l, the short links' directory every store has."""
+    try:
+        with os.scandir(path) as entries:
+            return any(e.name != "l" or any(os.scandir(e.path)) for e in entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 FS_IOC_GETFLAGS = 0x80086601

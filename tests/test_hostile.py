@@ -7,8 +7,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-import subprocess
-import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -111,15 +109,11 @@ def listing(root: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def empty_listing(tmp_path_factory) -> list[str]:
-    """What a fresh store holds once any command has opened it."""
+    """What a fresh store holds once a command that makes one (load, pull) has opened it."""
+    from bilge.store.core import Store
+
     root = tmp_path_factory.mktemp("empty") / "root"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bilge", "images"],
-        check=False,
-        capture_output=True,
-        env={**os.environ, "BILGE_ROOT": str(root)},
-    )
-    assert proc.returncode == 0, proc.stderr
+    Store(root).close()
     return listing(root)
 
 

@@ -47,7 +47,7 @@ def build(
         labels=_pairs(label, "--label"),
     )
     say = (lambda line: None) if quiet else out
-    image_id = Builder(open_store(), options, say).build()  # a failed RUN exits with its code
+    image_id = Builder(open_store(create=True), options, say).build()  # a failed RUN exits with its code
     if quiet:
         out(image_id)
 

@@ -86,7 +86,7 @@ def run(
     from . import lifecycle
 
     opts = _options(locals())
-    store = open_store()
+    store = open_store(create=True)
     container = _create(store, opts)
     try:
         launched = lifecycle.start(store, container, attach=not detach, interactive=interactive)
@@ -102,7 +102,7 @@ def run(
 
 def create(**flags: Any) -> None:
     """Create a new container."""
-    out(_create(open_store(), _options(flags)).id)
+    out(_create(open_store(create=True), _options(flags)).id)
 
 
 def _same_options(command: Callable[..., None], model: Callable[..., None], drop: str) -> None:

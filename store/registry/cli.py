@@ -35,7 +35,7 @@ def pull(
     wanted = platforms.parse(platform) if platform else None
     progress = for_terminal(quiet)
     try:
-        pulled = do_pull(open_store(), name, wanted, insecure, progress)
+        pulled = do_pull(open_store(create=True), name, wanted, insecure, progress)
     finally:
         progress.close()
     ref = reference.parse(pulled.name)

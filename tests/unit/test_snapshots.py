@@ -129,7 +129,8 @@ def test_an_unknown_reason_is_refused_and_records_nothing(toy: Toy) -> None:
 
 
 def test_a_store_from_before_snapshots_gains_the_table(tmp_path: Path) -> None:
-    """A v6 database (no snapshots table, nor v8's generation) is migrated forward when opened."""
+    """A v6 database (no snapshots table, nor v8's generation, nor v9's lease holders) is
+    migrated forward when opened."""
     Store(tmp_path).close()
     conn = sqlite3.connect(tmp_path / "bilge.db")
     conn.execute("DROP TABLE snapshots")
@@ -138,6 +139,7 @@ def test_a_store_from_before_snapshots_gains_the_table(tmp_path: Path) -> None:
     ):
         conn.execute(f"DROP TRIGGER {trigger}")
     conn.execute("DROP TABLE generation")
+    conn.execute("ALTER TABLE leases DROP COLUMN holder")
     conn.execute("UPDATE schema_version SET version = 6")
     conn.commit()
     conn.close()

@@ -87,7 +87,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for package in PACKAGES:
         compileall.compile_dir(Path(importlib.import_module(package).__file__ or "").parent, quiet=1)
     root = tmp_path_factory.mktemp("startup") / "store"
-    subprocess.run([sys.executable, "-m", "bilge", "--root", str(root), "images"], check=True, capture_output=True)
+    from bilge.store.core import Store
+
+    Store(root).close()  # an empty store: read-only commands refuse one that is not there
     return root
 
 
