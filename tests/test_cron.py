@@ -27,6 +27,7 @@ from components import require
 from bilge.cron.install import MARK, find_entry
 from bilge.cron.schedule import next_runs, on_calendar
 from bilge.fabricate import Image, docker_archive, layer_tar
+from bilge.store.core import Store
 
 FIXTURE = "docker/images.tar.gz"
 # The fixture's tags, and what a policy that keeps app and busybox leaves.
@@ -313,6 +314,7 @@ def test_two_runs_together_one_runs_the_other_exits_at_once(bilge, bilge_root: P
 def test_a_lock_held_by_flock_makes_a_run_exit_at_once(bilge, bilge_root: Path, policy: Path) -> None:
     """The lock is flock(2), so util-linux's flock(1) holds it too; the run does not wait."""
     flock = require("flock", "to hold the run lock from outside (Debian package util-linux)")
+    Store(bilge_root).close()  # a run refuses a store that is not there
     lock = bilge_root / "cron" / "run.lock"
     lock.parent.mkdir(parents=True)
     holder = subprocess.Popen([flock, str(lock), "sleep", "120"], start_new_session=True)  # sleep holds it too
@@ -413,6 +415,7 @@ def test_the_summary_goes_to_syslog(bilge, bilge_root: Path, policy: Path) -> No
         pytest.skip("a syslog daemon owns /dev/log; its log is not ours to read")
     if os.geteuid() != 0:
         pytest.skip("binding /dev/log needs root")
+    Store(bilge_root).close()  # a run refuses a store that is not there
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         listener.bind("/dev/log")

@@ -14,6 +14,7 @@ from damage import flip_a_byte_in_top_layer
 from registry_fixtures import Registry  # type: ignore[import-not-found]
 
 from bilge.fabricate import Image, docker_archive, layer_tar
+from bilge.store.core import Store
 
 MIB = 1 << 20
 
@@ -123,7 +124,8 @@ def test_large_layer_goes_up_in_chunks(bilge, proxy, tmp_path: Path) -> None:
     assert all("digest=sha256" in p for p in puts)
 
 
-def test_push_of_unknown_image_is_a_clear_error(bilge, registry: Registry) -> None:
+def test_push_of_unknown_image_is_a_clear_error(bilge, bilge_root: Path, registry: Registry) -> None:
+    Store(bilge_root).close()  # push refuses a store that is not there; this one is empty
     result = bilge("push", registry.ref("nothing/here:v1"), check=False)
     assert result.returncode == 1
     assert (

@@ -290,3 +290,32 @@ def test_a_lease_whose_pid_was_reused_is_dead(bilge_root: Path) -> None:
     store = Store(bilge_root)
     live = {r[0] for r in store.db.execute("SELECT id FROM leases WHERE expires > ?", [time.time()])}
     assert live == {"live"}
+
+
+# --- item 1: save -o into what is there ----------------------------------------------------
+
+
+def test_save_writes_into_a_fifo_and_through_a_symlink(bilge, tmp_path: Path) -> None:
+    """`docker save -o` writes into what is at the path: a FIFO stays a FIFO (as a device would:
+    the same path in save, not tried on the host's /dev/null), a symlink stays a symlink and its
+    target gets the archive."""
+    import stat
+    import threading
+
+    archive = tmp_path / "three.tar"
+    archive.write_bytes(three_images())
+    bilge("load", "-i", archive)
+    want = bilge("save", "app1:latest", binary=True).stdout
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    bilge("save", "-o", fifo, "app1:latest")
+    reader.join(30)
+    assert got == [want] and stat.S_ISFIFO(fifo.lstat().st_mode)
+    target, link = tmp_path / "target.tar", tmp_path / "link.tar"
+    target.write_bytes(b"old")
+    link.symlink_to(target)
+    bilge("save", "-o", link, "app1:latest")
+    assert link.is_symlink() and target.read_bytes() == want

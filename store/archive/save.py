@@ -172,10 +172,19 @@ def write_archive(store: Store, images: list[_Selected], out: BinaryIO) -> None:
 
 
 def save(store: Store, names: list[str], output: Path | None, stdout: BinaryIO) -> None:
-    """Write the archive to `output` atomically (nothing half-written), or stream it to stdout."""
+    """Write the archive to `output` atomically (nothing half-written), or stream it to stdout.
+
+    A symlink is written through (its target replaced), and what is not a regular file (a
+    device, a FIFO) is written into, as `docker save -o` does: renaming over /dev/null would
+    destroy it."""
     images = select(store, names)
     if output is None:
         write_archive(store, images, stdout)
+        return
+    output = Path(os.path.realpath(output))
+    if output.exists() and not output.is_file():
+        with open(output, "wb") as f:
+            write_archive(store, images, f)
         return
     fd, tmp = tempfile.mkstemp(dir=output.parent if str(output.parent) else ".", prefix=f".{output.name}.")
     try:

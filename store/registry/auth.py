@@ -128,8 +128,9 @@ def lookup(domain: str) -> Credentials | None:
 
 
 def _write(doc: dict) -> None:
-    """Replace the file atomically; mkstemp creates the temporary with mode 0600."""
-    path = config_path()
+    """Replace the file atomically; mkstemp creates the temporary with mode 0600. A symlinked
+    config.json (dotfiles kept elsewhere) is written through: its target is replaced, not the link."""
+    path = Path(os.path.realpath(config_path()))
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config.json.")
     try:
