@@ -5,9 +5,10 @@ builder does: that chain of intermediate `<none>` images is what `images -a` sho
 next build finds in its cache, and what the collector counts as build cache. A metadata
 instruction changes only the config (an `empty_layer` history entry); COPY and ADD write a
 layer from the sources; RUN runs in a container (store/containers/working.py) whose changes
-are committed. The whole build holds one lease, so a prune running meanwhile never takes its
+are committed. The build holds a lease (Hold), so a prune running meanwhile never takes its
 base, its cache hits or what it has made so far; a failed step leaves nothing new behind but
-the steps before it, as in Docker.
+the steps before it, as in Docker. The lease is taken when the build first makes something:
+a build that is all cache, tagging what its tags already name, writes nothing at all.
 """
 
 from __future__ import annotations
@@ -45,6 +46,54 @@ EXPANDED = {"ENV", "LABEL", "EXPOSE", "USER", "VOLUME", "STOPSIGNAL", "WORKDIR",
 
 class StepFailed(BilgeError):
     """A RUN exited non-zero: the build stops with its exit code, as `docker build` does."""
+
+
+class _Vanished(Exception):
+    """Something the build found before it held its lease was pruned meanwhile."""
+
+
+class Hold:
+    """The build's lease, taken when it is first needed: to make an image, a layer, a container
+    or scratch files, or to move a tag. Until then the build only looks, and what it finds (its
+    bases, its cache hits) is noted; taking the lease adds each, checked to be still there, in
+    one write transaction, so from then on a prune leaves them alone. A build that is all cache
+    and whose tags already name its image never takes it: it writes nothing, and its process
+    leaves the database with nothing to checkpoint (no fsync). Should a prune take something
+    first, `lease` raises _Vanished and the build starts again, holding its lease from the start.
+    """
+
+    def __init__(self, store: Store, eager: bool) -> None:
+        from contextlib import ExitStack
+
+        self.store = store
+        self._stack = ExitStack()
+        self._lease: Lease | None = None
+        self._found: list[tuple[str, str]] = []
+        if eager:
+            self.lease()
+
+    def add(self, kind: str, ref: str) -> None:
+        """What the build uses: held now if the lease is, else when it is taken."""
+        if self._lease is not None:
+            self._lease.add(kind, ref)
+        else:
+            self._found.append((kind, ref))
+
+    def lease(self) -> Lease:
+        if self._lease is None:
+            from ..db import write
+
+            lease = self._stack.enter_context(self.store.lease("build"))
+            with write(self.store.db):
+                for kind, ref in self._found:
+                    if kind == "image" and not self.store.images.exists(ref):
+                        raise _Vanished(ref)
+                    lease.add(kind, ref)
+            self._lease = lease
+        return self._lease
+
+    def close(self) -> None:
+        self._stack.close()
 
 
 class Options:
@@ -98,7 +147,12 @@ class Builder:
         except FileNotFoundError:
             raise InvalidInput(f"Cannot locate specified Dockerfile: {path.name}") from None
         try:
-            image_id = self._build(self._parse(path, text))
+            stages = self._parse(path, text)
+            try:
+                image_id = self._build(stages, eager=False)
+            except _Vanished as gone:
+                self.say(f"[Warning] {_short(str(gone))} was pruned during the build: building again under its lease")
+                image_id = self._build(stages, eager=True)
         except BaseException:
             try:
                 self.memo.save()  # what a failed build learnt is as true as a good one's
@@ -118,22 +172,23 @@ class Builder:
         self.memo.put(key, basis, dockerfile.dump(stages))
         return stages
 
-    def _build(self, parsed: list[Stage]) -> str:
+    def _build(self, parsed: list[Stage], eager: bool) -> str:
         self.escape = parsed[0].escape
         stages = self._stages(parsed)
         extra = [self._label_instruction()] if self.options.labels else []
         total = sum(1 + len(s.instructions) for s in stages) + len(extra)
         built: dict[str, str | None] = {}
         number = 0
-        with self.store.lease("build") as lease:
+        hold = Hold(self.store, eager)
+        try:
             for index, stage in enumerate(stages):
                 number += 1
-                state = self._from(stage, built, number, total, lease)
+                state = self._from(stage, built, number, total, hold)
                 body = list(stage.instructions) + (extra if index == len(stages) - 1 else [])
                 for instruction in body:
                     number += 1
                     self.say(f"Step {number}/{total} : {instruction.original}")
-                    self._step(state, instruction, built, lease)
+                    self._step(state, instruction, built, hold)
                     self.say(f" ---> {_short(state.image)}")
                 built[str(index)] = state.image
                 if stage.name:
@@ -145,9 +200,20 @@ class Builder:
             self.say(f"Successfully built {_short(final)}")
             for name in self.options.tags:
                 ref = reference.parse(name)
-                self.store.images.tag(final, ref)
+                if self._tagged(ref) != final:
+                    hold.lease()  # the image and what it stands on are held, or the build starts again
+                    self.store.images.tag(final, ref)
                 self.say(f"Successfully tagged {ref.familiar}:{ref.tag}")
+        finally:
+            hold.close()
         return final
+
+    def _tagged(self, ref: reference.Reference) -> str | None:
+        """The image `ref`'s tag names now, if any."""
+        row = self.store.db.execute(
+            "SELECT image_id FROM tags WHERE repository = ? AND tag = ?", [ref.repository, ref.tag]
+        ).fetchone()
+        return row[0] if row else None
 
     # -- stages ------------------------------------------------------------------------------
 
@@ -159,7 +225,7 @@ class Builder:
                 return stages[: index + 1]
         raise InvalidInput(f"failed to reach build target {self.options.target} in Dockerfile")
 
-    def _from(self, stage: Stage, built: dict[str, str | None], number: int, total: int, lease: Lease) -> _State:
+    def _from(self, stage: Stage, built: dict[str, str | None], number: int, total: int, hold: Hold) -> _State:
         base = dockerfile.substitute(stage.base, self._meta_args(stage), self.escape)
         self.say(f"Step {number}/{total} : {stage.original}")
         if base.lower() == "scratch":
@@ -176,22 +242,22 @@ class Builder:
                 ) from None
         if image is None:
             return _State(None, steps.empty_config(), {})
-        lease.add("image", image)
+        hold.add("image", image)
         config = _clone(self.store.images.config(image).get("config") or steps.empty_config())
         state = _State(image, config, {})
         triggers = config.get("OnBuild") or []
         if triggers:
-            self._triggers(state, triggers, built, lease)
+            self._triggers(state, triggers, built, hold)
         self.say(f" ---> {_short(state.image)}")
         return state
 
-    def _triggers(self, state: _State, triggers: list[str], built: dict[str, str | None], lease: Lease) -> None:
+    def _triggers(self, state: _State, triggers: list[str], built: dict[str, str | None], hold: Hold) -> None:
         """The base image's ONBUILD triggers, run first, in order, as this stage's own steps
         (moby's dispatchTriggeredOnBuild): the image they make no longer has them."""
         self.say(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}")
         state.config["OnBuild"] = None
         for text in triggers:
-            self._step(state, dockerfile.trigger(text), built, lease)
+            self._step(state, dockerfile.trigger(text), built, hold)
 
     def _meta_args(self, stage: Stage) -> dict[str, str]:
         """ARGs declared before the first FROM: usable in FROM lines only."""
@@ -217,22 +283,22 @@ class Builder:
         """The variables a word may use: the build's ARGs, then the config's ENV over them."""
         return {**state.args, **steps.env_map(state.config)}
 
-    def _step(self, state: _State, instruction: Instruction, built: dict[str, str | None], lease: Lease) -> None:
+    def _step(self, state: _State, instruction: Instruction, built: dict[str, str | None], hold: Hold) -> None:
         keyword = instruction.keyword
         env = self._env(state)
         if keyword == "ARG":
-            self._arg(state, instruction, env, lease)
+            self._arg(state, instruction, env, hold)
         elif keyword in METADATA:
             parsed = self._parsed(instruction, env if keyword in EXPANDED else None)
             config = _clone(state.config)
             cmd = steps.apply(parsed, config)
-            self._commit_metadata(state, config, cmd, lease)
+            self._commit_metadata(state, config, cmd, hold)
         elif keyword == "WORKDIR":
-            self._workdir(state, instruction, env, lease)
+            self._workdir(state, instruction, env, hold)
         elif keyword in ("COPY", "ADD"):
-            self._copy(state, instruction, env, built, lease)
+            self._copy(state, instruction, env, built, hold)
         elif keyword == "RUN":
-            self._run(state, instruction, lease)
+            self._run(state, instruction, hold)
         else:
             raise InvalidInput(f"dockerfile parse error line {instruction.line}: unknown instruction: {keyword}")
 
@@ -251,7 +317,7 @@ class Builder:
         flags = {k: expand(v) for k, v in instruction.flags.items()}
         return steps.Parsed(instruction.keyword, args, instruction.json, pairs, flags)
 
-    def _arg(self, state: _State, instruction: Instruction, env: dict[str, str], lease: Lease) -> None:
+    def _arg(self, state: _State, instruction: Instruction, env: dict[str, str], hold: Hold) -> None:
         comment = "ARG"
         for key, default in dockerfile.arg_pairs(instruction):
             given = self.options.build_args.get(key)
@@ -263,24 +329,24 @@ class Builder:
             state.args[key] = value
             self.used_args.add(key)
             comment += f" {key}" + (f"={default}" if default is not None else "")
-        self._commit_metadata(state, _clone(state.config), steps.nop_cmd(state.config, comment), lease)
+        self._commit_metadata(state, _clone(state.config), steps.nop_cmd(state.config, comment), hold)
 
     def _recorded(self, state: _State, config: dict[str, Any], cmd: list[str]) -> dict[str, Any]:
         return {**config, "Cmd": cmd, "Image": state.image or ""}
 
-    def _commit_metadata(self, state: _State, config: dict[str, Any], cmd: list[str], lease: Lease) -> None:
+    def _commit_metadata(self, state: _State, config: dict[str, Any], cmd: list[str], hold: Hold) -> None:
         recorded = self._recorded(state, config, cmd)
-        if self._cached(state, recorded, config, lease):
+        if self._cached(state, recorded, config, hold):
             return
-        self._commit(state, config, recorded, None, lease, announce=True)
+        self._commit(state, config, recorded, None, hold, announce=True)
 
-    def _cached(self, state: _State, recorded: dict[str, Any], config: dict[str, Any], lease: Lease) -> bool:
+    def _cached(self, state: _State, recorded: dict[str, Any], config: dict[str, Any], hold: Hold) -> bool:
         if self.options.no_cache:
             return False
         hit = cache.lookup(self.store, state.image, recorded)
         if hit is None:
             return False
-        lease.add("image", hit)
+        hold.add("image", hit)
         self.say(" ---> Using cache")
         state.image, state.config, state.view = hit, config, None
         return True
@@ -291,7 +357,7 @@ class Builder:
         config: dict[str, Any],
         recorded: dict[str, Any],
         diff_id: str | None,
-        lease: Lease,
+        hold: Hold,
         announce: bool = False,
     ) -> None:
         """Commit the step's image. `announce`: a step Docker commits from a container of its own
@@ -307,7 +373,7 @@ class Builder:
         config = {**config, "Image": state.image or ""}
         created_by = steps.created_by(recorded["Cmd"])
         body = child_config(parent, config, container, recorded, created_by, diff_id)
-        state.image = self.store.images.create(body, lease, parent=state.image)
+        state.image = self.store.images.create(body, hold.lease(), parent=state.image)
         self.store.images.record_built(state.image)
         state.config, state.view = config, None
         if announce:
@@ -320,23 +386,23 @@ class Builder:
             state.view = image_view(self.store, state.image)
         return state.view
 
-    def _workdir(self, state: _State, instruction: Instruction, env: dict[str, str], lease: Lease) -> None:
+    def _workdir(self, state: _State, instruction: Instruction, env: dict[str, str], hold: Hold) -> None:
         config = _clone(state.config)
         path = dockerfile.substitute(" ".join(instruction.args), env, self.escape)
         workdir = posixpath.normpath(posixpath.join(config.get("WorkingDir") or "/", path))
         config["WorkingDir"] = workdir
         recorded = self._recorded(state, config, steps.nop_cmd_string(config, f"WORKDIR {workdir}"))
-        if self._cached(state, recorded, config, lease):
+        if self._cached(state, recorded, config, hold):
             return
         view = self._view(state)
         found = view.lookup(view.resolve(workdir)) if view is not None else None
         if found is not None and stat.S_ISDIR(found.st.st_mode):
-            self._commit(state, config, recorded, None, lease, announce=True)
+            self._commit(state, config, recorded, None, hold, announce=True)
             return
         from . import copy
 
         items = copy.with_ancestors([copy.new_directory(workdir, (0, 0))], view, None)
-        self._commit_layer(state, config, recorded, copy.writer(items, []), lease, announce=True)
+        self._commit_layer(state, config, recorded, copy.writer(items, []), hold, announce=True)
 
     def _commit_layer(
         self,
@@ -344,20 +410,20 @@ class Builder:
         config: dict[str, Any],
         recorded: dict[str, Any],
         write: Callable[[Any], None],
-        lease: Lease,
+        hold: Hold,
         announce: bool = False,
     ) -> None:
         from ..layerfs.streams import tar_pipe
 
         chain = self.store.images.chain(state.image) if state.image else []
         with tar_pipe(write) as stream:
-            ingested = self.store.layers.ingest(stream, lease)
+            ingested = self.store.layers.ingest(stream, hold.lease())
         diff_id = ingested.info.diff_id
-        self.store.layers.commit(ingested, chain[-1] if chain else None, lease)
-        self._commit(state, config, recorded, diff_id, lease, announce)
+        self.store.layers.commit(ingested, chain[-1] if chain else None, hold.lease())
+        self._commit(state, config, recorded, diff_id, hold, announce)
 
     def _copy(
-        self, state: _State, instruction: Instruction, env: dict[str, str], built: dict[str, str | None], lease: Lease
+        self, state: _State, instruction: Instruction, env: dict[str, str], built: dict[str, str | None], hold: Hold
     ) -> None:
         parsed = self._parsed(instruction, env)
         if len(parsed.args) < 2:
@@ -371,31 +437,31 @@ class Builder:
         source_from = parsed.flags.get("from")
         found: list[context.Source] | None = None
         if source_from is not None:
-            image = self._source_image(source_from, built, lease)
+            image = self._source_image(source_from, built, hold)
             # an image's files never change: its sources' checksum is worked out once
             key = f"from:{image or 'scratch'}:{instruction.keyword}:{json.dumps(names)}"
             checksum = self.memo.get(key, "")
             if checksum is None:
-                found = context.sources(self._stage_root(image, lease), names, None, instruction.keyword)
+                found = context.sources(self._stage_root(image, hold), names, None, instruction.keyword)
                 checksum = context.checksum(found)
                 self.memo.put(key, "", checksum)
         else:
             sums = self.memo.files(str(self.context_dir))
-            remote = self._fetcher(lease) if instruction.keyword == "ADD" else None
+            remote = self._fetcher(hold) if instruction.keyword == "ADD" else None
             found = context.sources(self.context_dir, names, self.ignore, instruction.keyword, sums, remote)
             checksum = context.checksum(found)
         # moby's performCopy: the destination as written, its missing space after --chown included
         chown_comment = f"--chown={parsed.flags['chown']}" if parsed.flags.get("chown") else ""
         comment = f"{instruction.keyword} {chown_comment}{checksum} in {dest_word} "
         recorded = self._recorded(state, config, steps.nop_cmd_string(config, comment))
-        if self._cached(state, recorded, config, lease):
+        if self._cached(state, recorded, config, hold):
             return
         from . import copy
 
         archives: list[tuple[Path, str]] = []
         if source_from is not None:
             if found is None:
-                found = context.sources(self._stage_root(image, lease), names, None, instruction.keyword)
+                found = context.sources(self._stage_root(image, hold), names, None, instruction.keyword)
             sources, owner, ignore = found, chown, None  # a stage's files keep their owners
         else:
             assert found is not None
@@ -412,19 +478,19 @@ class Builder:
             items = (
                 copy.with_ancestors([copy.new_directory(dest.rstrip("/") or "/", chown or (0, 0))], view, chown) + items
             )
-        self._commit_layer(state, config, recorded, copy.writer(items, archives), lease)
+        self._commit_layer(state, config, recorded, copy.writer(items, archives), hold)
 
-    def _fetcher(self, lease: Lease) -> Callable[[str], context.Source]:
+    def _fetcher(self, hold: Hold) -> Callable[[str], context.Source]:
         """ADD's way to a URL: downloaded into the build's scratch space (remote.py)."""
 
         def fetch(url: str) -> context.Source:
             from . import remote
 
-            return remote.fetch(url, self.store.layout.ingest / lease.id)
+            return remote.fetch(url, self.store.layout.ingest / hold.lease().id)
 
         return fetch
 
-    def _source_image(self, name: str, built: dict[str, str | None], lease: Lease) -> str | None:
+    def _source_image(self, name: str, built: dict[str, str | None], hold: Hold) -> str | None:
         """COPY --from's stage (by name or index) or image."""
         if name.lower() in built:
             return built[name.lower()]
@@ -432,15 +498,15 @@ class Builder:
             image = self.store.images.resolve(name)
         except NotFound:
             raise InvalidInput(f"invalid from flag value {name}: no such stage or image") from None
-        lease.add("image", image)  # an image copied from is in use until the build ends
+        hold.add("image", image)  # an image copied from is in use until the build ends
         return image
 
-    def _stage_root(self, image: str | None, lease: Lease) -> Path:
+    def _stage_root(self, image: str | None, hold: Hold) -> Path:
         """COPY --from's source: the stage's (or image's) files, laid out once in the build's
         scratch space, as the classic builder mounts the image to copy from it."""
         from ..containers.rootfs import build_vfs
 
-        scratch = self.store.layout.ingest / lease.id
+        scratch = self.store.layout.ingest / hold.lease().id
         scratch.mkdir(exist_ok=True)
         root = scratch / f"from-{_short(image) or 'scratch'}"
         if not root.exists():
@@ -455,19 +521,19 @@ class Builder:
 
         return copy.owner(self._view(state), chown)
 
-    def _run(self, state: _State, instruction: Instruction, lease: Lease) -> None:
+    def _run(self, state: _State, instruction: Instruction, hold: Hold) -> None:
         config = _clone(state.config)
         argv = list(instruction.args) if instruction.json else [*steps.shell_of(config), " ".join(instruction.args)]
         args = {k: v for k, v in state.args.items() if k not in steps.env_map(config)}
         saved = [f"|{len(args)}", *(f"{k}={v}" for k, v in sorted(args.items())), *argv] if args else argv
         recorded = {**self._recorded(state, config, saved), "Entrypoint": None}
-        if self._cached(state, recorded, config, lease):
+        if self._cached(state, recorded, config, hold):
             return
         assert state.image is not None, "RUN needs an image to run in"
         from ..containers.working import run_step  # a cache hit never loads the runtime
 
         ran = run_step(self.store, state.image, argv, [f"{k}={v}" for k, v in sorted(args.items())],
-                       {**config, "Image": state.image}, recorded, lease,
+                       {**config, "Image": state.image}, recorded, hold.lease(),
                        created=lambda container: self.say(f" ---> Running in {container[:12]}"))  # fmt: skip
         if ran.exit_code != 0:
             raise StepFailed(

@@ -497,3 +497,69 @@ def test_last_modified_sets_the_mtime(tmp_path: Path) -> None:
     assert remote._filename("http://h/a/b.txt?q=1", None) == "b.txt"
     assert remote._filename("http://h/dir/", 'attachment; filename="x/y.bin"') == "y.bin"
     assert remote._filename("http://h/", None) == ""
+
+
+# -- the lease, taken when the build first makes something ----------------------------------------
+
+
+def test_a_build_that_is_all_cache_writes_nothing(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No lease, no tag moved, nothing remembered anew: the database is only read (so the
+    process ends with nothing to checkpoint)."""
+    monkeypatch.setattr(context, "RACY", 0.0)
+    ctx = write(tmp_path / "ctx", "FROM scratch\nCOPY a /a\nENV X=1\n", a="a")
+    time.sleep(0.05)
+    first, _ = build(store, ctx, tags=("t:1",))
+    before = store.db.conn.total_changes
+    monkeypatch.setattr(Store, "lease", lambda self, purpose: pytest.fail("a cached build takes no lease"))
+    again, lines = build(store, ctx, tags=("t:1",))
+    assert again == first and lines[-1] == "Successfully tagged t:1"
+    assert store.db.conn.total_changes == before
+
+
+def test_a_new_tag_on_cached_steps_takes_the_lease(store: Store, tmp_path: Path) -> None:
+    ctx = write(tmp_path / "ctx", "FROM scratch\nENV X=1\n")
+    first, _ = build(store, ctx, tags=("t:1",))
+    taken: list[str] = []
+    real = Store.lease
+
+    def watching(self: Store, purpose: str):  # type: ignore[no-untyped-def]
+        taken.append(purpose)
+        return real(self, purpose)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Store, "lease", watching)
+        again, _ = build(store, ctx, tags=("t:2",))
+    assert again == first and taken == ["build"]
+    assert store.images.resolve("t:2") == first
+    assert store.db.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0
+
+
+def test_a_cache_hit_pruned_before_the_lease_is_built_again(store: Store, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """A prune takes the hit between the lookup and the lease: taking the lease sees it gone,
+    and the build starts again holding its lease from the start, making what was taken."""
+    from bilge.store.build import builder
+    from bilge.store.db import write as write_transaction
+
+    ctx = write(tmp_path / "ctx", "FROM scratch\nENV A=1\nENV B=2\n")
+    old, _ = build(store, ctx)
+    hit = store.images.get(old)["parent"]
+    (ctx / "Dockerfile").write_text("FROM scratch\nENV A=1\nENV B=3\n")
+    real = builder.Hold.lease
+    pruned: list[str] = []
+
+    def prune_first(self: builder.Hold):  # type: ignore[no-untyped-def]
+        if not pruned:
+            with write_transaction(store.db):
+                store.images.delete_rows([old, hit])
+            pruned.append(hit)
+        return real(self)
+
+    monkeypatch.setattr(builder.Hold, "lease", prune_first)
+    image, lines = build(store, ctx)
+    assert f"[Warning] {hit[7:19]} was pruned during the build: building again under its lease" in lines
+    made = store.images.get(image)["parent"]
+    assert made != hit and store.images.exists(made) and not store.images.exists(hit)
+    assert config(store, image)["config"]["Env"][-2:] == ["A=1", "B=3"]
