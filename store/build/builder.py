@@ -343,9 +343,13 @@ class Builder:
     def _cached(self, state: _State, recorded: dict[str, Any], config: dict[str, Any], hold: Hold) -> bool:
         if self.options.no_cache:
             return False
-        hit = cache.lookup(self.store, state.image, recorded)
-        if hit is None:
-            return False
+        key = _step_key(state.image, recorded)
+        hit = self.memo.get(key, "")  # the child this step made last, if it is still there
+        if hit is None or not cache.is_child(self.store, hit, state.image):
+            hit = cache.lookup(self.store, state.image, recorded)
+            if hit is None:
+                return False
+            self.memo.put(key, "", hit)
         hold.add("image", hit)
         self.say(" ---> Using cache")
         state.image, state.config, state.view = hit, config, None
@@ -366,7 +370,7 @@ class Builder:
         from ..containers.names import new_id
         from ..images import child_config
 
-        container = new_id()
+        parent_id, container = state.image, new_id()
         if announce:
             self.say(f" ---> Running in {container[:12]}")
         parent = self.store.images.config(state.image) if state.image else {}
@@ -375,6 +379,7 @@ class Builder:
         body = child_config(parent, config, container, recorded, created_by, diff_id)
         state.image = self.store.images.create(body, hold.lease(), parent=state.image)
         self.store.images.record_built(state.image)
+        self.memo.put(_step_key(parent_id, recorded), "", state.image)  # the newest child of a step is the hit
         state.config, state.view = config, None
         if announce:
             self.say(f"Removing intermediate container {container[:12]}")
@@ -542,6 +547,7 @@ class Builder:
         assert ran.image_id is not None
         self.say(f"Removing intermediate container {ran.container_id[:12]}")
         self.store.images.record_built(ran.image_id)
+        self.memo.put(_step_key(state.image, recorded), "", ran.image_id)
         state.image, state.config, state.view = ran.image_id, {**config, "Image": state.image}, None
 
 
@@ -552,6 +558,11 @@ def image_view(store: Store, image_id: str) -> MergedView:
     chain = store.images.chain(image_id)
     rows = store.layers.ancestry(chain[-1]) if chain else []
     return MergedView([(store.layout.layers / row["dir"] / "diff", row["whiteouts"]) for row in rows])
+
+
+def _step_key(parent: str | None, recorded: dict[str, Any]) -> str:
+    """The memo's key for a step's child: its parent and what the cache compares."""
+    return f"step:{parent or ''}:{cache.signature(recorded)}"
 
 
 def _destination(dest: str, workdir: str) -> str:

@@ -32,6 +32,20 @@ def same_step(a: dict[str, Any] | None, b: dict[str, Any]) -> bool:
     )
 
 
+def signature(recorded: dict[str, Any]) -> str:
+    """Everything `same_step` compares, as one string: two container configs are the same step
+    exactly when their signatures are equal (memo.py keeps a step's child under it)."""
+    values = [recorded.get(key) or None for key in _SAME]
+    keys = [sorted(recorded.get(key) or {}) for key in _SAME_KEYS]
+    return json.dumps([values, keys, recorded.get("Labels") or {}], sort_keys=True, separators=(",", ":"))
+
+
+def is_child(store: Store, image_id: str, parent: str | None) -> bool:
+    """Whether `image_id` is still in the store, as a child of `parent`."""
+    row = store.db.execute("SELECT parent FROM images WHERE id = ?", [image_id]).fetchone()
+    return row is not None and row[0] == parent
+
+
 def lookup(store: Store, parent: str | None, recorded: dict[str, Any]) -> str | None:
     """A child of `parent` (an image without a parent for FROM scratch) made by this step."""
     if parent is None:

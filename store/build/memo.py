@@ -1,14 +1,17 @@
 """What builds remember between runs, so that a build that is all cache does little more than
 look its steps up: a Dockerfile's parse, the sums of context files, the checksum of a
-`COPY --from` of an image.
+`COPY --from` of an image, and each step's child (the image the cache would find, without
+reading every child's config).
 
 None of it is a reference (the collector never reads it) and each value is only ever used for
 the basis it was computed from: a parse for the same text and the same parser
 (dockerfile.parser_stamp), a context file's sum for the same stat (context.py: a write changes
 the file's ctime, which cannot be set back, so a changed file is hashed again, as Docker hashes
 every file every time), a `COPY --from` checksum for the same image and sources (an image's
-files never change). Rows live in the store's database (`build_memo`); one not used for
-EXPIRES seconds goes the next time a build writes.
+files never change), a step's child for the same parent and cache.signature, used only while
+that image is still there as the parent's child (each commit of a step replaces it, so it is
+the newest, as the classic cache picks). Rows live in the store's database (`build_memo`); one
+not written for EXPIRES seconds goes the next time a build writes.
 """
 
 from __future__ import annotations

@@ -563,3 +563,28 @@ def test_a_cache_hit_pruned_before_the_lease_is_built_again(store: Store, tmp_pa
     made = store.images.get(image)["parent"]
     assert made != hit and store.images.exists(made) and not store.images.exists(hit)
     assert config(store, image)["config"]["Env"][-2:] == ["A=1", "B=3"]
+
+
+def test_a_steps_child_is_remembered_and_the_newest_wins(store: Store, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The second build finds each step's child in the memo, reading no child's config; after
+    a --no-cache build the newest children are the hits, as the classic cache picks; a child
+    that is gone is looked up again."""
+    from bilge.store.build import cache
+    from bilge.store.db import write as write_transaction
+
+    ctx = write(tmp_path / "ctx", "FROM scratch\nENV A=1\nLABEL b=2\n")
+    first, _ = build(store, ctx)
+    real = cache.lookup
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cache, "lookup", lambda *a: pytest.fail("the memo knows the child"))
+        assert build(store, ctx)[0] == first
+    time.sleep(0.01)  # a later `added`
+    rebuilt, _ = build(store, ctx, no_cache=True)
+    assert rebuilt != first  # new times, new IDs
+    assert build(store, ctx)[0] == rebuilt
+    with write_transaction(store.db):
+        store.images.delete_rows([rebuilt, store.images.get(rebuilt)["parent"]])
+    looked: list[str | None] = []
+    monkeypatch.setattr(cache, "lookup", lambda s, parent, recorded: looked.append(parent) or real(s, parent, recorded))
+    assert build(store, ctx)[0] == first and looked == [None]  # the step FROM scratch; its child knew the next
