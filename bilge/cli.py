@@ -1,9 +1,7 @@
-"""The front door: mounts each room's commands and turns errors into one clear line."""
+"""The typer front door: mounts each room's commands (bilge/entry.py runs them and turns errors into one clear line)."""
 
 from __future__ import annotations
 
-import signal
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -103,36 +101,8 @@ def _registered_name(info: typer.models.CommandInfo) -> str:
     return info.name or (info.callback.__name__ if info.callback else "").lower().replace("_", "-")
 
 
-class Interrupted(BaseException):
-    """Ctrl-C, raised past typer, which turns KeyboardInterrupt into a silent exit 130."""
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise Interrupted
-
-
 def main() -> None:
-    from bilge.store.errors import BilgeError
+    """The `bilge` command: bilge/entry.py, which also serves `bilge build` without typer."""
+    from bilge.entry import main as entry
 
-    settings = store_cli.Settings()  # filled in by _options; read here when a command fails
-    signal.signal(signal.SIGINT, _interrupt)
-    try:
-        command_for(sys.argv[1:])(prog_name="bilge", obj=settings)
-    except BilgeError as exc:
-        _fail(str(exc), exc.exit_code, settings.debug)
-    except (Interrupted, KeyboardInterrupt):
-        _fail("interrupted", 130, settings.debug)
-    except OSError as exc:
-        where = f": {exc.filename}" if exc.filename else ""
-        _fail(f"{exc.strerror or exc}{where}", 1, settings.debug)
-    except Exception as exc:
-        _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1, settings.debug)
-
-
-def _fail(message: str, code: int, debug: bool) -> None:
-    if debug:
-        import traceback
-
-        traceback.print_exc()
-    sys.stderr.write(f"Error: {message}\n")
-    sys.exit(code)
+    entry()

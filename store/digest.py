@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 
@@ -12,6 +11,8 @@ _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 def sha256_bytes(data: bytes) -> str:
+    import hashlib  # ~5 ms to import (OpenSSL): only what hashes pays for it
+
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -17,11 +16,29 @@ def default_root() -> Path:
     return Path(data_home) / "bilge"
 
 
-@dataclass(frozen=True)
 class Layout:
-    """The fixed places under a store root, modelled on Docker's overlay2 layout."""
+    """The fixed places under a store root, modelled on Docker's overlay2 layout.
 
+    A plain class, not a dataclass: importing dataclasses (and with it inspect) costs more than
+    a cached `bilge build` spends on its work, and every command opens a Layout."""
+
+    __slots__ = ("root",)
     root: Path
+
+    def __init__(self, root: Path) -> None:
+        object.__setattr__(self, "root", root)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Layout is immutable: cannot set {name}")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Layout) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
+    def __repr__(self) -> str:
+        return f"Layout(root={self.root!r})"
 
     @property
     def db(self) -> Path:

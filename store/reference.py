@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from .errors import InvalidInput
 
@@ -13,7 +12,7 @@ DEFAULT_TAG = "latest"
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _PATH_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_DOMAIN_RE = re.compile(
+_DOMAIN = (  # compiled by `re` when a name first has a registry host
     r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$"
 )
 _TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
@@ -21,13 +20,33 @@ _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _ID_RE = re.compile(r"^(?:sha256:)?[0-9a-f]{64}$")
 
 
-@dataclass(frozen=True)
 class Reference:
-    """A named reference: `domain/path` plus a tag and/or a digest."""
+    """A named reference: `domain/path` plus a tag and/or a digest; immutable, compared by value.
+    (A plain class: dataclasses and typing each cost more to import than a cached build's work.)"""
 
+    __slots__ = ("repository", "tag", "digest")
     repository: str
-    tag: str | None = None
-    digest: str | None = None
+    tag: str | None
+    digest: str | None
+
+    def __init__(self, repository: str, tag: str | None = None, digest: str | None = None) -> None:
+        object.__setattr__(self, "repository", repository)
+        object.__setattr__(self, "tag", tag)
+        object.__setattr__(self, "digest", digest)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Reference is immutable: cannot set {name}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Reference):
+            return NotImplemented
+        return (self.repository, self.tag, self.digest) == (other.repository, other.tag, other.digest)
+
+    def __hash__(self) -> int:
+        return hash((self.repository, self.tag, self.digest))
+
+    def __repr__(self) -> str:
+        return f"Reference(repository={self.repository!r}, tag={self.tag!r}, digest={self.digest!r})"
 
     @property
     def domain(self) -> str:
@@ -89,7 +108,7 @@ def parse(text: str, default_tag: bool = True) -> Reference:
 def _split_domain(name: str) -> tuple[str, str]:
     first, _, rest = name.partition("/")
     if rest and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
-        if not _DOMAIN_RE.match(first):
+        if not re.match(_DOMAIN, first):
             raise InvalidInput(f"invalid reference format: {name!r} (bad registry host)")
         return first, rest
     if "/" not in name:

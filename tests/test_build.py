@@ -226,3 +226,130 @@ def test_build_cache_in_df_and_builder_prune_frees_what_it_says(builder: Callabl
     after = json.loads(builder("system", "df", "--format", "json").stdout)
     assert next(row for row in after if row["Type"] == "Build Cache")["TotalCount"] == 0
     assert builder("check").returncode == 0
+
+
+# -- against a real dockerd's classic builder: the same Dockerfiles, the same results ------------
+
+
+def _docker_build(dockerd, context: Path, tag: str) -> subprocess.CompletedProcess:
+    env = {**dockerd.env, "DOCKER_BUILDKIT": "0"}
+    return subprocess.run([dockerd.cli, "-H", dockerd.host, "build", "-t", tag, str(context)], capture_output=True,
+                          text=True, check=True, env=env, timeout=300)  # fmt: skip
+
+
+def _steps(output: str) -> list[str]:
+    """A build's progress with IDs masked; the CLI's upload line is Docker's alone."""
+    return [re.sub(r"\b[0-9a-f]{12}\b", "<id>", line) for line in output.splitlines()
+            if line.strip() and not line.startswith("Sending build context")]  # fmt: skip
+
+
+def _docker_config(dockerd, tag: str) -> dict:
+    return json.loads(dockerd.docker("image", "inspect", tag).stdout)[0]
+
+
+def _docker_history(dockerd, tag: str) -> list[str]:
+    return dockerd.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", tag).stdout.splitlines()[::-1]
+
+
+def _context_sums_masked(history: list[str]) -> list[str]:
+    """The sums of files from the context masked: the daemon hashes the tar headers the CLI
+    sends, and the docker CLI 20.10 sets the file type in their mode (fillGo18FileTypeBits)
+    where later CLIs, which made the fixtures bilge matches, do not."""
+    return [re.sub(r"(COPY|ADD) file:[0-9a-f]{64}", r"\1 file:<sum>", line) for line in history]
+
+
+def test_run_steps_and_onbuild_triggers_match_docker(builder: Callable, bilge_root: Path, tmp_path: Path, dockerd,
+                                                     fixtures_dir: Path) -> None:  # fmt: skip
+    """The same two Dockerfiles through Docker's classic builder and bilge: the same progress
+    lines (Running in, the RUN's output, Removing intermediate container, # Executing 2 build
+    triggers), the same history and config; the triggers' files are in the child."""
+    base, child = tmp_path / "base", tmp_path / "child"
+    base.mkdir()
+    child.mkdir()
+    (base / "Dockerfile").write_text("FROM busybox:latest\nRUN echo hello\nONBUILD RUN echo triggered > /t\n"
+                                     "ONBUILD COPY a /a\nENV B=1\n")  # fmt: skip
+    (child / "Dockerfile").write_text('FROM onbase:1\nCMD ["cat", "/t", "/a"]\n')
+    (child / "a").write_text("from the child\n")
+    dockerd.docker("load", "-q", "-i", str(fixtures_dir / FIXTURE_IMAGES))
+    try:
+        theirs = [_docker_build(dockerd, base, "onbase:1"), _docker_build(dockerd, child, "onchild:1")]
+        ours = [builder("build", "-t", "onbase:1", str(base)), builder("build", "-t", "onchild:1", str(child))]
+        assert [_steps(p.stdout) for p in ours] == [_steps(p.stdout) for p in theirs]
+        assert "hello" in ours[0].stdout and "# Executing 2 build triggers" in ours[1].stdout
+        for tag in ("onbase:1", "onchild:1"):
+            mine = json.loads(builder("inspect", tag).stdout)[0]
+            docker = _docker_config(dockerd, tag)
+            for key in (*CONFIG_KEYS, "OnBuild"):
+                assert mine["Config"].get(key) == docker["Config"].get(key), (tag, key)
+            history = [h["created_by"] for h in _ours(builder, tag, bilge_root)["config"]["history"]]
+            assert _context_sums_masked(history) == _context_sums_masked(_docker_history(dockerd, tag))
+        assert builder("run", "--rm", "onchild:1").stdout == "triggered\nfrom the child\n"
+    finally:
+        dockerd.docker("rmi", "-f", "onchild:1", "onbase:1", check=False)
+
+
+def test_add_of_a_url_matches_docker(builder: Callable, bilge_root: Path, tmp_path: Path, dockerd) -> None:
+    """ADD of URLs served by `python -m http.server` on loopback (the daemon downloads from the
+    host's network, as bilge does): the same history (the downloads' sums, bare, and a multi:
+    sum over two; the daemon hashes downloads itself, whatever the CLI) and the same files,
+    modes and mtimes (Last-Modified, or the epoch for a listing that has none)."""
+    import socket
+    import time
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "f.txt").write_text("hello url\n")
+    (served / "g.txt").write_text("another\n")
+    for name in ("f.txt", "g.txt"):
+        os.utime(served / name, (1614834367, 1614834367))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory",
+                               str(served)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    url = f"http://127.0.0.1:{port}"
+    (ctx / "Dockerfile").write_text(f"FROM scratch\nADD {url}/f.txt /a/\nADD {url}/f.txt {url}/g.txt /m/\n"
+                                    f"ADD {url}/ /listing\nADD --chown=7:8 {url}/f.txt /owned\n")  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None
+                time.sleep(0.05)
+        _docker_build(dockerd, ctx, "urls:1")
+        builder("build", "-q", "-t", "urls:1", str(ctx))
+        ours = _ours(builder, "urls:1", bilge_root)
+        assert [h["created_by"] for h in ours["config"]["history"]] == _docker_history(dockerd, "urls:1")
+
+        def files(members: list[tarfile.TarInfo]) -> list[tuple]:
+            """Name, permissions, owner, size, a file's mtime (Docker's tar headers also carry the
+            file type in the mode, as Go 1.8 wrote them; directories are made at build time)."""
+            return sorted((m.name.rstrip("/"), m.mode & 0o7777, m.uid, m.gid, m.size, m.mtime if m.isreg() else None)
+                          for m in members)  # fmt: skip
+
+        archive = bilge_root.parent / "urls-docker.tar"
+        archive.write_bytes(dockerd.docker("save", "urls:1", binary=True).stdout)
+        theirs = _layer_members(archive)
+        assert [files(layer) for layer in _layer_members(bilge_root.parent / "urls_1.tar")] == [
+            files(layer) for layer in theirs
+        ]
+    finally:
+        server.terminate()
+        server.wait()
+        dockerd.docker("rmi", "-f", "urls:1", check=False)
+
+
+def _layer_members(archive: Path) -> list[list[tarfile.TarInfo]]:
+    """Each layer's tar members, in the manifest's order, from a `save` archive."""
+    with tarfile.open(archive) as tf:
+        manifest = json.load(tf.extractfile("manifest.json"))  # type: ignore[arg-type]
+        layers = []
+        for name in manifest[0]["Layers"]:
+            with tarfile.open(fileobj=tf.extractfile(name)) as layer:
+                layers.append(layer.getmembers())
+    return layers

@@ -1,10 +1,10 @@
-"""`bilge build` (and `image build`): its flags are Docker's."""
+"""`bilge build` (and `image build`) as a typer command: its flags are Docker's. Most command
+lines never reach it (bilge/entry.py runs them through command.py without typer); it serves
+--help and answers, as click does, what command.py declines."""
 
 from typing import Annotated, Optional
 
 import typer
-
-from ..cli import open_store, out
 
 
 def build(
@@ -26,48 +26,12 @@ def build(
     ] = False,
 ) -> None:
     """Build an image from a Dockerfile, as Docker's classic builder does (each step an image, cached)."""
-    import os
-    from pathlib import Path
+    from ..cli import settings
+    from .command import run
 
-    from .. import reference
-    from ..errors import InvalidInput
-    from .builder import Builder, Options
-
-    tags = list(tag or [])
-    for name in tags:
-        if reference.parse(name).digest:
-            raise InvalidInput(f"invalid reference format: {name}: a tag cannot hold a digest")
-    options = Options(
-        context=Path(context),
-        dockerfile=Path(file) if file and os.path.isabs(file) else (Path(context) / file if file else None),
-        tags=tags,
-        build_args=_pairs(build_arg, "--build-arg"),
-        no_cache=no_cache,
-        target=target,
-        labels=_pairs(label, "--label"),
-    )
-    say = (lambda line: None) if quiet else out
-    image_id = Builder(open_store(create=True), options, say).build()  # a failed RUN exits with its code
-    if quiet:
-        out(image_id)
-
-
-def _pairs(items: list[str] | None, flag: str) -> dict[str, str]:
-    """KEY=VALUE flags; a bare KEY takes its value from our environment, as Docker's do."""
-    import os
-
-    values = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not key:
-            from ..errors import InvalidInput
-
-            raise InvalidInput(f"invalid {flag} {item!r}: expected KEY=VALUE")
-        if sep:
-            values[key] = value
-        elif key in os.environ:
-            values[key] = os.environ[key]
-    return values
+    root = settings().root
+    run(context, root=str(root) if root else None, tags=tag, file=file, build_args=build_arg, no_cache=no_cache,
+        target=target, labels=label, quiet=quiet)  # fmt: skip
 
 
 def register(app: typer.Typer, image_app: typer.Typer) -> None:

@@ -17,36 +17,51 @@ and the file type bits in the mode, as Go's archive/tar reports them.
 from __future__ import annotations
 
 import grp
-import hashlib
 import os
 import pwd
 import re
 import stat
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from pathlib import Path
 
 from ..errors import InvalidInput
+from .record import Record
+
+TYPE_CHECKING = False  # typing costs ~5 ms to import, more than a cached build's work; mypy takes this as True
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class Sums(Protocol):
+        """Sums remembered from earlier builds, by a context file's path (memo.py keeps them). `basis`
+        is everything a sum was computed from: a sum is only ever returned for the same basis."""
+
+        def get(self, path: str, basis: str) -> str | None: ...
+
+        def put(self, path: str, basis: str, value: str) -> None: ...
+
 
 MAX_LINK_HOPS = 255  # moby's symlink.FollowSymlinkInScope
+RACY = 2.0  # seconds: a file changed this recently may change again within its timestamp's granularity
 _TYPEFLAGS = {
     stat.S_IFREG: "0", stat.S_IFLNK: "2", stat.S_IFCHR: "3", stat.S_IFBLK: "4", stat.S_IFDIR: "5", stat.S_IFIFO: "6",
 }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(Record):
     """One source of a COPY or ADD.
 
     `name`: as Docker names it, relative to the root — what the destination's file name comes
     from (a symlink keeps its own name). `path`: where the content is on disk, symlinks resolved
     inside the root. `checksum`: `file:<hex>` or `dir:<hex>`, as Docker's history shows it.
+    `url`: for ADD's download of a URL, the URL (`path` is the downloaded file).
     """
 
-    name: str
-    path: Path
-    checksum: str
+    __slots__ = ("name", "path", "checksum", "url")
+
+    def __init__(self, name: str, path: Path, checksum: str, url: str | None = None) -> None:
+        self.name, self.path, self.checksum, self.url = name, path, checksum, url
 
 
 class DockerIgnore:
@@ -121,18 +136,32 @@ class DockerIgnore:
         return not self.excluded(rel, is_dir) and not self._matches(rel)
 
 
-def sources(root: Path, patterns: Sequence[str], ignore: DockerIgnore | None, command: str = "COPY") -> list[Source]:
+def sources(
+    root: Path,
+    patterns: Sequence[str],
+    ignore: DockerIgnore | None,
+    command: str = "COPY",
+    sums: Sums | None = None,
+    remote: Callable[[str], Source] | None = None,
+) -> list[Source]:
     """The sources of `COPY <patterns…> dest`, in Docker's order (a wildcard's matches as a walk
     of the root finds them).
 
     `root` is the context directory with its `ignore`, or, with `ignore` None, a stage's or
     image's root file system (COPY --from). A leading `/` or `./` is dropped; wildcards are
     filepath.Match's, matched against every path under the root; nothing outside the root is
-    ever read.
+    ever read. `sums`, for the context only, spares hashing a file whose stat is as it was when
+    its sum was remembered (any write changes its ctime, so a changed file is hashed again).
+    A URL is `remote`'s to fetch (ADD's); without it, a URL is refused, as COPY refuses one.
     """
-    tree = _Tree(root.resolve(), ignore)
+    tree = Tree(root.resolve(), ignore, sums)
     found: list[Source] = []
     for pattern in patterns:
+        if pattern.startswith(("http://", "https://")):  # urlutil.IsURL
+            if remote is None:
+                raise InvalidInput(f"{command} failed: source can't be a URL for {command}")
+            found.append(remote(pattern))
+            continue
         name = pattern.removeprefix("/").removeprefix("./")
         if _has_wildcards(name):
             found += [tree.source(rel, command) for rel in tree.walk("") if rel and _glob_matches(name, rel)]
@@ -148,15 +177,17 @@ def checksum(found: Sequence[Source]) -> str:
     checksum, or `multi:` over all of them in order."""
     if len(found) == 1:
         return found[0].checksum
+    import hashlib
+
     return "multi:" + hashlib.sha256(",".join(s.checksum for s in found).encode()).hexdigest()
 
 
-class _Tree:
+class Tree:
     """A root as the builder's source sees it: the context as the CLI sent it (`ignore` set), or
     a stage's root read in place."""
 
-    def __init__(self, root: Path, ignore: DockerIgnore | None) -> None:
-        self.root, self.ignore = str(root), ignore
+    def __init__(self, root: Path, ignore: DockerIgnore | None, sums: Sums | None = None) -> None:
+        self.root, self.ignore, self.sums = str(root), ignore, sums
         self._first_links: dict[int, str] | None = None
 
     def source(self, name: str, command: str) -> Source:
@@ -171,6 +202,8 @@ class _Tree:
         if not stat.S_ISDIR(st.st_mode):
             return Source(name, self._path(rel), f"file:{self.sum(name)}")
         sums = sorted(s for s in (self.sum(entry) for entry in self.walk(rel) if entry) if s is not None)
+        import hashlib
+
         return Source(name, self._path(rel), "dir:" + hashlib.sha256(",".join(sums).encode()).hexdigest())
 
     def resolve(self, name: str) -> str | None:
@@ -275,17 +308,35 @@ class _Tree:
             ("devmajor", str(os.major(st.st_rdev) if device else 0)),
             ("devminor", str(os.minor(st.st_rdev) if device else 0)),
         ]
+        capability = _capability(path)
+        content = typeflag == "0" and st.st_size > 0
+        basis = None
+        if content and sent and self.sums is not None:
+            basis = "\0".join([*(value for _, value in fields), capability.hex() if capability else "", _identity(st)])
+            known = self.sums.get(str(path), basis)
+            if known is not None:
+                return known
+        import hashlib
+
+        started = time.time()
         digest = hashlib.sha256()
         for key, value in fields:
             digest.update(os.fsencode(key + value))
-        capability = _capability(path)
         if capability is not None:
             digest.update(b"security.capability" + capability)
-        if typeflag == "0" and st.st_size:
+        if content:
             with open(path, "rb") as f:
                 while chunk := f.read(1 << 20):
                     digest.update(chunk)
-        return digest.hexdigest()
+        value = digest.hexdigest()
+        if basis is not None and max(st.st_mtime, st.st_ctime) < started - RACY and self._unchanged(rel, st):
+            self.sums.put(str(path), basis, value)  # type: ignore[union-attr]
+        return value
+
+    def _unchanged(self, rel: str, st: os.stat_result) -> bool:
+        """Whether `rel` still has the stat it had before it was read."""
+        now = self._lstat(rel)
+        return now is not None and _identity(now) == _identity(st)
 
     def _first_link(self, rel: str, st: os.stat_result) -> str:
         """The name the CLI's tar sends an inode's content under: the first the walk meets."""
@@ -305,6 +356,12 @@ class _Tree:
             return os.lstat(self._path(rel))
         except (FileNotFoundError, NotADirectoryError):
             return None
+
+
+def _identity(st: os.stat_result) -> str:
+    """Which content a file has, as far as its stat can tell: a write changes mtime and ctime,
+    a replacement the inode (ctime cannot be set back)."""
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
 def _capability(path: Path) -> bytes | None:

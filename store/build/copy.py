@@ -13,32 +13,27 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
-import tarfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import InvalidInput
-from ..layerfs.merged import MergedView
-from .context import DockerIgnore, Source
+
+if TYPE_CHECKING:
+    import tarfile
+
+    from ..layerfs.merged import MergedView
+    from .context import DockerIgnore, Source
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(NamedTuple):
     """One entry of the layer: its path in the image and where its bytes come from."""
 
     target: str  # absolute, inside the image
     st: os.stat_result
     disk: Path | None  # content of a regular file, or the link to read; None for directories
     owner: tuple[int, int]
-
-
-def destination(dest: str, workdir: str) -> str:
-    """The absolute destination, keeping a trailing slash (it says "a directory")."""
-    joined = dest if dest.startswith("/") else posixpath.join(workdir or "/", dest)
-    clean = posixpath.normpath(joined)
-    return clean + "/" if dest.endswith("/") and clean != "/" else clean
 
 
 def plan(
@@ -51,7 +46,7 @@ def plan(
     """Every entry the copy writes, in the order a tar needs (parents first). `owner` is who the
     copies belong to (root for the context, `--chown`'s), None to keep the sources' own (another
     stage's files); `ignore` is the context's .dockerignore, None for a stage's files."""
-    into_dir = dest.endswith("/") or len(sources) > 1 or _is_dir(view, dest)
+    into_dir = dest.endswith("/") or len(sources) > 1 or is_dir(view, dest)
     if len(sources) > 1 and not dest.endswith("/"):
         raise InvalidInput(
             "When using COPY with more than one source file, the destination must be a directory and end with a /"
@@ -68,7 +63,7 @@ def plan(
     return with_ancestors(items, view, owner)
 
 
-def _is_dir(view: MergedView | None, path: str) -> bool:
+def is_dir(view: MergedView | None, path: str) -> bool:
     if view is None:
         return False
     found = view.lookup(view.resolve(path))
@@ -161,6 +156,8 @@ def writer(items: list[Item], archives: list[tuple[Path, str]]) -> Callable[[tar
 
 
 def _tarinfo(item: Item) -> tarfile.TarInfo:
+    import tarfile
+
     st = item.st
     info = tarfile.TarInfo(item.target.lstrip("/"))
     info.mode = stat.S_IMODE(st.st_mode)
@@ -186,11 +183,15 @@ def _tarinfo(item: Item) -> tarfile.TarInfo:
 
 def is_archive(path: Path) -> bool:
     """ADD unpacks a local file that tarfile can read as an archive, any compression."""
+    import tarfile
+
     return path.is_file() and tarfile.is_tarfile(path)
 
 
 def _unpack_into(tf: tarfile.TarFile, archive: Path, base: str) -> None:
     """Copy an archive's members under `base`; names that would climb out of it are dropped."""
+    import tarfile
+
     prefix = base.strip("/")
     with tarfile.open(archive, "r:*") as source:
         for member in source:

@@ -18,15 +18,12 @@ and shell-word syntax errors (an unterminated quote, a missing `}`) in the instr
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-
-from dockerfile_parse import DockerfileParser  # type: ignore[import-untyped]
 
 from ..errors import InvalidInput
+from .record import Record
 
 _KEYWORDS = frozenset(
     "ADD ARG CMD COPY ENTRYPOINT ENV EXPOSE FROM HEALTHCHECK LABEL MAINTAINER ONBUILD RUN SHELL STOPSIGNAL "
@@ -36,18 +33,18 @@ _FLAGS = {  # what the classic builder accepts; any other flag is an error
     "ADD": ("chown", "chmod"),
     "COPY": ("chown", "chmod", "from"),
     "FROM": ("platform",),
-    "HEALTHCHECK": ("interval", "timeout", "start-period", "retries"),
+    "HEALTHCHECK": ("interval", "timeout", "start-period", "start-interval", "retries"),  # start-interval: Docker 25
 }
 _EXPANDED = frozenset("ADD ARG COPY ENV EXPOSE FROM LABEL STOPSIGNAL USER VOLUME WORKDIR".split())
 
-_DIRECTIVE = re.compile(r"([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
-_FIELDS = re.compile(r"[\t\v\f\r ]+")  # moby's reWhitespace
-_STAGE_NAME = re.compile(r"[a-z][a-z0-9-_.]*")
-_INDEX = re.compile(r"[+-]?[0-9]+")
+# Patterns, compiled by `re` when a parse first needs them: a remembered parse needs none.
+_DIRECTIVE = r"([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$"
+_FIELDS = r"[\t\v\f\r ]+"  # moby's reWhitespace
+_STAGE_NAME = r"[a-z][a-z0-9-_.]*"
+_INDEX = r"[+-]?[0-9]+"
 
 
-@dataclass(frozen=True)
-class Instruction:
+class Instruction(Record):
     """One instruction as written, with moby's split of its arguments.
 
     `args`: the exec form's strings when `json`; else what moby's parser keeps, quotes and `$`
@@ -58,16 +55,22 @@ class Instruction:
     `original`: the instruction's text with continuation lines joined.
     """
 
-    line: int
-    keyword: str
-    original: str
-    args: list[str]
-    json: bool = False
-    flags: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("line", "keyword", "original", "args", "json", "flags")
+
+    def __init__(
+        self,
+        line: int,
+        keyword: str,
+        original: str,
+        args: list[str],
+        json: bool = False,
+        flags: dict[str, str] | None = None,
+    ) -> None:
+        self.line, self.keyword, self.original, self.args = line, keyword, original, args
+        self.json, self.flags = json, flags if flags is not None else {}
 
 
-@dataclass(frozen=True)
-class Stage:
+class Stage(Record):
     """FROM and the instructions up to the next FROM.
 
     `name` is lower-case (stage names are case-insensitive); `base` and `platform` are
@@ -76,14 +79,22 @@ class Stage:
     `escape` the Dockerfile's escape character, for `substitute` and `words`.
     """
 
-    name: str | None
-    base: str
-    platform: str | None
-    line: int
-    instructions: list[Instruction]
-    meta_args: list[tuple[str, str | None]] = field(default_factory=list)
-    original: str = ""
-    escape: str = "\\"
+    __slots__ = ("name", "base", "platform", "line", "instructions", "meta_args", "original", "escape")
+
+    def __init__(
+        self,
+        name: str | None,
+        base: str,
+        platform: str | None,
+        line: int,
+        instructions: list[Instruction],
+        meta_args: list[tuple[str, str | None]] | None = None,
+        original: str = "",
+        escape: str = "\\",
+    ) -> None:
+        self.name, self.base, self.platform, self.line = name, base, platform, line
+        self.instructions, self.meta_args = instructions, meta_args if meta_args is not None else []
+        self.original, self.escape = original, escape
 
 
 class _Error(Exception):
@@ -95,6 +106,10 @@ def parse(text: str) -> list[Stage]:
     text = text.removeprefix("\ufeff")
     if not text.endswith("\n"):
         text += "\n"  # dockerfile-parse drops a last line that has no newline and no argument
+    import io
+
+    from dockerfile_parse import DockerfileParser  # type: ignore[import-untyped]  # a remembered parse needs none
+
     entries = DockerfileParser(fileobj=io.BytesIO(text.encode()), env_replace=False).structure
     escape = _escape(entries)
     found = [_from_entry(entry, escape) for entry in entries if entry["instruction"] != "COMMENT"]
@@ -105,6 +120,56 @@ def parse(text: str) -> list[Stage]:
     return stages
 
 
+def dump(stages: list[Stage]) -> str:
+    """The stages as JSON, for a build to remember its parse (`load` reads it back)."""
+    return json.dumps(
+        [[*s.fields()[:4], [i.fields() for i in s.instructions], *s.fields()[5:]] for s in stages],
+        separators=(",", ":"),
+    )
+
+
+def load(text: str) -> list[Stage]:
+    """Stages from `dump`'s JSON, equal to the ones dumped."""
+    return [
+        Stage(name, base, platform, line, [Instruction(*i) for i in instructions], [(k, v) for k, v in meta], *rest)
+        for name, base, platform, line, instructions, meta, *rest in json.loads(text)
+    ]
+
+
+def trigger(text: str) -> Instruction:
+    """An ONBUILD trigger from a base image's config (`RUN echo hi`) as the instruction it
+    runs, read as a Dockerfile line of its own (no directives: the escape is `\\`)."""
+    words = text.strip().split(None, 1)
+    keyword = words[0].upper() if words else ""
+    if keyword == "ONBUILD":
+        raise InvalidInput("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
+    if keyword in ("MAINTAINER", "FROM"):
+        raise InvalidInput(f"{keyword} isn't allowed as an ONBUILD trigger")
+    try:
+        return _instruction(1, keyword, text.strip(), words[1] if len(words) > 1 else "", "\\")
+    except _Error as e:
+        raise InvalidInput(f"failed to process ONBUILD trigger {_quote(text)}: {e}") from None
+
+
+def parser_stamp() -> str:
+    """What a parse depends on besides the text: this module's code and dockerfile-parse's,
+    named by their files' sizes and times (a reinstall or an edit changes them)."""
+    import os
+    from importlib.util import find_spec
+
+    spec = find_spec("dockerfile_parse")
+    package = os.path.dirname(spec.origin) if spec and spec.origin else ""
+    parts = []
+    for path in (__file__, os.path.join(package, "parser.py"), os.path.join(package, "util.py")):
+        try:
+            st = os.stat(path)
+        except OSError:
+            parts.append(f"{path}:-")
+            continue
+        parts.append(f"{path}:{st.st_size}:{st.st_mtime_ns}")
+    return "|".join(parts)
+
+
 def _fail(line: int, message: str) -> InvalidInput:
     return InvalidInput(f"dockerfile parse error line {line}: {message}")
 
@@ -113,7 +178,7 @@ def _escape(entries: list[dict]) -> str:
     """The escape directive's character: parser directives are the comments on the first lines."""
     escape, seen = "\\", set()
     for number, entry in enumerate(entries):
-        match = _DIRECTIVE.match(entry["value"])
+        match = re.match(_DIRECTIVE, entry["value"])
         if entry["instruction"] != "COMMENT" or entry["startline"] != number or not match:
             break
         key = match[1].lower()
@@ -227,14 +292,14 @@ def _arguments(keyword: str, rest: str, escape: str) -> tuple[list[str], bool]:
     elif keyword == "ARG":
         return _raw_words(rest, escape), False
     elif keyword == "HEALTHCHECK":
-        kind, *command = _FIELDS.split(rest, maxsplit=1)
+        kind, *command = re.split(_FIELDS, rest, maxsplit=1)
         args, is_json = _arguments("CMD", command[0] if command else "", escape)
         return ([kind, *args] if kind else []), is_json
     return ([rest] if rest else []), False
 
 
 def _fields(rest: str) -> list[str]:
-    return _FIELDS.split(rest) if rest else []
+    return re.split(_FIELDS, rest) if rest else []
 
 
 def _json_array(rest: str) -> list[str] | None:
@@ -253,7 +318,7 @@ def _name_values(keyword: str, rest: str, escape: str) -> list[str]:
     """ENV and LABEL: `name=value …`, or the legacy `name value` (the value is the rest)."""
     words = _raw_words(rest, escape)
     if words and "=" not in words[0]:
-        parts = _FIELDS.split(rest, maxsplit=1)
+        parts = re.split(_FIELDS, rest, maxsplit=1)
         if len(parts) < 2:
             raise _Error(f"{keyword} must have two arguments")
         return parts
@@ -313,7 +378,7 @@ def _check(keyword: str, args: list[str], is_json: bool, flags: dict[str, str], 
         raise _Error("the --chmod option requires BuildKit")
     if keyword == "FROM" and not (count == 1 or count == 3 and args[1].lower() == "as"):
         raise _Error("FROM requires either one or three arguments")
-    if keyword == "FROM" and count == 3 and not _STAGE_NAME.fullmatch(args[2].lower()):
+    if keyword == "FROM" and count == 3 and not re.fullmatch(_STAGE_NAME, args[2].lower()):
         raise _Error(
             f"invalid name for build stage: {_quote(args[2])}, name can't start with a number or contain symbols"
         )
@@ -328,7 +393,7 @@ def _check(keyword: str, args: list[str], is_json: bool, flags: dict[str, str], 
             "SHELL requires the arguments to be in JSON form" if count else "SHELL requires at least one argument"
         )
     if keyword == "HEALTHCHECK":
-        _check_healthcheck(args)
+        _check_healthcheck(args, flags)
     if keyword in _EXPANDED:
         try:
             for word in [*args, *flags.values()]:
@@ -337,7 +402,8 @@ def _check(keyword: str, args: list[str], is_json: bool, flags: dict[str, str], 
             raise _Error(str(e)) from None
 
 
-def _check_healthcheck(args: list[str]) -> None:
+def _check_healthcheck(args: list[str], flags: dict[str, str]) -> None:
+    """moby's parseHealthConfig: the type, then the options in order (NONE reads none)."""
     kind = args[0].upper()
     if kind == "NONE" and len(args) > 1:
         raise _Error("HEALTHCHECK NONE takes no arguments")
@@ -345,6 +411,33 @@ def _check_healthcheck(args: list[str]) -> None:
         raise _Error("Missing command after HEALTHCHECK CMD")
     if kind not in ("NONE", "CMD"):
         raise _Error(f"Unknown type {_quote(kind)} in HEALTHCHECK (try CMD)")
+    if kind == "CMD":
+        try:
+            healthcheck_options(flags)
+        except ValueError as e:
+            raise _Error(str(e)) from None
+
+
+def healthcheck_options(flags: dict[str, str]) -> tuple[int, int, int, int, int]:
+    """HEALTHCHECK's --interval, --timeout, --start-period and --start-interval (nanoseconds, 0
+    when not given) and --retries, as moby reads them: Go durations of at least 1ms, retries an
+    int32 of at least 1. ValueError with Docker's message otherwise."""
+    from . import golang
+
+    durations = []
+    for name in ("interval", "timeout", "start-period", "start-interval"):
+        text = flags.get(name, "")
+        ns = golang.parse_duration(text) if text else 0
+        if text and ns < 1_000_000:  # container.MinimumDuration
+            raise ValueError(f"Interval {_quote(name)} cannot be less than 1ms")
+        durations.append(ns)
+    retries = 0
+    if flags.get("retries"):
+        retries = golang.parse_int32(flags["retries"])
+        if retries < 1:
+            raise ValueError(f"--retries must be at least 1 (not {retries})")
+    interval, timeout, start_period, start_interval = durations
+    return interval, timeout, start_period, start_interval, retries
 
 
 def _stages(found: list[Instruction], escape: str) -> list[Stage]:
@@ -380,7 +473,7 @@ def _check_from_flags(stages: list[Stage]) -> None:
             if value is None:
                 continue
             problem = None
-            if _INDEX.fullmatch(value):
+            if re.fullmatch(_INDEX, value):
                 number = int(value)
                 problem = "refers to current build stage" if number == index else None
                 problem = problem or ("index out of bounds" if not 0 <= number < index else None)

@@ -3,7 +3,10 @@
 
 Both start with nothing (the docker peer emptied and shown empty, bilge a new store), build
 busybox from scratch as the fixtures were built, then app-v1, app-v2, zoo and multistage on
-it. Medians of 3 rounds, caches dropped before each timing (bench.race).
+it, one `build` command per context. Medians of 3 rounds, caches dropped before each timing
+(bench.race). The fully cached race also times `python -c pass` as many times: the floor a
+Python command cannot go below (the interpreter and site, the venv's editable-install finder
+included), so what bilge itself spends is the difference.
 
 Run: python -m pytest -m benchmark tests/benchmarks/test_build_bench.py -s
 """
@@ -39,6 +42,10 @@ def test_build_vs_docker_classic_builder(dockerd, fixtures_dir: Path) -> None:
             subprocess.run([dockerd.cli, "-H", dockerd.host, "build", "-q", "-t", tag, str(contexts / context)],
                            check=True, capture_output=True, env=env)  # fmt: skip
 
+    def python_alone() -> None:  # the floor: the same interpreter starting five times and doing nothing
+        for _ in ORDER:
+            subprocess.run([sys.executable, "-c", "pass"], check=True, capture_output=True)
+
     def fresh_bilge() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -49,8 +56,9 @@ def test_build_vs_docker_classic_builder(dockerd, fixtures_dir: Path) -> None:
         )
         warm = race(
             "build the fixture contexts, fully cached",
-            {"bilge": (None, bilge_all), "docker build (classic)": (None, docker_all)},
-        )
+            {"bilge": (None, bilge_all), "docker build (classic)": (None, docker_all),
+             "python -c pass, as often": (None, python_alone)},
+        )  # fmt: skip
     finally:
         empty_docker(dockerd)
         shutil.rmtree(scratch, ignore_errors=True)
