@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import require
+from components import require
 
 CHARTS = ("treemap", "unique-shared", "usage")
 FLAGS = [
