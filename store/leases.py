@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +20,10 @@ from pathlib import Path
 
 from .db import Database
 from .errors import BilgeError, InvalidInput
+
+TYPE_CHECKING = False  # mypy takes this as True
+if TYPE_CHECKING:
+    import threading
 
 DEFAULT_TTL = 6 * 3600
 
@@ -61,31 +64,25 @@ def default_ttl() -> float:
     return ttl
 
 
-class _Renewer(threading.Thread):
-    """Every third of the expiry, moves it forward again, through a connection of its own."""
-
-    def __init__(self, path: Path, lease_id: str, ttl: float) -> None:
-        super().__init__(name="bilge-lease", daemon=True)
-        self.path, self.lease_id, self.ttl = path, lease_id, ttl
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        conn: sqlite3.Connection | None = None
-        try:
-            while not self.done.wait(self.ttl / 3):
-                try:
-                    conn = conn or sqlite3.connect(self.path, timeout=self.ttl / 3, isolation_level=None)
-                    renewed = conn.execute(
-                        "UPDATE leases SET expires = ? WHERE id = ? AND expires > ?",
-                        [time.time() + self.ttl, self.lease_id, time.time()],
-                    ).rowcount
-                    if not renewed:
-                        return  # lapsed: renewing now would revive protection that already failed
-                except sqlite3.Error:
-                    pass  # a busy database: the next round tries again, well before the expiry
-        finally:
-            if conn is not None:
-                conn.close()
+def _renew(path: Path, lease_id: str, ttl: float, done: threading.Event) -> None:
+    """The renewer thread: every third of the expiry, moves it forward again, through a
+    connection of its own, until `done`."""
+    conn: sqlite3.Connection | None = None
+    try:
+        while not done.wait(ttl / 3):
+            try:
+                conn = conn or sqlite3.connect(path, timeout=ttl / 3, isolation_level=None)
+                renewed = conn.execute(
+                    "UPDATE leases SET expires = ? WHERE id = ? AND expires > ?",
+                    [time.time() + ttl, lease_id, time.time()],
+                ).rowcount
+                if not renewed:
+                    return  # lapsed: renewing now would revive protection that already failed
+            except sqlite3.Error:
+                pass  # a busy database: the next round tries again, well before the expiry
+    finally:
+        if conn is not None:
+            conn.close()
 
 
 @contextmanager
@@ -98,12 +95,15 @@ def lease(db: Database, path: Path, purpose: str, ttl: float | None = None) -> I
         "INSERT INTO leases (id, purpose, pid, holder, created, expires) VALUES (?, ?, ?, ?, ?, ?)",
         [lease_id, purpose, os.getpid(), holder(os.getpid()), now, now + ttl],
     )
-    renewer = _Renewer(path, lease_id, ttl)
+    import threading  # only work under a lease renews it (a build that is all cache holds none)
+
+    done = threading.Event()
+    renewer = threading.Thread(target=_renew, args=(path, lease_id, ttl, done), name="bilge-lease", daemon=True)
     renewer.start()
     try:
         yield Lease(db, lease_id, purpose)
     finally:
-        renewer.done.set()
+        done.set()
         renewer.join()
         db.execute("DELETE FROM leases WHERE id = ?", [lease_id])
 
