@@ -141,7 +141,7 @@ def run(
             raise InvalidInput(f"invalid reference format: {name}: a tag cannot hold a digest")
     options = Options(
         context=Path(context),
-        dockerfile=Path(file) if file and os.path.isabs(file) else (Path(context) / file if file else None),
+        dockerfile=Path(file).absolute() if file else None,  # as the docker CLI reads -f: from where we are
         tags=tags,
         build_args=_pairs(build_args, "--build-arg"),
         no_cache=no_cache,

@@ -588,3 +588,19 @@ def test_a_steps_child_is_remembered_and_the_newest_wins(store: Store, tmp_path:
     looked: list[str | None] = []
     monkeypatch.setattr(cache, "lookup", lambda s, parent, recorded: looked.append(parent) or real(s, parent, recorded))
     assert build(store, ctx)[0] == first and looked == [None]  # the step FROM scratch; its child knew the next
+
+
+def test_file_is_found_from_where_we_are_as_docker_finds_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """`-f` names a Dockerfile relative to the current directory, not to the context."""
+    ctx = write(tmp_path / "ctx", "FROM scratch\nENV WRONG=1\n")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "Other.dockerfile").write_text("FROM scratch\nENV RIGHT=1\n")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    command.run(str(ctx), root=str(tmp_path / "store"), file="Other.dockerfile", quiet=True)
+    image = capsys.readouterr().out.strip()
+    opened = Store(tmp_path / "store")
+    try:
+        assert config(opened, image)["config"]["Env"][-1] == "RIGHT=1"
+    finally:
+        opened.close()
