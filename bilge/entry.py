@@ -23,6 +23,13 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main() -> None:
+    import gc
+
+    # A listing of 10,000 images makes a few hundred thousand objects and almost no cycles:
+    # at Python's default thresholds the collector runs hundreds of times over them, about
+    # 6% of `images` and `system df -v`. Collecting ten times less often keeps that and
+    # still frees what a long-running command's cycles leave.
+    gc.set_threshold(20_000, 20, 20)
     from bilge.store.build.command import direct
     from bilge.store.errors import BilgeError
 

@@ -175,8 +175,8 @@ def images(
     format: FormatOpt = "table",
 ) -> None:
     """List images."""
-    from .listing import list_images, name_rows
-    from .tables import render
+    from .listing import list_images, name_columns, name_rows
+    from .tables import render, render_columns
 
     check_format(format)
     filters = list(filter or []) + ([f"reference={repository}"] if repository else [])
@@ -189,9 +189,10 @@ def images(
         columns.append(("digest", "DIGEST"))
     columns += [("id", "IMAGE ID"), ("created", "CREATED"), ("size", "SIZE")]
     if format in ("json", "csv"):  # every field, exact values
-        out(render([], columns, format, name_rows(found, True, lambda i: i)))
+        out(render([], columns, format, name_rows(found)))
     else:
-        out(render(name_rows(found, False, lambda i: short_id(i, no_trunc)), columns, format))
+        cells = name_columns(found, digests, lambda i: short_id(i, no_trunc))
+        out(render_columns(cells, [header for _, header in columns], format))
 
 
 def inspect(

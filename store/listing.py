@@ -10,7 +10,7 @@ from .catalog import Catalog
 from .core import Store
 from .errors import InvalidInput
 from .memo import memo
-from .tables import ago, human_size
+from .tables import ago_column, size_column
 from .timeutil import format_utc
 
 FILTER_KEYS = ("dangling", "label", "reference", "before", "since")
@@ -27,27 +27,50 @@ class ImageSummary(NamedTuple):
     repo_digests: list[tuple[str, str]]
 
 
-def name_rows(found: list[ImageSummary], exact: bool, shown_id: Callable[[str], str]) -> list[dict[str, Any]]:
-    """One row per name, as `docker images` lists them: for a table, Docker's human units and
-    the ID as shown; for json and csv (`exact`), full IDs, bytes and the creation time."""
+def name_rows(found: list[ImageSummary]) -> list[dict[str, Any]]:
+    """One record per name, as `docker images` lists them, for json and csv: full IDs, bytes
+    and the creation time."""
     rows = []
     for img in found:
         digest_of = dict(img.repo_digests)
-        ident = img.id if exact else shown_id(img.id)
-        created = format_utc(img.created) if exact else ago(img.created)
-        size: int | str = img.size if exact else human_size(img.size)
-        for repo, tag in img.repo_tags or [("<none>", "<none>")]:
+        created = format_utc(img.created)
+        for repo, tag in img.repo_tags or NO_NAME:
             rows.append(
                 {
                     "repository": repo,
                     "tag": tag,
                     "digest": digest_of.get(repo, "<none>"),
-                    "id": ident,
+                    "id": img.id,
                     "created": created,
-                    "size": size,
+                    "size": img.size,
                 }
             )
     return rows
+
+
+def name_columns(found: list[ImageSummary], digests: bool, shown_id: Callable[[str], str]) -> list[list[str]]:
+    """The table's cells column by column, one row per name as name_rows has them: at 10,000
+    images a dict per row and a clock read per cell were most of `images`."""
+    repos: list[str] = []
+    tags: list[str] = []
+    digest_cells: list[str] = []
+    owner: list[int] = []  # the image each row names
+    for n, img in enumerate(found):
+        digest_of = dict(img.repo_digests)
+        for repo, tag in img.repo_tags or NO_NAME:
+            repos.append(repo)
+            tags.append(tag)
+            owner.append(n)
+            if digests:
+                digest_cells.append(digest_of.get(repo, "<none>"))
+    ids = [shown_id(img.id) for img in found]
+    created = ago_column([img.created for img in found])
+    sizes = size_column([img.size for img in found])
+    per_image = [[column[n] for n in owner] for column in (ids, created, sizes)]
+    return [repos, tags, *([digest_cells] if digests else []), *per_image]
+
+
+NO_NAME = [("<none>", "<none>")]
 
 
 def parse_filters(filters: list[str]) -> dict[str, list[str]]:

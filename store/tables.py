@@ -54,6 +54,20 @@ def ago(timestamp: float | None, now: float | None = None) -> str:
     return human_duration(max(0.0, (now or time.time()) - timestamp)) + " ago"
 
 
+def ago_column(timestamps: list[float | None]) -> list[str]:
+    """`ago` for a whole column, one clock read and each distinct time worded once: images
+    loaded or built together share their times."""
+    now = time.time()
+    worded: dict[float | None, str] = {}
+    return [worded.get(t) or worded.setdefault(t, ago(t, now)) for t in timestamps]
+
+
+def size_column(sizes: list[int], precision: int = 3) -> list[str]:
+    """`human_size` for a whole column, each distinct size worded once (layers repeat)."""
+    worded: dict[int, str] = {}
+    return [worded.get(s) or worded.setdefault(s, human_size(s, precision)) for s in sizes]
+
+
 def _cell(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, (list, dict)) else value
 
