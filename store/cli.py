@@ -160,7 +160,7 @@ def tag(
         from .errors import InvalidInput
 
         raise InvalidInput("refusing to create a tag with a digest reference")
-    store.images.tag(store.images.resolve(source), ref)
+    store.images.tag(source, ref)
 
 
 def images(
