@@ -6,8 +6,8 @@ import json
 import sqlite3
 import time
 
+from . import damaged, reference
 from . import digest as dg
-from . import reference
 from .db import Database, write
 from .errors import Conflict, InvalidInput, NotFound
 from .reference import Reference
@@ -103,6 +103,7 @@ class ImageStore:
         with write(self.db):
             lease.add("image", image_id)  # first: a lapsed lease stops the commit before anything is made
             self.blobs.put(config_bytes)
+            damaged.unmark(self.db, image_id)  # the put rewrote a damaged config
             if self.exists(image_id):
                 return image_id
             for chain in chains:

@@ -134,6 +134,9 @@ class _Writer:
 def _write_image(store: Store, writer: _Writer, sel: _Selected) -> tuple[list[Descriptor], ArchiveEntry]:
     """Write one image's blobs; return its index.json entries and its manifest.json entry."""
     config = store.images.config_bytes(sel.image_id)
+    found = dg.sha256_bytes(config)
+    if found != sel.image_id:  # checked before a byte of it is written
+        raise DigestMismatch(f"image {sel.image_id}: its config blob hashes to {found}: the config on disk was damaged")
     writer.blob(config)
     layers = [writer.layer(chain) for chain in store.images.chain(sel.image_id)]
     manifest = Manifest.build(config, layers, oci=True).to_bytes()
