@@ -81,3 +81,14 @@ def test_prune_between_commit_and_its_tag_keeps_the_new_image(bilge, bilge_root,
     assert prune.stdout == "Total reclaimed space: 0B\n"
     assert json.loads(bilge("inspect", "raced:latest").stdout)[0]["Id"] == out.strip()
     assert bilge("check").returncode == 0
+
+
+def test_prune_during_save_keeps_the_images_being_written(bilge, bilge_root, tmp_path):
+    image = _load_dangling(bilge, tmp_path)
+    out = tmp_path / "saved.tar"
+    with paused(bilge_root, "save", tmp_path / "fifo", "save", "-o", str(out), image) as save:
+        prune = bilge("image", "prune", "-f")
+    _, err = save.communicate()
+    assert (save.returncode, err) == (0, ""), err
+    assert prune.stdout == "Total reclaimed space: 0B\n"
+    assert bilge("load", "-i", out).stdout == f"Loaded image ID: {image}\n"
