@@ -208,8 +208,7 @@ class LayerStore:
             raise _damaged(row, exc) from None
         if "sha256:" + digest.hexdigest() != row["diff_id"]:
             raise DigestMismatch(
-                f"layer {row['diff_id']}: its files re-assemble to sha256:{digest.hexdigest()}: "
-                "the layer on disk was modified"
+                f"layer {row['diff_id']} re-assembles to sha256:{digest.hexdigest()}: the layer on disk was modified"
             )
 
     def _tarsplit(self, row: dict) -> bytes:

@@ -70,7 +70,7 @@ def test_deep_check_names_each_damaged_object_and_the_images_it_breaks_and_save_
     layer = {line.split(":", 2)[1].split()[0]: line for line in lines if line.startswith("layer sha256:")}
     assert "its tar-split blob" in layer[MULTISTAGE_LAYER.split(":")[1]]
     assert layer[MULTISTAGE_LAYER.split(":")[1]].endswith("; it breaks multistage:latest")
-    assert "re-assemble to sha256:" in layer[APP_V2_TOP.split(":")[1]]
+    assert "re-assembles to sha256:" in layer[APP_V2_TOP.split(":")[1]]
     assert layer[APP_V2_TOP.split(":")[1]].endswith("; it breaks app:latest, app:v2")
     zoo = layer[ZOO_MIB.split(":")[1]]
     assert "No such file or directory: " in zoo and zoo.split(": ")[2].endswith("/diff/" + damaged["zoo"])
@@ -81,7 +81,7 @@ def test_deep_check_names_each_damaged_object_and_the_images_it_breaks_and_save_
     for image, named in [
         ("app:v1", f"image {damaged['app:v1']}: its config blob hashes to"),
         ("multistage:latest", f"layer {MULTISTAGE_LAYER}: its tar-split blob"),
-        ("app:v2", f"layer {APP_V2_TOP}: its files re-assemble to"),
+        ("app:v2", f"layer {APP_V2_TOP} re-assembles to"),
         ("zoo:latest", f"layer {ZOO_MIB}: No such file or directory"),
     ]:
         failed = bilge("save", "-o", tmp_path / "out" / "image.tar", image, check=False)
@@ -115,3 +115,20 @@ def test_a_reload_rewrites_a_damaged_config_even_unmarked(bilge, damaged, fixtur
     out = tmp_path / "v1.tar"
     bilge("save", "-o", out, "app:v1")
     assert saved_blobs(out)[damaged["app:v1"]] == fixture_blobs(fixtures_dir)[damaged["app:v1"]]
+
+
+def test_a_pull_heals_what_repair_marked(bilge, bilge_root, registry, fixtures_dir, tmp_path):
+    ref = registry.ref("fixtures/zoo:latest")
+    bilge("pull", "-q", ref)
+    zoo = json.loads(bilge("inspect", ref).stdout)[0]["Id"]
+    truncate(bilge_root / "blobs" / "sha256" / zoo.removeprefix("sha256:"))
+    diff = layer_paths(bilge_root, ZOO_MIB)[0]
+    next(p for p in diff.rglob("*") if p.is_file()).unlink()
+    repaired = bilge("check", "--deep", "--repair", check=False)
+    assert repaired.returncode == 1 and repaired.stderr.count(f"load or pull {ref} again") == 2, repaired.stderr
+
+    bilge("pull", "-q", ref)  # fetches the marked layer again, rewrites the config
+    assert bilge("check", "--deep").stderr == "store is consistent\n"
+    out = tmp_path / "zoo.tar"
+    bilge("save", "-o", out, ref)
+    assert saved_blobs(out).items() <= fixture_blobs(fixtures_dir).items()
