@@ -324,10 +324,13 @@ def rmi(
 
 def pin(images: Annotated[list[str], typer.Argument(help="Images no prune may remove")]) -> None:
     """Protect images from every prune and policy (the label bilge.pin=true does the same)."""
+    from bilge.store.db import write
+
     store = open_store()
     for name in images:
-        image_id = store.images.resolve(name)
-        store.images.pin(image_id)
+        with write(store.db):  # found and pinned in one transaction: no prune comes between
+            image_id = store.images.resolve(name)
+            store.images.pin(image_id)
         out(image_id)
 
 

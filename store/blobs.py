@@ -31,7 +31,7 @@ class BlobStore:
             raise DigestMismatch(f"content of {expected} hashes to {digest}")
         target = self.path(digest)
         self.trash.keep(f"blobs/sha256/{dg.hex_of(digest)}")
-        if not target.exists():
+        if not _holds(target, digest):  # a damaged copy is rewritten, never trusted for being there
             atomic_write(target, data, self.ingest, 0o600)  # configs carry environments: the owner's alone
         return digest
 
@@ -46,3 +46,11 @@ class BlobStore:
             os.unlink(self.path(digest))
         except FileNotFoundError:
             pass
+
+
+def _holds(path: Path, digest: str) -> bool:
+    """Whether the file at `path` is there and hashes to `digest`."""
+    try:
+        return dg.sha256_bytes(path.read_bytes()) == digest
+    except FileNotFoundError:
+        return False

@@ -3,6 +3,9 @@
 Repairs are the ones a crash can make necessary: orphan directories and blobs go to the
 trash, expired leases and their ingest/ scratch are dropped. A row whose files are gone
 cannot be repaired from here and is reported.
+
+`--deep` re-hashes every config and layer (store/verify.py); `--deep --repair` marks what is
+damaged (store/damaged.py) for the next load or pull of it to heal, since a check fetches nothing.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from . import damaged
 from . import digest as dg
 from .core import Store
 from .db import read, write
+from .verify import broken_by, find_damage
 
 
 @dataclass
@@ -26,7 +31,9 @@ class Report:
         return not self.problems
 
 
-def check(store: Store, repair: bool = False) -> Report:
+def check(store: Store, repair: bool = False, deep: bool = False) -> Report:
+    """`deep`: also re-hash every config and layer (store/verify.py); with `repair`, mark what
+    fails so that the next load or pull of it heals it."""
     report = Report()
     with write(store.db) if repair else read(store.db):
         _leases(store, report, repair)
@@ -34,6 +41,10 @@ def check(store: Store, repair: bool = False) -> Report:
         _blobs(store, report, repair)
         _images(store, report)
         _containers(store, report, repair)
+        if not deep:  # a deep check finds each marked object again, or finds it healed
+            _marked(store, report)
+    if deep:
+        _deep(store, report, repair)
     if not store.db.read_only:
         store.trash.finish()
     return report
@@ -110,3 +121,25 @@ def _containers(store: Store, report: Report, repair: bool) -> None:
     for cid in rows:
         if not (store.layout.containers / cid).is_dir():
             report.problems.append(f"container {cid}: its directory is missing")
+
+
+def _marked(store: Store, report: Report) -> None:
+    for kind, ref, why in damaged.marks(store.db):
+        names = ", ".join(broken_by(store, kind, ref))
+        report.problems.append(f"{why} (found by check --deep): load or pull {names} again to heal it")
+
+
+def _deep(store: Store, report: Report, repair: bool) -> None:
+    found = find_damage(store)
+    report.problems += [f"{d.why}; it breaks {', '.join(d.images)}" for d in found]
+    if not repair:
+        return
+    still = {(d.kind, d.ref) for d in found}
+    with write(store.db):
+        for kind, ref, _ in damaged.marks(store.db):
+            if (kind, ref) not in still:
+                damaged.unmark(store.db, ref)  # healed since it was marked
+        for d in found:
+            if store.images.exists(d.ref) if d.kind == "config" else store.layers.exists(d.ref):
+                damaged.mark(store.db, d.kind, d.ref, d.why)
+                report.repaired.append(f"marked {d.name} damaged: load or pull {', '.join(d.images)} again to heal it")

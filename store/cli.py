@@ -160,7 +160,7 @@ def tag(
         from .errors import InvalidInput
 
         raise InvalidInput("refusing to create a tag with a digest reference")
-    store.images.tag(store.images.resolve(source), ref)
+    store.images.tag(source, ref)
 
 
 def images(
@@ -262,13 +262,25 @@ def history(
 
 
 def check(
-    repair: Annotated[bool, typer.Option("--repair", help="Move orphans to the trash, drop expired leases")] = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Move orphans to the trash, drop expired leases; with --deep, mark damage for a reload to heal",
+        ),
+    ] = False,
+    deep: Annotated[
+        bool,
+        typer.Option(
+            "--deep", help="Also re-hash every config and layer against its digest, naming the images it breaks"
+        ),
+    ] = False,
 ) -> None:
     """Verify that every file in the store has a row and every row has its files."""
     from .check import check as run_check
     from .errors import BilgeError
 
-    report = run_check(open_store(), repair)
+    report = run_check(open_store(), repair, deep)
     for line in report.repaired:
         err(line)
     for line in report.problems:

@@ -290,6 +290,20 @@ def _v10_build_memo(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v11_damaged(db: sqlite_utils.Database) -> None:
+    """What `check --deep --repair` found damaged: an image's config blob (by image ID) or a
+    layer (by chain ID), so the next load or pull of the same content rewrites it instead of
+    keeping the stored copy. A mark goes when the object is healed, or with its row."""
+    db.table("damaged").create(
+        {"ref": str, "kind": str, "why": str, "found": float}, pk="ref", not_null={"kind", "why", "found"}
+    )
+    for table, key in (("images", "id"), ("layers", "chain_id")):
+        db.execute(
+            f"CREATE TRIGGER damaged_{table}_gone AFTER DELETE ON {table} "
+            f"BEGIN DELETE FROM damaged WHERE ref = OLD.{key}; END"
+        )
+
+
 MIGRATIONS: list[Migration] = [
     _v1_core,
     _v2_containers,
@@ -301,6 +315,7 @@ MIGRATIONS: list[Migration] = [
     _v8_generation,
     _v9_lease_holders,
     _v10_build_memo,
+    _v11_damaged,
 ]
 
 

@@ -42,14 +42,13 @@ def copy_tree(src: str, dst: str) -> None:
 
     links: dict[tuple[int, int], str] = {}
     is_root = os.geteuid() == 0
-    dirs: list[tuple[str, os.stat_result]] = []
+    dirs: list[tuple[str, str, os.stat_result]] = []
     for parent, dirnames, filenames in os.walk(src):
         rel = os.path.relpath(parent, src)
         out_parent = dst if rel == "." else os.path.join(dst, rel)
         st = os.lstat(parent)
         os.mkdir(out_parent, 0o700)
-        dirs.append((out_parent, st))
-        _copy_xattrs(parent, out_parent)
+        dirs.append((parent, out_parent, st))
         for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(parent, d))]:
             source, target = os.path.join(parent, name), os.path.join(out_parent, name)
             st = os.lstat(source)
@@ -71,8 +70,8 @@ def copy_tree(src: str, dst: str) -> None:
                 continue  # sockets are not layer content
             _copy_meta(source, target, st, is_root)
         dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(parent, d))]
-    for path, st in reversed(dirs):
-        _copy_meta(None, path, st, is_root)
+    for source, path, st in reversed(dirs):
+        _copy_meta(source, path, st, is_root)
 
 
 def _copy_xattrs(source: str, target: str) -> None:
@@ -87,13 +86,14 @@ def _copy_xattrs(source: str, target: str) -> None:
             pass
 
 
-def _copy_meta(source: str | None, target: str, st: os.stat_result, is_root: bool) -> None:
+def _copy_meta(source: str, target: str, st: os.stat_result, is_root: bool) -> None:
+    """Owner, then xattrs, then mode and times: chown clears security.capability (and setuid),
+    so an xattr set before it would be lost."""
     import stat
 
-    if source is not None:
-        _copy_xattrs(source, target)
     if is_root:
         os.lchown(target, st.st_uid, st.st_gid)
+    _copy_xattrs(source, target)
     if not stat.S_ISLNK(st.st_mode):
         os.chmod(target, stat.S_IMODE(st.st_mode))
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)

@@ -6,8 +6,8 @@ import json
 import sqlite3
 import time
 
+from . import damaged, reference
 from . import digest as dg
-from . import reference
 from .db import Database, write
 from .errors import Conflict, InvalidInput, NotFound
 from .reference import Reference
@@ -103,6 +103,7 @@ class ImageStore:
         with write(self.db):
             lease.add("image", image_id)  # first: a lapsed lease stops the commit before anything is made
             self.blobs.put(config_bytes)
+            damaged.unmark(self.db, image_id)  # the put rewrote a damaged config
             if self.exists(image_id):
                 return image_id
             for chain in chains:
@@ -134,11 +135,22 @@ class ImageStore:
             )
         return image_id
 
-    def tag(self, image_id: str, ref: Reference) -> str | None:
-        """Point `ref` at the image; returns the image the tag was taken from, if any."""
+    def hold(self, name: str, lease: Lease) -> str:
+        """The image `name` resolves to, held by `lease` from this read on: a prune between
+        finding an image and writing what refers to it would leave the write pointing at nothing."""
+        with write(self.db):
+            image_id = self.resolve(name)
+            lease.add("image", image_id)
+        return image_id
+
+    def tag(self, image: str, ref: Reference) -> str | None:
+        """Point `ref` at the image `image` names (an ID or any name `resolve` takes), found in
+        the transaction that tags it, so that no prune can come between; returns the image the
+        tag was taken from, if any."""
         if not ref.tag:
             raise InvalidInput(f"{ref}: a tag is required")
         with write(self.db):
+            image_id = self.resolve(image)
             row = self.db.execute(
                 "SELECT image_id FROM tags WHERE repository = ? AND tag = ?", [ref.repository, ref.tag]
             ).fetchone()

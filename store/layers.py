@@ -8,10 +8,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import damaged
 from . import digest as dg
 from .blobs import BlobStore
 from .db import Database, write
-from .errors import DigestMismatch, NotFound
+from .errors import DigestMismatch, InvalidInput, NotFound
 from .fsutil import copy_tree, new_scratch_dir
 from .leases import Lease
 from .paths import Layout
@@ -85,7 +86,8 @@ class LayerStore:
         with write(self.db):
             lease.add("layer", chain)  # first: a lapsed lease stops the commit before anything is made
             tarsplit = self.blobs.put(info.tarsplit)
-            if self.exists(chain):
+            stored = self.exists(chain)
+            if stored and not damaged.is_marked(self.db, chain):
                 import shutil
 
                 shutil.rmtree(ingested.path)
@@ -94,9 +96,16 @@ class LayerStore:
             if lower:
                 (ingested.path / "lower").write_text(lower)
             (ingested.path / "link").write_text(short)
-            self.trash.claim(f"layers/{name}")
-            self.trash.claim(f"layers/l/{short}")
+            self.trash.claim(f"layers/{name}")  # a damaged copy goes to the trash
             os.rename(ingested.path, self.layout.layers / name)
+            if stored:  # healed: the same chain, its l/ link and row stay, its files are new
+                self.db.execute(
+                    "UPDATE layers SET size = ?, disk = ?, entries = ?, tarsplit = ?, whiteouts = ? WHERE chain_id = ?",
+                    [info.size, info.disk, info.entries, tarsplit, info.whiteouts, chain],
+                )
+                damaged.unmark(self.db, chain)
+                return chain
+            self.trash.claim(f"layers/l/{short}")
             os.symlink(f"../{name}/diff", self.layout.links / short)
             self.db.execute(
                 "INSERT INTO layers (chain_id, diff_id, parent, dir, short, size, disk, entries, tarsplit,"
@@ -140,6 +149,10 @@ class LayerStore:
     def exists(self, chain: str) -> bool:
         return self.db.execute("SELECT 1 FROM layers WHERE chain_id = ?", [chain]).fetchone() is not None
 
+    def intact(self, chain: str) -> bool:
+        """Stored and not marked damaged: a load or pull can reuse it instead of extracting it again."""
+        return self.exists(chain) and not damaged.is_marked(self.db, chain)
+
     def get(self, chain: str) -> dict:
         rows = list(self.db.query("SELECT * FROM layers WHERE chain_id = ?", [chain]))
         if not rows:
@@ -172,21 +185,45 @@ class LayerStore:
     def tar_size(self, chain: str) -> int:
         from .layerfs.tarsplit import segment_sizes  # only save and push re-assemble
 
-        return sum(segment_sizes(self.blobs.get(self.get(chain)["tarsplit"])))
+        row = self.get(chain)
+        try:
+            return sum(segment_sizes(self._tarsplit(row)))
+        except _DAMAGE as exc:
+            raise _damaged(row, exc) from None
 
     def tar(self, chain: str) -> Iterator[bytes]:
-        """The layer's original tar, re-assembled and verified against its diff_id as it streams."""
+        """The layer's original tar, re-assembled and verified against its diff_id as it streams;
+        damage (to the tar-split or the files) fails as one line naming the layer."""
         import hashlib
 
         from .layerfs.tarsplit import assemble
 
         row = self.get(chain)
         digest = hashlib.sha256()
-        diff = self.layout.layers / row["dir"] / "diff"
-        for chunk in assemble(str(diff), self.blobs.get(row["tarsplit"])):
-            digest.update(chunk)
-            yield chunk
+        try:
+            for chunk in assemble(str(self.layout.layers / row["dir"] / "diff"), self._tarsplit(row)):
+                digest.update(chunk)
+                yield chunk
+        except _DAMAGE as exc:
+            raise _damaged(row, exc) from None
         if "sha256:" + digest.hexdigest() != row["diff_id"]:
             raise DigestMismatch(
                 f"layer {row['diff_id']} re-assembles to sha256:{digest.hexdigest()}: the layer on disk was modified"
             )
+
+    def _tarsplit(self, row: dict) -> bytes:
+        """The layer's tar-split blob, checked against its digest first."""
+        blob = self.blobs.get(row["tarsplit"])
+        found = dg.sha256_bytes(blob)
+        if found != row["tarsplit"]:
+            raise InvalidInput(f"its tar-split blob {row['tarsplit']} hashes to {found}")
+        return blob
+
+
+# What re-assembling a damaged layer meets: a garbled tar-split, a file missing or shorter than its entry.
+_DAMAGE = (InvalidInput, NotFound, OSError)
+
+
+def _damaged(row: dict, exc: Exception) -> DigestMismatch:
+    why = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) else str(exc)
+    return DigestMismatch(f"layer {row['diff_id']}: {why}: the layer on disk was damaged")

@@ -117,7 +117,7 @@ class Committer:
     def layer(self, name: str, diff_id: str, parent: str | None) -> str:
         chain = dg.chain_id(parent, diff_id)
         with write(self.store.db):
-            if self.store.layers.exists(chain):
+            if self.store.layers.intact(chain):
                 self.lease.add("layer", chain)
                 return chain
         ingested = self.source_layer(name).ingested

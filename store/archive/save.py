@@ -13,15 +13,17 @@ import os
 import tarfile
 import tempfile
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
 from .. import digest as dg
-from .. import reference
+from .. import reference, testpoints
 from ..core import Store
 from ..errors import DigestMismatch, InvalidInput
 from ..layerfs.streams import ReadStream
+from ..leases import Lease
 from ..oci import mediatypes as mt
 from ..oci.model import ArchiveEntry, ArchiveManifest, Descriptor, Index, Manifest, blob_path
 
@@ -54,11 +56,12 @@ class _ChunkReader(ReadStream):
         return out
 
 
-def select(store: Store, names: list[str]) -> list[_Selected]:
-    """Images to save with the names each carries, as `docker save` picks them."""
+def select(store: Store, names: list[str], lease: Lease | None) -> list[_Selected]:
+    """Images to save with the names each carries, as `docker save` picks them; held by `lease`
+    (None on a read-only store, which no prune can change) until the archive is written."""
     chosen: dict[str, _Selected] = {}
     for name in names:
-        image_id = store.images.resolve(name)
+        image_id = store.images.hold(name, lease) if lease else store.images.resolve(name)
         entry = chosen.setdefault(image_id, _Selected(image_id))
         for ref in _refs_for(store, name, image_id):
             if ref not in entry.refs:
@@ -134,6 +137,9 @@ class _Writer:
 def _write_image(store: Store, writer: _Writer, sel: _Selected) -> tuple[list[Descriptor], ArchiveEntry]:
     """Write one image's blobs; return its index.json entries and its manifest.json entry."""
     config = store.images.config_bytes(sel.image_id)
+    found = dg.sha256_bytes(config)
+    if found != sel.image_id:  # checked before a byte of it is written
+        raise DigestMismatch(f"image {sel.image_id}: its config blob hashes to {found}: the config on disk was damaged")
     writer.blob(config)
     layers = [writer.layer(chain) for chain in store.images.chain(sel.image_id)]
     manifest = Manifest.build(config, layers, oci=True).to_bytes()
@@ -177,7 +183,13 @@ def save(store: Store, names: list[str], output: Path | None, stdout: BinaryIO) 
     A symlink is written through (its target replaced), and what is not a regular file (a
     device, a FIFO) is written into, as `docker save -o` does: renaming over /dev/null would
     destroy it."""
-    images = select(store, names)
+    with nullcontext() if store.db.read_only else store.lease("save") as lease:
+        images = select(store, names, lease)
+        testpoints.reached("save")
+        _write_to(store, images, output, stdout)
+
+
+def _write_to(store: Store, images: list[_Selected], output: Path | None, stdout: BinaryIO) -> None:
     if output is None:
         write_archive(store, images, stdout)
         return

@@ -13,9 +13,8 @@ keys sorted, as Docker writes them.
 from __future__ import annotations
 
 import copy
-from contextlib import nullcontext
 
-from .. import reference
+from .. import reference, testpoints
 from ..core import Store
 from ..errors import InvalidInput, NotFound
 from ..images import child_config
@@ -38,7 +37,7 @@ def commit(
     if current is None:
         raise NotFound(f"No such container: {c.id}")
     containers = store.containers
-    with containers.locked(c.id):
+    with containers.locked(c.id), store.lease("commit") as lease:  # held until the tag is written
         current = containers.get(c.id)
         if current is None:
             raise NotFound(f"No such container: {c.id}")
@@ -46,10 +45,11 @@ def commit(
         if rt is not None:
             rt.pause(c.id)
         try:
-            image_id = commit_config(store, current, config, author, message)
+            image_id = commit_config(store, current, config, lease, author, message)
         finally:
             if rt is not None:
                 rt.resume(c.id)
+        testpoints.reached("commit")
         if ref is not None:
             store.images.tag(image_id, ref)
     return image_id
@@ -59,26 +59,26 @@ def commit_config(
     store: Store,
     c: Container,
     config: dict,
+    lease: Lease,
     author: str = "",
     message: str = "",
-    lease: Lease | None = None,
     recorded: dict | None = None,
 ) -> str:
     """The container's changes as a child image of its image with `config`; the new image and
-    layer are held by `lease` (a build's, which must outlive the step), else by one of its own.
+    layer are held by the caller's `lease`, which must outlive what it does with the image next
+    (a build's next step, commit's tag).
     `recorded` is the container config to record (a build records what its cache compares),
     by default the container's own; its Cmd is the history's `created_by`."""
     writer = driver_for(c.driver).layer_writer(store, c)
     parent = store.images.config(c.image_id)
     chain = store.images.chain(c.image_id)
-    with store.lease("commit") if lease is None else nullcontext(lease) as lease:
-        diff_id = None
-        if writer is not None:
-            with tar_pipe(writer) as stream:
-                ingested = store.layers.ingest(stream, lease)
-            diff_id = ingested.info.diff_id
-            store.layers.commit(ingested, chain[-1] if chain else None, lease)
-        shown = recorded if recorded is not None else c.docker_config
-        created_by = " ".join(shown.get("Cmd") or [])
-        body = child_config(parent, config, c.id, shown, created_by, diff_id, author, message)
-        return store.images.create(body, lease, parent=c.image_id)
+    diff_id = None
+    if writer is not None:
+        with tar_pipe(writer) as stream:
+            ingested = store.layers.ingest(stream, lease)
+        diff_id = ingested.info.diff_id
+        store.layers.commit(ingested, chain[-1] if chain else None, lease)
+    shown = recorded if recorded is not None else c.docker_config
+    created_by = " ".join(shown.get("Cmd") or [])
+    body = child_config(parent, config, c.id, shown, created_by, diff_id, author, message)
+    return store.images.create(body, lease, parent=c.image_id)

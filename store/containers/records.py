@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import testpoints
 from ..core import Store
 from ..db import write
 from ..errors import Conflict, InvalidInput, NotFound
@@ -157,17 +158,18 @@ class ContainerStore:
         """Make the directory under ingest/ (a vfs copy can take a while), then rename it into
         containers/ and insert the row in one transaction, touching the image's last-used time."""
         store = self.store
-        image_id = store.images.resolve(opts.image)
-        ancestry = drivers.image_ancestry(store, image_id)
-        cid = names.new_id()
         name = names.check_name(opts.name) if opts.name is not None else None
-        config = container_config(store.images.config(image_id), opts, cid)
-        driver = drivers.choose(self.layout, ancestry, opts.storage_driver)
         with store.lease("create") as lease:
+            image_id = store.images.hold(opts.image, lease)
+            ancestry = drivers.image_ancestry(store, image_id)
+            cid = names.new_id()
+            config = container_config(store.images.config(image_id), opts, cid)
+            driver = drivers.choose(self.layout, ancestry, opts.storage_driver)
             (self.layout.ingest / lease.id).mkdir(exist_ok=True)
             work = new_scratch_dir(self.layout.ingest / lease.id, "container-")
             rootfs.make_init_layer(work / "init")
             disk = driver.prepare(self.layout, work, ancestry)
+            testpoints.reached("create")
             with write(self.db):
                 lease.add("image", image_id)
                 if hold is not None:  # a build step's: no prune takes it before its commit

@@ -53,6 +53,6 @@ def run_step(
             return Ran(code, None, container.id)
         finished = lifecycle.refresh(store, container)
         assert finished is not None
-        return Ran(0, commit_config(store, finished, config, lease=lease, recorded=recorded), container.id)
+        return Ran(0, commit_config(store, finished, config, lease, recorded=recorded), container.id)
     finally:
         lifecycle.remove(store, container, force=True)

@@ -65,26 +65,33 @@ class Recording:
 
 
 def _decode(blob: bytes) -> Iterator[bytes | tuple[str, int]]:
+    """The segments; a truncated or garbled blob is refused, never read as a shorter tar."""
     import zstandard
 
+    decompressor = zstandard.ZstdDecompressor().decompressobj()
     try:
-        data = zstandard.ZstdDecompressor().decompressobj().decompress(blob)
+        data = decompressor.decompress(blob)
     except zstandard.ZstdError as exc:
         raise InvalidInput(f"corrupt tar-split ({exc})") from None
+    if not decompressor.eof:
+        raise InvalidInput("truncated tar-split")
     pos = 0
-    while pos < len(data):
-        kind = data[pos : pos + 1]
-        if kind == _RAW:
-            (length,) = struct.unpack_from(">I", data, pos + 1)
-            yield data[pos + 5 : pos + 5 + length]
-            pos += 5 + length
-        elif kind == _FILE:
-            size, plen = struct.unpack_from(">QH", data, pos + 1)
-            start = pos + 11
-            yield os.fsdecode(data[start : start + plen]), size
-            pos = start + plen
-        else:
-            raise InvalidInput("corrupt tar-split record")
+    try:
+        while pos < len(data):
+            kind = data[pos : pos + 1]
+            if kind == _RAW:
+                (length,) = struct.unpack_from(">I", data, pos + 1)
+                start, pos = pos + 5, pos + 5 + length
+            elif kind == _FILE:
+                size, plen = struct.unpack_from(">QH", data, pos + 1)
+                start, pos = pos + 11, pos + 11 + plen
+            else:
+                raise InvalidInput("corrupt tar-split record")
+            if pos > len(data):
+                raise InvalidInput("truncated tar-split record")
+            yield data[start:pos] if kind == _RAW else (os.fsdecode(data[start:pos]), size)
+    except struct.error:
+        raise InvalidInput("truncated tar-split record") from None
 
 
 def segment_sizes(blob: bytes) -> Iterator[int]:

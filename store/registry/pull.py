@@ -147,7 +147,7 @@ class _Pull:
         todo: dict[str, Descriptor] = {}
         with write(self.store.db):
             for desc, chain in zip(layer_descs, dg.chain_ids(diff_ids)):
-                if self.store.layers.exists(chain):
+                if self.store.layers.intact(chain):
                     lease.add("layer", chain)
                     self.progress.finish(desc.digest, "Already exists")
                 elif desc.digest not in todo:

@@ -236,12 +236,13 @@ def push(
     ref = reference.parse(name)
     if ref.digest:
         raise InvalidInput(f"cannot push a digest reference: {name}")
-    try:
-        image_id = store.images.resolve(f"{ref.repository}:{ref.tag}")
-    except NotFound:
-        raise NotFound(f"An image does not exist locally with the tag: {ref.familiar}") from None
-    client = Client(ref.domain, auth.lookup(ref.domain), insecure, cancel)
-    try:
-        return _Push(store, client, ref, progress or Silent()).run(image_id)
-    finally:
-        client.close()
+    with store.lease("push") as lease:  # held until the pushed digest is recorded
+        try:
+            image_id = store.images.hold(f"{ref.repository}:{ref.tag}", lease)
+        except NotFound:
+            raise NotFound(f"An image does not exist locally with the tag: {ref.familiar}") from None
+        client = Client(ref.domain, auth.lookup(ref.domain), insecure, cancel)
+        try:
+            return _Push(store, client, ref, progress or Silent()).run(image_id)
+        finally:
+            client.close()

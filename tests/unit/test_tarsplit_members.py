@@ -6,7 +6,11 @@ from __future__ import annotations
 import io
 import tarfile
 
-from bilge.store.layerfs.tarsplit import Recording, members
+import pytest
+import zstandard
+
+from bilge.store.errors import InvalidInput
+from bilge.store.layerfs.tarsplit import Recording, members, segment_sizes
 
 
 def test_members_come_from_the_headers_alone() -> None:
@@ -29,3 +33,22 @@ def test_members_come_from_the_headers_alone() -> None:
     recording.raw(raw[position:])
     found = [(m.name, m.size) for m in members(recording.encode())]
     assert found == [("a", 5), (long, 700)]
+
+
+@pytest.mark.parametrize(
+    "cut, said",
+    [
+        (lambda blob: blob[: len(blob) // 2], "truncated tar-split"),  # the zstd frame cut short
+        (
+            lambda blob: zstandard.ZstdCompressor().compress(zstandard.decompress(blob)[:-3]),
+            "truncated tar-split record",
+        ),
+    ],
+)
+def test_a_truncated_tar_split_is_refused_not_read_as_a_shorter_tar(cut, said) -> None:
+    """Readers that do not check the blob's digest first (members, for waste) get one clear error."""
+    recording = Recording()
+    recording.raw(b"h" * 512)
+    recording.file("some/file", 10)
+    with pytest.raises(InvalidInput, match=f"^{said}$"):
+        list(segment_sizes(cut(recording.encode())))
