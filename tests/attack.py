@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import os
 import signal
+import sqlite3
 import sys
 import tempfile
 import time
@@ -206,6 +207,32 @@ def findings(root: Path) -> tuple[list[str], list[str]]:
     assert lines, f"check failed with no finding: {result.stderr}"
     debris = [line for line in lines if line.startswith(CRASH_DEBRIS)]
     return debris, [line for line in lines if line not in debris]
+
+
+# --- the store before and after ------------------------------------------------------------
+
+
+def listing(root: Path) -> list[str]:
+    """Every path under a store root but the database files and the memoized figures (cache/,
+    derived from the database by read-only commands, as the database's own files are)."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            rel = os.path.relpath(os.path.join(dirpath, name), root)
+            if not rel.startswith(("bilge.db", "cache")):
+                out.append(rel)
+    return sorted(out)
+
+
+def rows(root: Path) -> dict[str, int]:
+    con = sqlite3.connect(root / "bilge.db")
+    try:
+        return {
+            t: con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("images", "layers", "tags", "image_layers", "leases")
+        }
+    finally:
+        con.close()
 
 
 # --- counts, printed in the terminal summary --------------------------------------------------

@@ -6,7 +6,7 @@ lease, its scratch, files whose row never got written), never a row without its 
 pinned images that were tagged before and are no command's target still `save` to the same
 bytes; and once `check --repair` has run, `check` passes. The seed is printed (in the summary
 and in any failure); `BILGE_ATTACK_SEED` replays a run, `BILGE_ATTACK_KILLS` sets the kills per
-command (30 by default: 210 in all).
+command (25 by default: 175 in all).
 """
 
 from __future__ import annotations
@@ -26,16 +26,16 @@ from containers_support import FIXTURE_IMAGES, needs_containers
 from bilge.fabricate import Image, docker_archive, layer_tar
 
 SEED = int(os.environ.get("BILGE_ATTACK_SEED") or random.SystemRandom().randrange(1 << 32))
-KILLS = int(os.environ.get("BILGE_ATTACK_KILLS", "30"))
+KILLS = int(os.environ.get("BILGE_ATTACK_KILLS", "25"))
 WITNESSES = ("busybox:latest", "app:v1", "zoo:latest")
 TARGET = "attack/target:latest"
 KEEPER = "attack-keeper"  # the container that commit commits, made once
 
 
 def target_archive() -> bytes:
-    """Three layers of 40 files (~2.4 MB): enough work for a kill to land inside it."""
+    """Three layers of 30 files (~1.8 MB): enough work for a kill to land inside it."""
     return docker_archive(
-        [Image([TARGET], [layer_tar(f"crash-{n}", {f"d{n}/f{i}": 20_000 for i in range(40)}) for n in range(3)])]
+        [Image([TARGET], [layer_tar(f"crash-{n}", {f"d{n}/f{i}": 20_000 for i in range(30)}) for n in range(3)])]
     )
 
 
