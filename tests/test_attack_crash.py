@@ -133,6 +133,7 @@ def test_sigkill_at_random_moments_leaves_a_store_check_passes(
         time.sleep(fraction * durations[scenario.name])
         if not child.kill():
             attack.count("crash", f"{scenario.name}: done before the kill")
+            durations[scenario.name] *= 0.8  # the uncut run was slower than this state's: aim earlier
             assert child.result().returncode == 0, f"{where}: {child.result().stderr}"
             continue
         killed += 1
