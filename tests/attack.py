@@ -53,10 +53,7 @@ CRASH_DEBRIS = (
 
 def warm() -> None:
     for name in WARM:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass  # a module moved: the child imports what it needs, only slower
+        importlib.import_module(name)
 
 
 @dataclass
