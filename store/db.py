@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -31,9 +32,11 @@ class Database:
     def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         try:
             return self.conn.execute(sql, tuple(params))
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as exc:
             if self.read_only:  # a write outside write(): a lease, a pin
                 raise ReadOnly(f"{self.read_only}: this command writes, and was not run") from None
+            if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                raise DiskFull("the store's file system is full: free some space (`bilge image prune` can)") from None
             raise
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> Iterator[dict[str, Any]]:
@@ -338,7 +341,16 @@ def _cascade(db: Database) -> None:
 def connect(path: Path) -> Database:
     """Open (creating and migrating if needed) with WAL, foreign keys and a generous busy wait."""
     conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError:
+        # On a full disk the WAL's -shm index cannot be made, and SQLite says only "disk I/O error".
+        if os.statvfs(path.parent).f_bavail == 0:
+            conn.close()
+            raise DiskFull(
+                f"the file system of the store at {path.parent} is full: free some space (`bilge image prune` can)"
+            ) from None
+        raise
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     db = Database(conn)
@@ -366,6 +378,10 @@ def connect_read_only(path: Path, why: str) -> Database:
     if _version(db) < len(MIGRATIONS):
         raise ReadOnly(f"{why}, and its database needs migrating to this bilge's schema first")
     return db
+
+
+class DiskFull(BilgeError):
+    """No room left for the database to write; commands that free space release the reserve first."""
 
 
 class ReadOnly(BilgeError):

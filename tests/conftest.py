@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from components import _SBIN, _fail_or_skip, require
 
-pytest_plugins = ["registry_fixtures", "containers_support"]
+pytest_plugins = ["registry_fixtures", "containers_support", "attack"]
 
 REPO = Path(__file__).resolve().parent.parent
 # Tests make thousands of small files; on the CI machine's ext4 each create costs ~0.5 ms, on

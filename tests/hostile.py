@@ -234,3 +234,66 @@ def docker_archive(
     for n, (name, layer) in enumerate(zip(layer_names, layers)):
         entries += [directory(str(n)), file(name, layer)]
     return tar(entries)
+
+
+# --- headers and JSON that lie about their types and sizes ----------------------------------
+
+
+def pax_file(name: str, headers: dict[str, str], data: bytes = PAYLOAD) -> Entry:
+    """A regular file whose PAX extended header carries `headers` verbatim (mtime, uid, size…)."""
+    info, payload = file(name, data)
+    info.pax_headers = headers
+    return info, payload
+
+
+def device_tar(major: int, minor: int) -> bytes:
+    """One character device with these numbers; GNU format, which writes any size in base-256."""
+    info = _info("dev", tarfile.CHRTYPE)
+    info.devmajor, info.devminor = major, minor
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tf:
+        tf.addfile(info)
+    return out.getvalue()
+
+
+def nested(depth: int) -> bytes:
+    """A JSON array `depth` levels deep: `[[[…]]]`."""
+    return b"[" * depth + b"]" * depth
+
+
+def raw_archive(
+    manifest: bytes | object, config: bytes | object, layers: list[bytes] = (), extra: list[Entry] = ()
+) -> bytes:
+    """A `docker save` archive whose manifest.json and config are exactly these (JSON values are
+    dumped, bytes kept), layers at `n/layer.tar`; `extra` entries are appended as given.
+
+    Write the config's name in the manifest as "CONFIG"; it becomes the config's file name.
+    """
+    config_bytes = config if isinstance(config, bytes) else json.dumps(config).encode()
+    config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
+    manifest_bytes = manifest if isinstance(manifest, bytes) else json.dumps(manifest).encode()
+    entries: list[Entry] = [
+        file("manifest.json", manifest_bytes.replace(b'"CONFIG"', json.dumps(config_name).encode())),
+        file(config_name, config_bytes),
+    ]
+    for n, layer in enumerate(layers):
+        entries += [directory(str(n)), file(f"{n}/layer.tar", layer)]
+    return tar(entries + list(extra))
+
+
+def config_for(layers: list[bytes], **override: object) -> dict:
+    """The config docker_archive writes for `layers`, with top-level keys replaced by `override`."""
+    return {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id(layer) for layer in layers]},
+        **override,
+    }
+
+
+def manifest_for(layers: list[bytes], repo_tag: str = "hostile:latest", **override: object) -> list[dict]:
+    return [
+        {"Config": "CONFIG", "RepoTags": [repo_tag], "Layers": [f"{n}/layer.tar" for n in range(len(layers))]}
+        | override
+    ]

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
 import hostile as h
 import pytest
+from attack import listing, rows
 
 LIMIT_BYTES = 8 << 20
 LIMIT_ENTRIES = 256
@@ -95,18 +95,6 @@ STDIN_CASES = ["symlink-write-through-absolute", "corrupt-gzip"]
 # --- the store before and after -------------------------------------------------------------
 
 
-def listing(root: Path) -> list[str]:
-    """Every path under a store root but the database files and the memoized figures (cache/,
-    derived from the database by read-only commands, as the database's own files are)."""
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            rel = os.path.relpath(os.path.join(dirpath, name), root)
-            if not rel.startswith(("bilge.db", "cache")):
-                out.append(rel)
-    return sorted(out)
-
-
 @pytest.fixture(scope="module")
 def empty_listing(tmp_path_factory) -> list[str]:
     """What a fresh store holds once a command that makes one (load, pull) has opened it."""
@@ -115,17 +103,6 @@ def empty_listing(tmp_path_factory) -> list[str]:
     root = tmp_path_factory.mktemp("empty") / "root"
     Store(root).close()
     return listing(root)
-
-
-def rows(root: Path) -> dict[str, int]:
-    con = sqlite3.connect(root / "bilge.db")
-    try:
-        return {
-            t: con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-            for t in ("images", "layers", "tags", "image_layers", "leases")
-        }
-    finally:
-        con.close()
 
 
 def fingerprint(path: str) -> tuple:

@@ -166,6 +166,8 @@ class _Applier:
             self._write_file(ti, rec, path, rel)
             return
         if ti.issym():
+            if not ti.linkname:  # symlink(2) refuses an empty target (ENOENT, naming no entry)
+                raise InvalidInput(f"layer entry {ti.name!r}: a symlink with an empty target")
             self._create(path, rel, lambda: os.symlink(ti.linkname, path))
         elif ti.islnk():
             target = self._hardlink_target(ti)
