@@ -134,6 +134,11 @@ class ImageStore:
             )
         return image_id
 
+    def set_parents(self, parents: dict[str, str]) -> None:
+        """Record image ID -> Parent links, also for images that were already stored."""
+        with write(self.db):
+            self.db.conn.executemany("UPDATE images SET parent = ? WHERE id = ?", [(p, i) for i, p in parents.items()])
+
     def tag(self, image_id: str, ref: Reference) -> str | None:
         """Point `ref` at the image; returns the image the tag was taken from, if any."""
         if not ref.tag:
