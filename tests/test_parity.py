@@ -1,0 +1,181 @@
+"""Docker parity on real images (issue 15, items 14–19), each checked against the real dockerd
+the suite starts: the same archive or change goes to both, and what they say must agree.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+from functools import partial
+from pathlib import Path
+
+import pytest
+from components import require
+from test_save_interop import DANGLING, empty_docker, members
+
+BUSYBOX = "sha256:106bc139e69eba88ef6be01398e1eba4ee4819aee52c999902f6a1559ba95dd9"
+BUILDER_STAGE = DANGLING[1]  # the multistage builder stage: its Parent is busybox
+
+
+@pytest.fixture(scope="module")
+def archive(fixtures_dir: Path) -> Path:
+    return fixtures_dir / "docker" / "images.tar.gz"
+
+
+def retar(files: dict[str, bytes], out: Path) -> Path:
+    """A plain tar of `files`, in the given order."""
+    with tarfile.open(out, "w") as tf:
+        for name, data in files.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    return out
+
+
+def history_ids(run, image: str) -> list[str]:
+    return run("history", "-q", "--no-trunc", image).stdout.split()
+
+
+# --- 14: Parent survives load and save, in any manifest order -------------------------------
+
+
+@pytest.fixture
+def child_first(dockerd, archive, tmp_path) -> Path:
+    """`docker save` of the builder stage and busybox, the child listed first in manifest.json."""
+    empty_docker(dockerd)
+    dockerd.docker("load", "-i", archive)
+    saved = tmp_path / "pair.tar"
+    dockerd.docker("save", "-o", saved, BUILDER_STAGE, "busybox:latest")
+    files = members(saved)
+    manifest = json.loads(files["manifest.json"])
+    manifest.sort(key=lambda e: e["RepoTags"] is not None)  # untagged (the child) first
+    assert [e.get("Parent") for e in manifest] == [BUSYBOX, None]
+    files["manifest.json"] = json.dumps(manifest).encode()
+    return retar(files, tmp_path / "child-first.tar")
+
+
+@pytest.mark.docker
+def test_load_keeps_a_parent_listed_after_its_child(dockerd, bilge, child_first):
+    empty_docker(dockerd)
+    dockerd.docker("load", "-i", child_first)
+    bilge("load", "-i", child_first)
+    want = json.loads(dockerd.docker("image", "inspect", BUILDER_STAGE).stdout)[0]["Parent"]
+    assert want == BUSYBOX
+    assert json.loads(bilge("inspect", BUILDER_STAGE).stdout)[0]["Parent"] == want
+    docker_history = dockerd.docker("history", "-q", "--no-trunc", BUILDER_STAGE).stdout.split()
+    assert docker_history[:2] == [BUILDER_STAGE, BUSYBOX]
+    assert history_ids(bilge, BUILDER_STAGE) == docker_history
+
+
+@pytest.mark.docker
+def test_save_writes_parent_as_docker_save_does(dockerd, bilge, child_first, tmp_path):
+    bilge("load", "-i", child_first)
+    ours = tmp_path / "ours.tar"
+    bilge("save", "-o", ours, BUILDER_STAGE, "busybox")
+    entries = json.loads(members(ours)["manifest.json"])
+    docker_entries = json.loads(members(child_first)["manifest.json"])
+    assert [e.get("Parent") for e in entries] == [e.get("Parent") for e in docker_entries] == [BUSYBOX, None]
+    # a parent that is not saved with its child is not named (Docker's validatedParentLinks)
+    alone = tmp_path / "alone.tar"
+    bilge("save", "-o", alone, BUILDER_STAGE)
+    assert "Parent" not in json.loads(members(alone)["manifest.json"])[0]
+
+    empty_docker(dockerd)
+    dockerd.docker("load", "-i", ours)
+    assert json.loads(dockerd.docker("image", "inspect", BUILDER_STAGE).stdout)[0]["Parent"] == BUSYBOX
+
+
+def test_load_refuses_a_parent_whose_history_the_child_does_not_extend(bilge, archive, tmp_path, bilge_root):
+    """Docker's load fails with this message; bilge fails the same way and keeps nothing."""
+    files = members(archive)
+    manifest = json.loads(files["manifest.json"])
+    zoo = next(e for e in manifest if e["RepoTags"] == ["zoo:latest"])
+    zoo["Parent"] = BUSYBOX  # zoo's history is not busybox's plus one step
+    files["manifest.json"] = json.dumps(manifest).encode()
+    bad = retar(files, tmp_path / "bad-parent.tar")
+    proc = bilge("load", "-i", bad, check=False)
+    zoo_id = "sha256:" + zoo["Config"].removesuffix(".json")
+    assert (proc.returncode, proc.stderr.strip().splitlines()) == (
+        1,
+        [f"Error: image {BUSYBOX} is not a valid parent for {zoo_id}"],
+    )
+    assert bilge("images", "-aq").stdout == ""
+
+
+# --- 15: inspect prints what Docker prints ----------------------------------------------------
+
+# What only the daemon knows: where it keeps the layers, when it last tagged.
+DAEMON_KEYS = ("GraphDriver", "Metadata")
+
+
+def comparable(img: dict) -> dict:
+    return {k: sorted(v) if k == "RepoTags" else v for k, v in img.items() if k not in DAEMON_KEYS}
+
+
+def inspect_both(dockerd, bilge, *names: str) -> tuple[list[dict], list[dict]]:
+    docker = json.loads(dockerd.docker("image", "inspect", *names).stdout)
+    ours = json.loads(bilge("inspect", "--", *names).stdout)
+    return docker, ours
+
+
+@pytest.mark.docker
+def test_inspect_matches_docker_for_the_fixture_images(dockerd, bilge, archive):
+    empty_docker(dockerd)
+    dockerd.docker("load", "-i", archive)
+    bilge("load", "-i", archive)
+    names = dockerd.docker("images", "-q", "--no-trunc").stdout.split()
+    assert len(set(names)) == 8
+    docker, ours = inspect_both(dockerd, bilge, *names)
+    for want, got in zip(docker, ours):
+        assert list(got) == list(want)
+        assert list(got["Config"]) == list(want["Config"])
+        assert comparable(got) == comparable(want)
+
+
+@pytest.fixture
+def umoci_archive(tmp_path) -> Path:
+    """A docker-archive of an image umoci made (an OCI config: no Hostname, Tty, …), by skopeo."""
+    umoci = require("umoci", "to make an OCI image")
+    skopeo = require("skopeo", "to turn the OCI layout into a docker-archive")
+    layout = tmp_path / "layout"
+    bundle = tmp_path / "bundle"
+    run = partial(subprocess.run, check=True, capture_output=True)
+    run([umoci, "init", "--layout", layout])
+    run([umoci, "new", "--image", f"{layout}:t"])
+    run([umoci, "unpack", "--rootless", "--image", f"{layout}:t", bundle])
+    (bundle / "rootfs" / "hello").write_text("hi\n")
+    run([umoci, "repack", "--image", f"{layout}:t", bundle])
+    run([umoci, "config", "--image", f"{layout}:t", "--config.cmd", "/bin/true", "--config.workingdir", "/etc"])
+    out = tmp_path / "umoci.tar"
+    run([skopeo, "copy", "-q", f"oci:{layout}:t", f"docker-archive:{out}:umoci:t"])
+    return out
+
+
+@pytest.mark.docker
+def test_inspect_of_an_oci_config_matches_docker(dockerd, bilge, umoci_archive):
+    empty_docker(dockerd)
+    dockerd.docker("load", "-i", umoci_archive)
+    bilge("load", "-i", umoci_archive)
+    [want], [got] = inspect_both(dockerd, bilge, "umoci:t")
+    assert "Hostname" in want["Config"] and "Hostname" in want["ContainerConfig"]
+    assert list(got) == list(want)
+    assert comparable(got) == comparable(want)
+
+
+@pytest.mark.docker
+def test_inspect_of_a_commit_shows_its_message(dockerd, bilge, archive):
+    empty_docker(dockerd)
+    dockerd.docker("load", "-i", archive)
+    bilge("load", "-i", archive)
+    for run in (dockerd.docker, bilge):
+        run("create", "--name", "c15", "busybox:latest")
+        run("commit", "-m", "the message", "c15", "committed:15")
+    [want], [got] = inspect_both(dockerd, bilge, "committed:15")
+    dockerd.docker("rm", "c15")
+    assert want["Comment"] == got["Comment"] == "the message"
+    assert list(got) == list(want)
+    for key in ("ContainerConfig", "Config"):  # the container's own name is all that differs
+        assert {**got[key], "Hostname": ""} == {**want[key], "Hostname": ""}
+        assert list(got[key]) == list(want[key])
