@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import tarfile
 from functools import partial
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from components import require
+from containers_support import DRIVERS
 from test_save_interop import DANGLING, empty_docker, members
 
 BUSYBOX = "sha256:106bc139e69eba88ef6be01398e1eba4ee4819aee52c999902f6a1559ba95dd9"
@@ -179,3 +181,34 @@ def test_inspect_of_a_commit_shows_its_message(dockerd, bilge, archive):
     for key in ("ContainerConfig", "Config"):  # the container's own name is all that differs
         assert {**got[key], "Hostname": ""} == {**want[key], "Hostname": ""}
         assert list(got[key]) == list(want[key])
+
+
+# --- 16: diff lists the directories that hold changes -----------------------------------------
+
+CHANGES = (
+    "echo y > /etc/motd"  # a new file in a directory of the init layer
+    " && echo y > /data/sub/x"  # a changed file two levels down
+    " && echo n > /data/keep/new && rm /data/keep/a"  # an added and a deleted file side by side
+    " && rm -rf /data/opq"  # a deleted directory
+    " && mkdir -p /t/u/v && echo w > /t/u/v/w"  # a new tree
+)
+
+
+def by_path(lines: list[str]) -> list[str]:
+    """Docker lists a directory's entries in Go's map order, different on every call: sorted by
+    path components (bytes), as bilge lists them, with each directory before what it holds."""
+    return sorted(lines, key=lambda line: [os.fsencode(p) for p in line[2:].split("/")])
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_diff_lists_what_docker_diff_lists(dockerd, ctr, archive, driver):
+    empty_docker(dockerd)
+    dockerd.docker("load", "-i", archive)
+    dockerd.docker("run", "--name", "d16", "--network", "none", "-u", "0", "zoo:latest", CHANGES)
+    want = dockerd.docker("diff", "d16").stdout.splitlines()
+    dockerd.docker("rm", "d16")
+    assert {"C /etc", "C /data", "C /data/sub", "C /data/sub/x", "D /data/opq", "A /t/u/v/w"} <= set(want)
+    ctr("run", "--storage-driver", driver, "--name", "d16", "-u", "0", "zoo:latest", CHANGES)
+    got = ctr("diff", "d16").stdout.splitlines()
+    assert got == by_path(want)
