@@ -4,9 +4,11 @@ the suite starts: the same archive or change goes to both, and what they say mus
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import stat
 import subprocess
 import tarfile
 from functools import partial
@@ -212,3 +214,78 @@ def test_diff_lists_what_docker_diff_lists(dockerd, ctr, archive, driver):
     ctr("run", "--storage-driver", driver, "--name", "d16", "-u", "0", "zoo:latest", CHANGES)
     got = ctr("diff", "d16").stdout.splitlines()
     assert got == by_path(want)
+
+
+# --- 18: times and whiteouts as Docker's extraction leaves them ---------------------------------
+
+BUSYBOX_LAYERS = (  # busybox:latest's: /bin/busybox, then its links
+    "f7d5c8711799de58aeb1e827956376dd4bbb74a9399d91dae6b03d7e1d743785/layer.tar",
+    "56e0e42d474e3690c39a2cf4d7de7cd031486ad4f7d6792a4fe14ed286aaccf9/layer.tar",
+)
+
+
+def layer_tar(entries: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for ti, data in entries:
+            ti.size = len(data) if ti.isreg() else 0
+            tf.addfile(ti, io.BytesIO(data) if ti.isreg() else None)
+    return buf.getvalue()
+
+
+def entry(name: str, kind: bytes = tarfile.REGTYPE, mtime: float = 1_700_000_000, link: str = "") -> tarfile.TarInfo:
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.mtime, ti.linkname, ti.mode = kind, mtime, link, 0o755 if kind == tarfile.DIRTYPE else 0o644
+    return ti
+
+
+def image_archive(out: Path, tag: str, layers: list[bytes]) -> Path:
+    """A docker-archive of one image made of `layers` (uncompressed tars), running /bin/sh."""
+    diff_ids = ["sha256:" + hashlib.sha256(data).hexdigest() for data in layers]
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }
+    ).encode()
+    files = {f"layer{i}.tar": data for i, data in enumerate(layers)}
+    files["config.json"] = config
+    manifest = [{"Config": "config.json", "RepoTags": [tag], "Layers": list(files)[:-1]}]
+    files["manifest.json"] = json.dumps(manifest).encode()
+    return retar(files, out)
+
+
+# A directory's atime changes as it is read; a symlink's atime is the time it was made.
+STAT = "stat -c '%n %X %Y %a' /old /olddir/f /future /new; stat -c '%n %Y %a' /olddir; stat -c '%n %Y' /oldlink"
+
+
+@pytest.mark.docker
+def test_extraction_sets_times_and_whiteouts_as_docker_does(dockerd, ctr, archive, tmp_path):
+    layer = layer_tar(
+        [
+            (entry("old", mtime=-1000), b"o"),
+            (entry("olddir", tarfile.DIRTYPE, mtime=-1000), b""),
+            (entry("olddir/f", mtime=1000), b"f"),
+            (entry("oldlink", tarfile.SYMTYPE, mtime=-1000, link="old"), b""),
+            (entry("future", mtime=10**10), b"later than Go's time.Time can hold in ns"),
+            (entry("new", mtime=1_700_000_000.25), b"n"),
+            (entry("bin/.wh.vi"), b""),
+        ]
+    )
+    made = image_archive(tmp_path / "times.tar", "times:18", [*map(members(archive).get, BUSYBOX_LAYERS), layer])
+    empty_docker(dockerd)
+    dockerd.docker("load", "-i", made)
+    want = dockerd.docker("run", "--rm", "--network", "none", "times:18", "sh", "-c", STAT).stdout
+    assert "/old 0 0 644" in want and "/oldlink -1000" in want
+    ctr("load", "-i", made)
+    got = ctr("run", "--rm", "times:18", "sh", "-c", STAT).stdout
+    assert got == want
+
+    def whiteout(run) -> tuple[int, int, int, int]:
+        upper = json.loads(run("image", "inspect", "times:18").stdout)[0]["GraphDriver"]["Data"]["UpperDir"]
+        st = os.lstat(Path(upper) / "bin" / "vi")
+        return st.st_mode, st.st_rdev, st.st_uid, st.st_gid
+
+    assert whiteout(ctr) == whiteout(dockerd.docker) == (stat.S_IFCHR, 0, 0, 0)

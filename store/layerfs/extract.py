@@ -219,7 +219,8 @@ class _Applier:
             path = os.path.join(parent_path, hidden)
             if os.path.lexists(path):
                 raise InvalidInput(f"entry {ti.name!r}: whiteout of a path this layer created")
-            os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(0, 0))
+            os.mknod(path, stat.S_IFCHR, os.makedev(0, 0))  # mode 0000 and the header's owner, as overlay2 makes it
+            os.lchown(path, ti.uid, ti.gid)
 
     def _make_dir(self, path: str, rel: str) -> None:
         try:
@@ -308,7 +309,7 @@ class _Applier:
             if key.startswith("SCHILY.xattr."):
                 self._xattr(fd, key[len("SCHILY.xattr.") :], value)
         os.fchmod(fd, ti.mode & 0o7777)
-        os.utime(fd, (ti.mtime, ti.mtime))
+        os.utime(fd, ns=_docker_times(ti))
 
     def _metadata(self, path: str, ti: tarfile.TarInfo) -> None:
         """Owner, xattrs, mode and times of what is at `path`, never of what a symlink there points
@@ -318,9 +319,14 @@ class _Applier:
         for key, value in ti.pax_headers.items():
             if key.startswith("SCHILY.xattr."):
                 self._xattr(path, key[len("SCHILY.xattr.") :], value)
-        if not stat.S_ISLNK(os.lstat(path).st_mode):
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):  # Docker's LUtimesNano: the mtime as it is, the atime left alone
+            os.utime(
+                path, ns=(st.st_atime_ns, _nanoseconds(ti.pax_headers.get("mtime", ti.mtime))), follow_symlinks=False
+            )
+        else:
             os.chmod(path, ti.mode & 0o7777)
-        os.utime(path, (ti.mtime, ti.mtime), follow_symlinks=False)
+            os.utime(path, ns=_docker_times(ti), follow_symlinks=False)
 
     def _xattr(self, target: str | int, name: str, value: str) -> None:
         if name.startswith("trusted.overlay."):
@@ -347,6 +353,25 @@ class _Applier:
                 continue
             if stat.S_ISDIR(st.st_mode) and st.st_ino == ino:
                 self._metadata(path, ti)
+
+
+_GO_MAX_TIME_NS = (1 << 63) - 1  # Docker's maxTime on 64-bit: time.Unix(0, 1<<63-1), in 2262
+
+
+def _nanoseconds(value: str | float) -> int:
+    """A tar time (a PAX decimal, or tarfile's number) in nanoseconds, without float rounding."""
+    text = str(value)
+    seconds, _, fraction = text.partition(".")
+    sign = -1 if text.startswith("-") else 1
+    return int(seconds) * 10**9 + sign * int(fraction[:9].ljust(9, "0"))
+
+
+def _docker_times(ti: tarfile.TarInfo) -> tuple[int, int]:
+    """(atime, mtime) as Docker's createTarFile sets them: the atime never before the mtime, and
+    either one before 1970 or after 2262 the epoch (its Chtimes)."""
+    mtime = _nanoseconds(ti.pax_headers.get("mtime", ti.mtime))
+    atime = max(mtime, _nanoseconds(ti.pax_headers["atime"])) if "atime" in ti.pax_headers else mtime
+    return tuple(ns if 0 <= ns <= _GO_MAX_TIME_NS else 0 for ns in (atime, mtime))  # type: ignore[return-value]
 
 
 def extract(stream: BinaryIO, dest: str, limits: Limits, whiteouts: str | None = None) -> Extracted:
