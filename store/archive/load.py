@@ -21,7 +21,7 @@ from .. import digest as dg
 from .. import reference
 from ..core import Store
 from ..errors import DigestMismatch, InvalidInput
-from ..layerfs.compression import GZIP_MAGIC, ZSTD_MAGIC, Prefixed, decompressed
+from ..layerfs.compression import MAGICS, Prefixed, decompressed
 from ..layerfs.streams import ForwardReader, Slice, members, open_tar
 from ..leases import Lease
 from ..oci import mediatypes as mt
@@ -52,8 +52,7 @@ class Source(Protocol):
 
 def _looks_like_layer(head: bytes) -> bool:
     return (
-        head.startswith(GZIP_MAGIC)
-        or head.startswith(ZSTD_MAGIC)
+        any(head.startswith(magic) for magic in MAGICS.values())
         or head[257:262] == b"ustar"
         or (len(head) >= 512 and not head.strip(b"\0"))
     )
