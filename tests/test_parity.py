@@ -4,9 +4,11 @@ the suite starts: the same archive or change goes to both, and what they say mus
 
 from __future__ import annotations
 
+import bz2
 import hashlib
 import io
 import json
+import lzma
 import os
 import stat
 import subprocess
@@ -15,17 +17,37 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+import test_save_interop
 from components import require
-from containers_support import DRIVERS
-from test_save_interop import DANGLING, empty_docker, members
+from containers_support import needs_containers
+from test_save_interop import DANGLING, empty_docker, members, saved_layers
 
 BUSYBOX = "sha256:106bc139e69eba88ef6be01398e1eba4ee4819aee52c999902f6a1559ba95dd9"
 BUILDER_STAGE = DANGLING[1]  # the multistage builder stage: its Parent is busybox
 
+# That module's fixtures, module-scoped here too: the fixture archive, and a store holding it.
+archive = test_save_interop.archive
+store = test_save_interop.store
+
 
 @pytest.fixture(scope="module")
-def archive(fixtures_dir: Path) -> Path:
-    return fixtures_dir / "docker" / "images.tar.gz"
+def both(dockerd, store, archive):
+    """The daemon and a bilge store (`store`'s runner) both holding the fixture images, for the
+    tests that only add images and containers of their own names: loading it once saves seconds."""
+    empty_docker(dockerd)
+    dockerd.docker("load", "-i", archive)
+    run = store[0]
+    yield run
+    left = run("ps", "-aq", "--no-trunc").stdout.split()
+    if left:
+        run("rm", "-f", *left)
+
+
+@pytest.fixture
+def containers(both):
+    """`both`, for a test that runs containers."""
+    needs_containers()
+    return both
 
 
 def retar(files: dict[str, bytes], out: Path) -> Path:
@@ -125,13 +147,10 @@ def inspect_both(dockerd, bilge, *names: str) -> tuple[list[dict], list[dict]]:
 
 
 @pytest.mark.docker
-def test_inspect_matches_docker_for_the_fixture_images(dockerd, bilge, archive):
-    empty_docker(dockerd)
-    dockerd.docker("load", "-i", archive)
-    bilge("load", "-i", archive)
-    names = dockerd.docker("images", "-q", "--no-trunc").stdout.split()
+def test_inspect_matches_docker_for_the_fixture_images(dockerd, both, archive):
+    names = ["sha256:" + e["Config"].removesuffix(".json") for e in json.loads(members(archive)["manifest.json"])]
     assert len(set(names)) == 8
-    docker, ours = inspect_both(dockerd, bilge, *names)
+    docker, ours = inspect_both(dockerd, both, *names)
     for want, got in zip(docker, ours):
         assert list(got) == list(want)
         assert list(got["Config"]) == list(want["Config"])
@@ -158,25 +177,21 @@ def umoci_archive(tmp_path) -> Path:
 
 
 @pytest.mark.docker
-def test_inspect_of_an_oci_config_matches_docker(dockerd, bilge, umoci_archive):
-    empty_docker(dockerd)
+def test_inspect_of_an_oci_config_matches_docker(dockerd, both, umoci_archive):
     dockerd.docker("load", "-i", umoci_archive)
-    bilge("load", "-i", umoci_archive)
-    [want], [got] = inspect_both(dockerd, bilge, "umoci:t")
+    both("load", "-i", umoci_archive)
+    [want], [got] = inspect_both(dockerd, both, "umoci:t")
     assert "Hostname" in want["Config"] and "Hostname" in want["ContainerConfig"]
     assert list(got) == list(want)
     assert comparable(got) == comparable(want)
 
 
 @pytest.mark.docker
-def test_inspect_of_a_commit_shows_its_message(dockerd, bilge, archive):
-    empty_docker(dockerd)
-    dockerd.docker("load", "-i", archive)
-    bilge("load", "-i", archive)
-    for run in (dockerd.docker, bilge):
+def test_inspect_of_a_commit_shows_its_message(dockerd, both):
+    for run in (dockerd.docker, both):
         run("create", "--name", "c15", "busybox:latest")
         run("commit", "-m", "the message", "c15", "committed:15")
-    [want], [got] = inspect_both(dockerd, bilge, "committed:15")
+    [want], [got] = inspect_both(dockerd, both, "committed:15")
     dockerd.docker("rm", "c15")
     assert want["Comment"] == got["Comment"] == "the message"
     assert list(got) == list(want)
@@ -203,25 +218,25 @@ def by_path(lines: list[str]) -> list[str]:
 
 
 @pytest.mark.docker
-@pytest.mark.parametrize("driver", DRIVERS)
-def test_diff_lists_what_docker_diff_lists(dockerd, ctr, archive, driver):
-    empty_docker(dockerd)
-    dockerd.docker("load", "-i", archive)
+def test_diff_lists_what_docker_diff_lists(dockerd, containers):
+    """On overlay; test_containers_rootfs checks that vfs lists the same."""
     dockerd.docker("run", "--name", "d16", "--network", "none", "-u", "0", "zoo:latest", CHANGES)
     want = dockerd.docker("diff", "d16").stdout.splitlines()
     dockerd.docker("rm", "d16")
     assert {"C /etc", "C /data", "C /data/sub", "C /data/sub/x", "D /data/opq", "A /t/u/v/w"} <= set(want)
-    ctr("run", "--storage-driver", driver, "--name", "d16", "-u", "0", "zoo:latest", CHANGES)
-    got = ctr("diff", "d16").stdout.splitlines()
+    containers("run", "--storage-driver", "overlay", "--name", "d16", "-u", "0", "zoo:latest", CHANGES)
+    got = containers("diff", "d16").stdout.splitlines()
     assert got == by_path(want)
 
 
 # --- 18: times and whiteouts as Docker's extraction leaves them ---------------------------------
 
-BUSYBOX_LAYERS = (  # busybox:latest's: /bin/busybox, then its links
-    "f7d5c8711799de58aeb1e827956376dd4bbb74a9399d91dae6b03d7e1d743785/layer.tar",
-    "56e0e42d474e3690c39a2cf4d7de7cd031486ad4f7d6792a4fe14ed286aaccf9/layer.tar",
-)
+BUSYBOX_BASE = "f7d5c8711799de58aeb1e827956376dd4bbb74a9399d91dae6b03d7e1d743785/layer.tar"  # just /bin/busybox
+
+
+def busybox(script: str) -> tuple[str, ...]:
+    """A container command for an image on BUSYBOX_BASE, which has no applet links."""
+    return ("/bin/busybox", "sh", "-c", script)
 
 
 def layer_tar(entries: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
@@ -240,13 +255,13 @@ def entry(name: str, kind: bytes = tarfile.REGTYPE, mtime: float = 1_700_000_000
 
 
 def image_archive(out: Path, tag: str, layers: list[bytes]) -> Path:
-    """A docker-archive of one image made of `layers` (uncompressed tars), running /bin/sh."""
+    """A docker-archive of one image made of `layers` (uncompressed tars)."""
     diff_ids = ["sha256:" + hashlib.sha256(data).hexdigest() for data in layers]
     config = json.dumps(
         {
             "architecture": "amd64",
             "os": "linux",
-            "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
+            "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/busybox", "sh"]},
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
         }
     ).encode()
@@ -258,11 +273,14 @@ def image_archive(out: Path, tag: str, layers: list[bytes]) -> Path:
 
 
 # A directory's atime changes as it is read; a symlink's atime is the time it was made.
-STAT = "stat -c '%n %X %Y %a' /old /olddir/f /future /new; stat -c '%n %Y %a' /olddir; stat -c '%n %Y' /oldlink"
+STAT = busybox(
+    "busybox stat -c '%n %X %Y %a' /old /olddir/f /future /new;"
+    " busybox stat -c '%n %Y %a' /olddir; busybox stat -c '%n %Y' /oldlink"
+)
 
 
 @pytest.mark.docker
-def test_extraction_sets_times_and_whiteouts_as_docker_does(dockerd, ctr, archive, tmp_path):
+def test_extraction_sets_times_and_whiteouts_as_docker_does(dockerd, containers, archive, tmp_path):
     layer = layer_tar(
         [
             (entry("old", mtime=-1000), b"o"),
@@ -271,21 +289,90 @@ def test_extraction_sets_times_and_whiteouts_as_docker_does(dockerd, ctr, archiv
             (entry("oldlink", tarfile.SYMTYPE, mtime=-1000, link="old"), b""),
             (entry("future", mtime=10**10), b"later than Go's time.Time can hold in ns"),
             (entry("new", mtime=1_700_000_000.25), b"n"),
-            (entry("bin/.wh.vi"), b""),
+            (entry(".wh.gone"), b""),
         ]
     )
-    made = image_archive(tmp_path / "times.tar", "times:18", [*map(members(archive).get, BUSYBOX_LAYERS), layer])
-    empty_docker(dockerd)
+    lower = layer_tar([(entry("gone"), b"to be whited out")])
+    made = image_archive(tmp_path / "times.tar", "times:18", [members(archive)[BUSYBOX_BASE], lower, layer])
     dockerd.docker("load", "-i", made)
-    want = dockerd.docker("run", "--rm", "--network", "none", "times:18", "sh", "-c", STAT).stdout
+    want = dockerd.docker("run", "--rm", "--network", "none", "times:18", *STAT).stdout
     assert "/old 0 0 644" in want and "/oldlink -1000" in want
-    ctr("load", "-i", made)
-    got = ctr("run", "--rm", "times:18", "sh", "-c", STAT).stdout
+    containers("load", "-i", made)
+    got = containers("run", "--rm", "times:18", *STAT).stdout
     assert got == want
 
     def whiteout(run) -> tuple[int, int, int, int]:
         upper = json.loads(run("image", "inspect", "times:18").stdout)[0]["GraphDriver"]["Data"]["UpperDir"]
-        st = os.lstat(Path(upper) / "bin" / "vi")
+        st = os.lstat(Path(upper) / "gone")
         return st.st_mode, st.st_rdev, st.st_uid, st.st_gid
 
-    assert whiteout(ctr) == whiteout(dockerd.docker) == (stat.S_IFCHR, 0, 0, 0)
+    assert whiteout(containers) == whiteout(dockerd.docker) == (stat.S_IFCHR, 0, 0, 0)
+
+
+# --- 19: xz and bzip2, and GNU sparse files in PAX archives -----------------------------------
+
+SPARSE_VERSIONS = ("0.0", "0.1", "1.0")  # GNU tar's PAX encodings of a sparse file
+
+
+def sparse_layer(tmp_path: Path, version: str) -> bytes:
+    """GNU tar's PAX archive of a 1 MiB file that is mostly holes."""
+    gnu_tar = require("tar", "to make sparse archives")
+    src = tmp_path / f"src{version}"
+    (src / f"s{version}").mkdir(parents=True)
+    with open(src / f"s{version}" / "hole", "wb") as f:
+        f.truncate(1 << 20)
+        f.seek(300_000)
+        f.write(b"data in the middle")
+        f.seek((1 << 20) - 3)
+        f.write(b"end")
+    out = tmp_path / f"sparse{version}.tar"
+    cmd = [gnu_tar, "--sparse", f"--sparse-version={version}", "--format=pax", "-C", src, "-cf", out, f"s{version}"]
+    subprocess.run(cmd, check=True)
+    return out.read_bytes()
+
+
+def compressed(data: bytes, kind: str) -> bytes:
+    return lzma.compress(data, preset=1) if kind == "xz" else bz2.compress(data, compresslevel=1)
+
+
+def layer_dirs(run, image: str) -> list[Path]:
+    """Where the image's layers are extracted, on the host."""
+    data = json.loads(run("image", "inspect", image).stdout)[0]["GraphDriver"]["Data"]
+    return [Path(d) for d in [data["UpperDir"], *filter(None, data.get("LowerDir", "").split(":"))]]
+
+
+def extracted(dirs: list[Path], name: str) -> bytes:
+    [path] = [d / name for d in dirs if (d / name).exists()]
+    return path.read_bytes()
+
+
+@pytest.mark.docker
+def test_xz_bzip2_and_sparse_load_as_docker_loads_them(dockerd, both, tmp_path):
+    layers = [sparse_layer(tmp_path, v) for v in SPARSE_VERSIONS]
+    plain = image_archive(tmp_path / "plain.tar", "sparse:19", layers)
+    # xz- and bzip2-compressed layers in an xz-compressed archive; plain ones in a bzip2 one
+    files = members(plain)
+    files["layer0.tar"], files["layer1.tar"] = compressed(layers[0], "xz"), compressed(layers[1], "bzip2")
+    archives = {
+        "xz": compressed(retar(files, tmp_path / "inner.tar").read_bytes(), "xz"),
+        "bzip2": compressed(plain.read_bytes(), "bzip2"),
+    }
+    for kind, data in archives.items():
+        (tmp_path / kind).write_bytes(data)
+        dockerd.docker("load", "-i", tmp_path / kind)
+        want_id = json.loads(dockerd.docker("image", "inspect", "sparse:19").stdout)[0]["Id"]
+        both("load", "-i", tmp_path / kind)
+        assert json.loads(both("inspect", "sparse:19").stdout)[0]["Id"] == want_id, kind
+    docker_dirs, our_dirs = layer_dirs(dockerd.docker, "sparse:19"), layer_dirs(both, "sparse:19")
+    for version in SPARSE_VERSIONS:
+        want = extracted(docker_dirs, f"s{version}/hole")
+        assert len(want) == 1 << 20 and want.strip(b"\0") == b"data in the middle" + bytes(748_555) + b"end"
+        assert extracted(our_dirs, f"s{version}/hole") == want, version
+
+    # save gives back the very layer tars GNU tar wrote, and Docker loads them as the same image
+    ours = tmp_path / "ours.tar"
+    both("save", "-o", ours, "sparse:19")
+    assert sorted(saved_layers(ours).values()) == sorted(layers)
+    dockerd.docker("rmi", "sparse:19")
+    dockerd.docker("load", "-i", ours)
+    assert json.loads(dockerd.docker("image", "inspect", "sparse:19").stdout)[0]["Id"] == want_id
