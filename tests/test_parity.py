@@ -254,14 +254,15 @@ def entry(name: str, kind: bytes = tarfile.REGTYPE, mtime: float = 1_700_000_000
     return ti
 
 
-def image_archive(out: Path, tag: str, layers: list[bytes]) -> Path:
-    """A docker-archive of one image made of `layers` (uncompressed tars)."""
+def image_archive(out: Path, tag: str, layers: list[bytes], **config: object) -> Path:
+    """A docker-archive of one image made of `layers` (uncompressed tars), `config` added to
+    its runtime config."""
     diff_ids = ["sha256:" + hashlib.sha256(data).hexdigest() for data in layers]
     config = json.dumps(
         {
             "architecture": "amd64",
             "os": "linux",
-            "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/busybox", "sh"]},
+            "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/busybox", "sh"], **config},
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
         }
     ).encode()
@@ -376,3 +377,30 @@ def test_xz_bzip2_and_sparse_load_as_docker_loads_them(dockerd, both, tmp_path):
     dockerd.docker("rmi", "sparse:19")
     dockerd.docker("load", "-i", ours)
     assert json.loads(dockerd.docker("image", "inspect", "sparse:19").stdout)[0]["Id"] == want_id
+
+
+# --- 17: a VOLUME path can be written ------------------------------------------------------------
+
+WRITE_VOLUMES = busybox('busybox stat -c "%n %a %u:%g" /data /kept /a /a/b && echo x > /data/f && busybox cat /kept/k')
+
+
+@pytest.mark.docker
+def test_volume_paths_are_directories_as_docker_makes_them(dockerd, containers, archive, tmp_path):
+    kept = entry("kept", tarfile.DIRTYPE)
+    kept.mode, kept.uid, kept.gid = 0o700, 1000, 1000
+    layer = layer_tar([(kept, b""), (entry("kept/k"), b"k\n")])
+    volumes = {"/data": {}, "/kept": {}, "/a/b": {}}
+    made = image_archive(
+        tmp_path / "volumes.tar", "volumes:17", [members(archive)[BUSYBOX_BASE], layer], Volumes=volumes
+    )
+    dockerd.docker("load", "-i", made)
+    want = dockerd.docker("run", "--name", "v17", "--network", "none", "volumes:17", *WRITE_VOLUMES)
+    docker_diff = dockerd.docker("diff", "v17").stdout.splitlines()
+    dockerd.docker("rm", "-v", "v17")
+    assert want.stdout.splitlines() == ["/data 755 0:0", "/kept 700 1000:1000", "/a 755 0:0", "/a/b 755 0:0", "k"]
+
+    containers("load", "-i", made)
+    got = containers("run", "--name", "v17", "volumes:17", *WRITE_VOLUMES)
+    assert got.stdout == want.stdout
+    # the mount points are Docker's; what was written stays in the layer, as there is no volume
+    assert containers("diff", "v17").stdout.splitlines() == by_path([*docker_diff, "A /data/f"])
