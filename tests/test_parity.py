@@ -67,11 +67,12 @@ def history_ids(run, image: str) -> list[str]:
 # --- 14: Parent survives load and save, in any manifest order -------------------------------
 
 
-@pytest.fixture
-def child_first(dockerd, archive, tmp_path) -> Path:
+@pytest.fixture(scope="module")
+def child_first(dockerd, archive, tmp_path_factory) -> Path:
     """`docker save` of the builder stage and busybox, the child listed first in manifest.json."""
     empty_docker(dockerd)
     dockerd.docker("load", "-i", archive)
+    tmp_path = tmp_path_factory.mktemp("child-first")
     saved = tmp_path / "pair.tar"
     dockerd.docker("save", "-o", saved, BUILDER_STAGE, "busybox:latest")
     files = members(saved)
