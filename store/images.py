@@ -135,6 +135,11 @@ class ImageStore:
             )
         return image_id
 
+    def set_parents(self, parents: dict[str, str]) -> None:
+        """Record image ID -> Parent links, also for images that were already stored."""
+        with write(self.db):
+            self.db.conn.executemany("UPDATE images SET parent = ? WHERE id = ?", [(p, i) for i, p in parents.items()])
+
     def hold(self, name: str, lease: Lease) -> str:
         """The image `name` resolves to, held by `lease` from this read on: a prune between
         finding an image and writing what refers to it would leave the write pointing at nothing."""

@@ -6,6 +6,7 @@ from datetime import UTC
 from typing import Any
 
 from .core import Store
+from .dockerconfig import docker_config, go_time
 from .timeutil import parse_rfc3339
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -27,24 +28,30 @@ def inspect_image(store: Store, image_id: str) -> dict[str, Any]:
         "RepoTags": images.repo_tags(image_id),
         "RepoDigests": images.repo_digests(image_id),
         "Parent": row["parent"] or "",
-        "Comment": config.get("comment", ""),
-        "Created": config.get("created", ""),
+        "Comment": _comment(config),
+        "Created": go_time(config.get("created")),
         "Container": config.get("container", ""),
-        "ContainerConfig": config.get("container_config", {}),
+        "ContainerConfig": docker_config(config.get("container_config")),
         "DockerVersion": config.get("docker_version", ""),
         "Author": config.get("author", ""),
-        "Config": config.get("config"),
+        "Config": None if config.get("config") is None else docker_config(config["config"]),
         "Architecture": config.get("architecture", ""),
+        **({"Variant": config["variant"]} if config.get("variant") else {}),
         "Os": config.get("os", ""),
+        **({"OsVersion": config["os.version"]} if config.get("os.version") else {}),
         "Size": size,
         "VirtualSize": size,
         "GraphDriver": driver,
         "RootFS": {"Type": config["rootfs"].get("type", "layers"), "Layers": config["rootfs"].get("diff_ids") or []},
         "Metadata": {"LastTagTime": _last_tag_time(store, image_id)},
     }
-    if config.get("variant"):
-        out["Variant"] = config["variant"]
     return out
+
+
+def _comment(config: dict[str, Any]) -> str:
+    """Docker's: the config's comment, else the last history entry's (what `commit -m` wrote)."""
+    history = config.get("history") or []
+    return config.get("comment") or (history[-1].get("comment", "") if history else "")
 
 
 def _last_tag_time(store: Store, image_id: str) -> str:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
 
 import pytest
 import zstandard
 
+from bilge.store.errors import InvalidInput
 from bilge.store.layerfs.compression import decompressed, detect
 
 
@@ -32,7 +35,13 @@ PAYLOAD = bytes(range(256)) * 4096
 
 @pytest.mark.parametrize(
     "kind,pack",
-    [("gzip", gzip.compress), ("zstd", lambda b: zstandard.ZstdCompressor().compress(b)), ("none", lambda b: b)],
+    [
+        ("gzip", gzip.compress),
+        ("zstd", lambda b: zstandard.ZstdCompressor().compress(b)),
+        ("xz", lzma.compress),
+        ("bzip2", bz2.compress),
+        ("none", lambda b: b),
+    ],
 )
 @pytest.mark.parametrize("step", [1, 3, 1 << 20])
 def test_blobs_arriving_in_small_pieces_are_sniffed_and_inflated(kind: str, pack, step: int) -> None:
@@ -50,3 +59,11 @@ def test_concatenated_gzip_members_and_zero_padding_inflate_whole() -> None:
     while chunk := stream.read(4096):
         out += chunk
     assert bytes(out) == PAYLOAD
+
+
+@pytest.mark.parametrize("kind,pack", [("xz", lzma.compress), ("bzip2", bz2.compress)])
+def test_a_truncated_xz_or_bzip2_stream_is_an_error_not_a_short_read(kind: str, pack) -> None:
+    stream = decompressed(io.BytesIO(pack(PAYLOAD)[:-20]))
+    with pytest.raises(InvalidInput, match=f"^corrupt {kind} stream: "):
+        while stream.read(4096):
+            pass

@@ -75,7 +75,7 @@ def test_commit_configures_the_image_as_docker_does(ctr, bilge_root):
     assert image["Id"] == image_id and image["Parent"] == inspect(ctr, "busybox")["Id"]
     assert image["Author"] == "Ann Author <ann@example.com>"
     assert image["Container"] == cid
-    assert image["Comment"] == ""  # Docker keeps the message in the history only
+    assert image["Comment"] == "a message"  # the history's: the config has none, Docker's inspect falls back
     config = image["Config"]
     assert config["Cmd"] == ["x"] and config["Entrypoint"] is None
     assert config["Env"] == [

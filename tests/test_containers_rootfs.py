@@ -148,6 +148,7 @@ def test_vfs_copy_and_merged_view_equal_the_kernels_overlay(kernel, tmp_path):
 
 
 def test_both_diffs_list_what_docker_lists(kernel, tmp_path):
+    """The same list from either driver: what Docker's naive diff lists (test_parity checks it)."""
     layers = _layers(tmp_path, "overlay")
     merged, upper = tmp_path / "merged", tmp_path / "upper"
     upper.mkdir()
@@ -156,15 +157,7 @@ def test_both_diffs_list_what_docker_lists(kernel, tmp_path):
     _edit(merged)
     rootfs.unmount(merged)
     assert rootfs.is_opaque(str(upper / "diff" / "b"), "overlay")  # the kernel made it so
-    assert [str(c) for c in diff.overlay_changes(str(upper / "diff"), [str(p) for p, _ in layers])] == [
-        "C /a",
-        "D /a/x",
-        "D /b",
-        "A /b/q",
-        "C /d/keep",
-        "A /e",
-        "A /e/f",
-    ]
+    by_overlay = [str(c) for c in diff.overlay_changes(str(upper / "diff"), [str(p) for p, _ in layers])]
 
     copy = tmp_path / "copy"
     (tmp_path / "scratch").mkdir()
@@ -172,16 +165,20 @@ def test_both_diffs_list_what_docker_lists(kernel, tmp_path):
     assert diff.vfs_changes(str(copy), layers) == []
     _edit(copy)
     found = diff.vfs_changes(str(copy), layers)
-    assert [str(c) for c in found] == [
-        "C /a",
-        "D /a/x",
-        "C /b",
-        "D /b/new",
-        "D /b/new2",
-        "A /b/q",
-        "C /d",
-        "C /d/keep",
-        "A /e",
-        "A /e/f",
-    ]
+    assert (
+        [str(c) for c in found]
+        == by_overlay
+        == [
+            "C /a",
+            "D /a/x",
+            "C /b",
+            "D /b/new",
+            "D /b/new2",
+            "A /b/q",
+            "C /d",
+            "C /d/keep",
+            "A /e",
+            "A /e/f",
+        ]
+    )
     assert diff.changes_size(str(copy), found) == len("q") + len("k") + len("f")  # added and changed files

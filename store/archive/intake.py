@@ -27,7 +27,8 @@ from ..oci.model import ImageConfig
 
 @dataclass
 class ImageSpec:
-    """One image to commit: its config, its layers by source name, its names."""
+    """One image to commit: its config, its layers by source name, its names, the Parent its
+    archive names (set by `load` once every image of the archive is in)."""
 
     config: bytes
     layers: list[str]
@@ -132,8 +133,7 @@ class Committer:
         for name, diff_id in zip(spec.layers, config_diff_ids(spec)):
             parent_chain = self.layer(name, diff_id, parent_chain)
         images = self.store.images
-        parent = spec.parent if spec.parent and images.exists(spec.parent) else None
-        result = Loaded(images.create(spec.config, self.lease, parent=parent))
+        result = Loaded(images.create(spec.config, self.lease))
         for text in spec.tags:
             ref = reference.parse(text)
             old = images.tag(result.image_id, ref)

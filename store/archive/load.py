@@ -10,6 +10,7 @@ the manifests say which layers they need; unused extractions go with the lease.
 from __future__ import annotations
 
 import io
+import json
 import posixpath
 import tarfile
 from functools import partial
@@ -20,7 +21,7 @@ from .. import digest as dg
 from .. import reference
 from ..core import Store
 from ..errors import DigestMismatch, InvalidInput
-from ..layerfs.compression import GZIP_MAGIC, ZSTD_MAGIC, Prefixed, decompressed
+from ..layerfs.compression import MAGICS, Prefixed, decompressed
 from ..layerfs.streams import ForwardReader, Slice, members, open_tar
 from ..leases import Lease
 from ..oci import mediatypes as mt
@@ -36,6 +37,7 @@ from ..oci.model import (
     platform_manifest,
 )
 from ..oci.platforms import Platform
+from ..timeutil import parse_rfc3339
 from .intake import Committer, ImageSpec, Layer, Loaded, check_diff_ids, ingest_blob
 
 SMALL_MEMBER = 16 << 20
@@ -50,8 +52,7 @@ class Source(Protocol):
 
 def _looks_like_layer(head: bytes) -> bool:
     return (
-        head.startswith(GZIP_MAGIC)
-        or head.startswith(ZSTD_MAGIC)
+        any(head.startswith(magic) for magic in MAGICS.values())
         or head[257:262] == b"ustar"
         or (len(head) >= 512 and not head.strip(b"\0"))
     )
@@ -250,5 +251,42 @@ def load(store: Store, source: BinaryIO | Path, platform: Platform | None = None
         specs = find_images(src, platform)
         for spec in specs:
             check_diff_ids(spec, src.layer)
+        parents = parent_links(specs)
         committer = Committer(store, src.layer, held)
-        return [committer.image(spec) for spec in specs]
+        loaded = [committer.image(spec) for spec in specs]
+        store.images.set_parents(parents)
+        return loaded
+
+
+def parent_links(specs: list[ImageSpec]) -> dict[str, str]:
+    """Image ID -> Parent, as `docker load` keeps them: only a parent in the same archive, in any
+    order (Docker lists untagged images first), and only one its child's history extends.
+
+    Checked before anything is committed, so a bad link leaves nothing behind."""
+    configs = {dg.sha256_bytes(spec.config): spec.config for spec in specs}
+    links: dict[str, str] = {}
+    for image_id, spec in zip(configs, specs):
+        parent = spec.parent
+        if not parent or parent == image_id or parent not in configs:
+            continue
+        if not _extends(json.loads(spec.config), json.loads(configs[parent])):
+            raise InvalidInput(f"image {parent} is not a valid parent for {image_id}")
+        links[image_id] = parent
+    return links
+
+
+def _extends(child: dict, parent: dict) -> bool:
+    """Docker's checkValidParent: the child's history is the parent's plus one entry."""
+    mine, theirs = child.get("history") or [], parent.get("history") or []
+    if not mine and not theirs:
+        return True
+    return len(mine) == len(theirs) + 1 and all(_same_step(a, b) for a, b in zip(theirs, mine))
+
+
+def _same_step(a: dict, b: dict) -> bool:
+    """Equal history entries, their `created` compared as instants (Go's time.Equal)."""
+    if ("created" in a) != ("created" in b):
+        return False
+    if "created" in a and parse_rfc3339(a["created"]) != parse_rfc3339(b["created"]):
+        return False
+    return {k: v for k, v in a.items() if k != "created"} == {k: v for k, v in b.items() if k != "created"}

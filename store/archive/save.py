@@ -134,8 +134,13 @@ class _Writer:
         self.tar.fileobj.close()
 
 
-def _write_image(store: Store, writer: _Writer, sel: _Selected) -> tuple[list[Descriptor], ArchiveEntry]:
-    """Write one image's blobs; return its index.json entries and its manifest.json entry."""
+def _write_image(
+    store: Store, writer: _Writer, sel: _Selected, saved: set[str]
+) -> tuple[list[Descriptor], ArchiveEntry]:
+    """Write one image's blobs; return its index.json entries and its manifest.json entry.
+
+    The entry names the image's Parent when that is saved too (`saved`), as `docker save` does:
+    `docker load` then restores the link."""
     config = store.images.config_bytes(sel.image_id)
     found = dg.sha256_bytes(config)
     if found != sel.image_id:  # checked before a byte of it is written
@@ -145,10 +150,12 @@ def _write_image(store: Store, writer: _Writer, sel: _Selected) -> tuple[list[De
     manifest = Manifest.build(config, layers, oci=True).to_bytes()
     desc = Descriptor(mt.OCI_MANIFEST, writer.blob(manifest), len(manifest))
     index = [_named(desc, ref) for ref in sel.refs] or [desc]
+    parent = store.images.get(sel.image_id)["parent"]
     entry = ArchiveEntry(
         config=blob_path(sel.image_id),
         layers=tuple(blob_path(d.digest) for d in layers),
         repo_tags=tuple(f"{r.familiar}:{r.tag}" for r in sel.refs) or None,
+        parent=parent if parent in saved - {sel.image_id} else None,
     )
     return index, entry
 
@@ -165,8 +172,9 @@ def write_archive(store: Store, images: list[_Selected], out: BinaryIO) -> None:
         writer.start()
         index: list[Descriptor] = []
         archive: list[ArchiveEntry] = []
+        saved = {sel.image_id for sel in images}
         for sel in images:
-            entries, entry = _write_image(store, writer, sel)
+            entries, entry = _write_image(store, writer, sel, saved)
             index += entries
             archive.append(entry)
         writer.file("index.json", Index(mt.OCI_INDEX, tuple(index)).to_bytes())

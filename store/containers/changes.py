@@ -1,15 +1,17 @@
 """What a container changed, as `docker diff` lists it, the way each storage driver finds it.
 
-overlay: walk the upperdir (Docker's OverlayChanges). A char 0/0 device is a deletion, an
-opaque directory that hides a lower one is a deletion of the old one; anything else is an
-addition unless a lower layer has the path, then a change — except a directory copied up
-with the same size, mode and mtime, which only holds changes. The parent of an addition or
-deletion is listed as changed.
+Both list what Docker's overlay2 lists on kernels where it uses its naive diff (ChangesDirs,
+what a Docker 20.10 daemon does here): a stat difference (mode, owner, rdev; size and mtime for
+non-directories; the security.capability xattr) is a change, and a directory with changes
+inside is listed as changed before them, each ancestor too. Docker lists a directory's entries
+in Go's map order, which varies from run to run; bilge lists them sorted by name as bytes.
 
-vfs: compare the container's copy with the merged view of its lower layers (Docker's
-ChangesDirs): a stat difference (mode, owner, rdev; size and mtime for non-directories; the
-security.capability xattr) is a change, and a directory with changes inside is listed as
-changed before them. The added and changed files' size (changes_size) is vfs's SizeRw.
+overlay: walk the upperdir. A char 0/0 device is a deletion, an opaque directory that hides a
+lower one is a deletion of the old one; anything else is an addition unless a lower layer has
+the path, then compared with it (a file only copied up is unchanged).
+
+vfs: compare the container's copy with the merged view of its lower layers. The added and
+changed files' size (changes_size) is vfs's SizeRw.
 
 drivers.py says which walk is a container's.
 """
@@ -35,11 +37,6 @@ class Change:
         return f"{self.kind} {self.path}"
 
 
-def _sorted_entries(path: str) -> list[os.DirEntry]:
-    """Go's filepath.Walk order: names compared as bytes."""
-    return sorted(os.scandir(path), key=lambda e: os.fsencode(e.name))
-
-
 def _join(parent: str, name: str) -> str:
     return ("" if parent == "/" else parent) + "/" + name
 
@@ -49,57 +46,72 @@ def _join(parent: str, name: str) -> str:
 
 def overlay_changes(upper: str, lower_dirs: list[str]) -> list[Change]:
     out: list[Change] = []
-    changed_dirs: set[str] = set()
 
-    def visit(directory: str, parts: list[str]) -> None:
-        for entry in _sorted_entries(directory):
-            sub = parts + [entry.name]
+    def visit(directory: str, parts: list[str], listed: bool, opaque: bool) -> None:
+        at = len(out)
+        entries = {e.name: e for e in os.scandir(directory)}
+        gone = _lower_names(lower_dirs, parts) - entries.keys() if opaque else set()
+        for name in sorted(entries.keys() | gone, key=os.fsencode):
+            sub = parts + [name]
             path = "/" + "/".join(sub)
+            entry = entries.get(name)
+            if entry is None:
+                out.append(Change("D", path))
+                continue
             st = entry.stat(follow_symlinks=False)
-            is_dir = stat.S_ISDIR(st.st_mode)
-            below = _lower_stat(lower_dirs, sub)
-            if _is_whiteout(st) or (is_dir and below is not None and is_opaque(entry.path, "overlay")):
+            below = _lower_entry(lower_dirs, sub)
+            if _is_whiteout(st):
                 kind = "D"
             elif below is None:
                 kind = "A"
-            elif is_dir and stat.S_ISDIR(below.st_mode) and _same_dir(st, below):
-                kind = ""
             else:
-                kind = "C"
+                kind = "C" if _stat_differs(*below, st, entry.path) else ""
             if kind:
-                if is_dir:
-                    changed_dirs.add(path)
-                parent = os.path.dirname(path)
-                if kind != "C" and parent != "/" and parent not in changed_dirs:
-                    out.append(Change("C", parent))
-                    changed_dirs.add(parent)
                 out.append(Change(kind, path))
-            if is_dir:
-                visit(entry.path, sub)
+            if stat.S_ISDIR(st.st_mode):
+                hides = below is not None and stat.S_ISDIR(below[0].st_mode) and is_opaque(entry.path, "overlay")
+                visit(entry.path, sub, bool(kind), hides)
+        if len(out) > at and not listed:
+            out.insert(at, Change("C", "/" + "/".join(parts)))
 
-    visit(upper, [])
+    visit(upper, [], listed=True, opaque=False)
     return out
+
+
+def _lower_names(lower_dirs: list[str], parts: list[str]) -> set[str]:
+    """What a directory of the lower layers holds, merged: what an opaque copy of it hides."""
+    names: set[str] = set()
+    hidden: set[str] = set()
+    for layer in lower_dirs:
+        found, hides_below = _lookup(layer, parts)
+        if found is None:
+            if hides_below:
+                break
+            continue
+        if not stat.S_ISDIR(found.st_mode):
+            break
+        directory = os.path.join(layer, *parts)
+        for entry in os.scandir(directory):
+            if _is_whiteout(entry.stat(follow_symlinks=False)):
+                hidden.add(entry.name)
+            elif entry.name not in hidden:
+                names.add(entry.name)
+        if is_opaque(directory, "overlay"):
+            break
+    return names
 
 
 def _is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
-def _same_dir(a: os.stat_result, b: os.stat_result) -> bool:
-    """Docker's test for a directory that was only copied up (sameFsTime tolerates lost ns)."""
-    same_time = a.st_mtime_ns == b.st_mtime_ns or (
-        a.st_mtime_ns // 10**9 == b.st_mtime_ns // 10**9 and (a.st_mtime_ns % 10**9 == 0 or b.st_mtime_ns % 10**9 == 0)
-    )
-    return a.st_size == b.st_size and a.st_mode == b.st_mode and same_time
-
-
-def _lower_stat(lower_dirs: list[str], parts: list[str]) -> os.stat_result | None:
-    """The path as the lower layers show it: the uppermost layer that has it, honouring the
-    whiteouts and opaque directories of the layers above."""
+def _lower_entry(lower_dirs: list[str], parts: list[str]) -> tuple[os.stat_result, str] | None:
+    """The path as the lower layers show it (its stat and where it lives): the uppermost layer
+    that has it, honouring the whiteouts and opaque directories of the layers above."""
     for layer in lower_dirs:
         found, hides_below = _lookup(layer, parts)
         if found is not None:
-            return None if _is_whiteout(found) else found
+            return None if _is_whiteout(found) else (found, os.path.join(layer, *parts))
         if hides_below:
             return None
     return None
@@ -187,7 +199,7 @@ def _compare(directory: str, path: str, old: _Node | None, out: list[Change], re
         noted = True
         if before is None:
             out.append(Change("A", child_path))
-        elif _stat_differs(before, st, entry.path):
+        elif before.st is not None and _stat_differs(before.st, before.path, st, entry.path):
             out.append(Change("C", child_path))
         else:
             noted = False
@@ -197,14 +209,14 @@ def _compare(directory: str, path: str, old: _Node | None, out: list[Change], re
         out.insert(at, Change("C", path))
 
 
-def _stat_differs(before: _Node, st: os.stat_result, path: str) -> bool:
-    old = before.st
-    assert old is not None
+def _stat_differs(old: os.stat_result, old_path: str, st: os.stat_result, path: str) -> bool:
+    """Docker's statDifferent: a directory's size and mtime do not count (adding a file inside
+    changes them; the directory is listed for what it holds instead)."""
     if (old.st_mode, old.st_uid, old.st_gid, old.st_rdev) != (st.st_mode, st.st_uid, st.st_gid, st.st_rdev):
         return True
     if not stat.S_ISDIR(st.st_mode) and (old.st_mtime_ns != st.st_mtime_ns or old.st_size != st.st_size):
         return True
-    return _capability(before.path) != _capability(path)
+    return _capability(old_path) != _capability(path)
 
 
 def _capability(path: str) -> bytes | None:

@@ -166,6 +166,7 @@ def start(store: Store, c: Container, attach: bool, interactive: bool) -> Launch
         merged = directory / "merged"
         driver_for(current.driver).mount(store, current)
         try:
+            rootfs.make_volume_dirs(merged, current.docker_config.get("Volumes"))
             _write_bundle(directory, current)
             shim, line = _launch(store, rt, current, attach, interactive)
         except BaseException:

@@ -335,8 +335,6 @@ def container_config(image_config: dict, opts: CreateOptions, cid: str) -> dict[
             "Entrypoint": entrypoint,
         }
     )
-    if opts.network == "none":
-        config["NetworkDisabled"] = True
     config.update({"OnBuild": image.get("OnBuild"), "Labels": labels})
     if image.get("StopSignal"):
         config["StopSignal"] = image["StopSignal"]

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..fsutil import copy_tree
+from ..layerfs import securepath
 from ..layerfs.whiteouts import OVERLAY_OPAQUE_XATTR, is_marker, is_opaque, whited_out
 from ..paths import Layout
 
@@ -80,6 +81,16 @@ def make_init_layer(path: Path) -> None:
             target.touch(0o755)
         else:
             target.symlink_to(kind)
+
+
+def make_volume_dirs(root: Path, volumes: dict | None) -> None:
+    """Each VOLUME path as a directory of the container's root, made as Docker makes a volume's
+    mount point (0755, root's, with any missing parents): bilge has no volumes, so what is
+    written there stays in the writable layer. A directory the image has is left as it is,
+    which is what Docker's volume copies (mode, owner, content)."""
+    for target in sorted(volumes or {}):
+        parts = securepath.split_name(target.lstrip("/"), "VOLUME")
+        securepath.resolve_dir(str(root), parts, f"VOLUME {target}", create=True)
 
 
 def layer_chain(layout: Layout, container_dir: Path, ancestry: list[dict]) -> list[tuple[Path, str]]:

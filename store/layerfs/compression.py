@@ -11,6 +11,10 @@ from .streams import ReadStream
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+XZ_MAGIC = b"\xfd7zXZ\x00"
+BZIP2_MAGIC = b"BZh"
+# Docker's DetectCompression, in its order.
+MAGICS = {"bzip2": BZIP2_MAGIC, "gzip": GZIP_MAGIC, "xz": XZ_MAGIC, "zstd": ZSTD_MAGIC}
 CHUNK = 1 << 20
 
 
@@ -96,15 +100,40 @@ class _Zstd(ReadStream):
             raise InvalidInput(f"corrupt zstd stream: {exc}") from None
 
 
-def detect(raw: BinaryIO) -> tuple[str, BinaryIO]:
-    """("gzip"|"zstd"|"none", the same bytes with the sniffed head put back).
+class _Stdlib(ReadStream):
+    """xz and bzip2, which Docker loads too, through the standard library's streaming readers
+    (concatenated streams included); rare enough that their speed does not matter."""
 
-    The head is read until it is whole: a network read may bring fewer than four bytes.
+    def __init__(self, kind: str, raw: BinaryIO) -> None:
+        self._kind = kind
+        if kind == "xz":
+            import lzma
+
+            self._reader: BinaryIO = lzma.LZMAFile(raw)  # type: ignore[assignment]
+            self._errors: tuple[type[Exception], ...] = (lzma.LZMAError, EOFError)
+        else:
+            import bz2
+
+            self._reader = bz2.BZ2File(raw)  # type: ignore[assignment]
+            self._errors = (OSError, EOFError)  # bz2 says "Invalid data stream" with an OSError
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._reader.read(CHUNK if size is None or size < 0 else size)
+        except self._errors as exc:
+            raise InvalidInput(f"corrupt {self._kind} stream: {exc}") from None
+
+
+def detect(raw: BinaryIO) -> tuple[str, BinaryIO]:
+    """("bzip2"|"gzip"|"xz"|"zstd"|"none", the same bytes with the sniffed head put back).
+
+    The head is read until it is whole: a network read may bring fewer bytes than a magic.
     """
+    need = max(map(len, MAGICS.values()))
     head = b""
-    while len(head) < 4 and (more := raw.read(4 - len(head))):
+    while len(head) < need and (more := raw.read(need - len(head))):
         head += more
-    kind = "gzip" if head.startswith(GZIP_MAGIC) else "zstd" if head.startswith(ZSTD_MAGIC) else "none"
+    kind = next((name for name, magic in MAGICS.items() if head.startswith(magic)), "none")
     return kind, Prefixed(head, raw)  # type: ignore[return-value]
 
 
@@ -113,6 +142,8 @@ def decompressor(kind: str, raw: BinaryIO) -> BinaryIO:
         return _Gunzip(raw)  # type: ignore[return-value]
     if kind == "zstd":
         return _Zstd(raw)  # type: ignore[return-value]
+    if kind in ("xz", "bzip2"):
+        return _Stdlib(kind, raw)  # type: ignore[return-value]
     return raw
 
 

@@ -16,7 +16,7 @@ import stat
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, TypeVar, cast
 
 from ..errors import InvalidInput
 from ..fsutil import measure
@@ -142,7 +142,7 @@ class _Applier:
         self.whiteouts = whiteouts
         self.is_root = os.geteuid() == 0
         self.recording = Recording()
-        self.content: dict[str, int] = {}
+        self.content: dict[str, list[int]] = {}  # file -> its tar-split segments
         self.dirs: list[tuple[list[str], int, tarfile.TarInfo]] = []
         self.plain_dirs: set[str] = set()
         self.inlined = 0  # bytes of replaced files kept in the record
@@ -221,7 +221,8 @@ class _Applier:
             path = os.path.join(parent_path, hidden)
             if os.path.lexists(path):
                 raise InvalidInput(f"entry {ti.name!r}: whiteout of a path this layer created")
-            os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(0, 0))
+            os.mknod(path, stat.S_IFCHR, os.makedev(0, 0))  # mode 0000 and the header's owner, as overlay2 makes it
+            os.lchown(path, ti.uid, ti.gid)
 
     def _make_dir(self, path: str, rel: str) -> None:
         try:
@@ -254,28 +255,34 @@ class _Applier:
     def _keep_inline(self, rel: str) -> None:
         """The tar-split points at a file that is about to go: move its content into the record,
         which is held in memory, so only so much of it."""
-        index = self.content.pop(rel, None)
-        if index is None:
+        indices = self.content.pop(rel, [])
+        if not indices:
             return
         with open(os.path.join(self.root, rel), "rb") as f:
-            self.inlined += os.fstat(f.fileno()).st_size
-            if self.inlined > MAX_KEPT_BYTES * 4:
-                raise InvalidInput(f"layer overwrites more than {MAX_KEPT_BYTES * 4} bytes of its own files")
-            self.recording.inline(index, f.read())
+            for index in indices:
+                _, size, offset = self.recording.segments[index]
+                self.inlined += size
+                if self.inlined > MAX_KEPT_BYTES * 4:
+                    raise InvalidInput(f"layer overwrites more than {MAX_KEPT_BYTES * 4} bytes of its own files")
+                f.seek(offset)
+                self.recording.inline(index, f.read(size))
 
     def _write_file(self, ti: tarfile.TarInfo, rec: _Recorder, path: str, rel: str) -> None:
-        if ti.type == tarfile.GNUTYPE_SPARSE or ti.sparse:
-            raise InvalidInput(f"entry {ti.name!r}: sparse files are not supported")
         if rec.tell() != ti.offset_data:
             raise InvalidInput(f"entry {ti.name!r}: malformed header")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = self._create(path, rel, lambda: os.open(path, flags, 0o600))
         try:
             self.recording.raw(rec.take())
-            self.content[rel] = self.recording.file(rel, ti.size)
-            for chunk in rec.content(ti.size):
-                while chunk:  # a write may take less than it was given
-                    chunk = chunk[os.write(fd, chunk) :]
+            self.content[rel] = []
+            for offset, size in _stored_runs(ti):
+                self.content[rel].append(self.recording.file(rel, size, offset))
+                for chunk in rec.content(size):
+                    while chunk:  # a write may take less than it was given
+                        written = os.pwrite(fd, chunk, offset)
+                        chunk, offset = chunk[written:], offset + written
+            if ti.sparse:
+                os.ftruncate(fd, ti.size)  # the holes after the last run read as zeros, as Docker writes them
             self._file_metadata(fd, ti)
         finally:
             os.close(fd)
@@ -310,7 +317,7 @@ class _Applier:
             if key.startswith("SCHILY.xattr."):
                 self._xattr(fd, key[len("SCHILY.xattr.") :], value)
         os.fchmod(fd, ti.mode & 0o7777)
-        os.utime(fd, (ti.mtime, ti.mtime))
+        os.utime(fd, ns=_docker_times(ti))
 
     def _metadata(self, path: str, ti: tarfile.TarInfo) -> None:
         """Owner, xattrs, mode and times of what is at `path`, never of what a symlink there points
@@ -320,9 +327,14 @@ class _Applier:
         for key, value in ti.pax_headers.items():
             if key.startswith("SCHILY.xattr."):
                 self._xattr(path, key[len("SCHILY.xattr.") :], value)
-        if not stat.S_ISLNK(os.lstat(path).st_mode):
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):  # Docker's LUtimesNano: the mtime as it is, the atime left alone
+            os.utime(
+                path, ns=(st.st_atime_ns, _nanoseconds(ti.pax_headers.get("mtime", ti.mtime))), follow_symlinks=False
+            )
+        else:
             os.chmod(path, ti.mode & 0o7777)
-        os.utime(path, (ti.mtime, ti.mtime), follow_symlinks=False)
+            os.utime(path, ns=_docker_times(ti), follow_symlinks=False)
 
     def _xattr(self, target: str | int, name: str, value: str) -> None:
         if name.startswith("trusted.overlay."):
@@ -349,6 +361,33 @@ class _Applier:
                 continue
             if stat.S_ISDIR(st.st_mode) and st.st_ino == ino:
                 self._metadata(path, ti)
+
+
+def _stored_runs(ti: tarfile.TarInfo) -> list[tuple[int, int]]:
+    """(offset in the file, length) of each run of content the tar stores, in stream order: the
+    whole file, or a sparse file's data (GNU's old format or PAX 0.0, 0.1, 1.0, as tarfile reads
+    them), whose gaps are holes."""
+    sparse = cast("list[tuple[int, int]] | None", ti.sparse)  # typeshed's annotation is not what tarfile sets
+    return [(offset, size) for offset, size in sparse if size] if sparse else [(0, ti.size)]
+
+
+_GO_MAX_TIME_NS = (1 << 63) - 1  # Docker's maxTime on 64-bit: time.Unix(0, 1<<63-1), in 2262
+
+
+def _nanoseconds(value: str | float) -> int:
+    """A tar time (a PAX decimal, or tarfile's number) in nanoseconds, without float rounding."""
+    text = str(value)
+    seconds, _, fraction = text.partition(".")
+    sign = -1 if text.startswith("-") else 1
+    return int(seconds) * 10**9 + sign * int(fraction[:9].ljust(9, "0"))
+
+
+def _docker_times(ti: tarfile.TarInfo) -> tuple[int, int]:
+    """(atime, mtime) as Docker's createTarFile sets them: the atime never before the mtime, and
+    either one before 1970 or after 2262 the epoch (its Chtimes)."""
+    mtime = _nanoseconds(ti.pax_headers.get("mtime", ti.mtime))
+    atime = max(mtime, _nanoseconds(ti.pax_headers["atime"])) if "atime" in ti.pax_headers else mtime
+    return tuple(ns if 0 <= ns <= _GO_MAX_TIME_NS else 0 for ns in (atime, mtime))  # type: ignore[return-value]
 
 
 def extract(stream: BinaryIO, dest: str, limits: Limits, whiteouts: str | None = None) -> Extracted:

@@ -6,8 +6,9 @@ segments: raw bytes (every header, extended header, padding and the end-of-archi
 and file references (this many bytes of content come from that extracted file). Joining the
 segments, reading file content from the layer's diff/, gives back the original tar.
 
-Encoding (zstd-compressed): b"R" + u32 length + bytes, or b"F" + u64 size + u16 path length +
-path bytes (relative to diff/, file-system encoding).
+Encoding (zstd-compressed): b"R" + u32 length + bytes, b"F" + u64 size + u16 path length +
+path bytes (relative to diff/, file-system encoding), or b"S" + u64 offset + the same as F: a
+run of a sparse file, which a tar stores as its runs of data one after the other.
 """
 
 from __future__ import annotations
@@ -26,14 +27,16 @@ if TYPE_CHECKING:
 
 _RAW = b"R"
 _FILE = b"F"
+_RUN = b"S"
 _READ_CHUNK = 1 << 20
+Segment = tuple[str, int, int]  # (file, size, offset in it): content read from an extracted file
 
 
 @dataclass
 class Recording:
     """Segments in tar order; raw bytes are merged with their neighbours as they come."""
 
-    segments: list[bytes | tuple[str, int]] = field(default_factory=list)
+    segments: list[bytes | Segment] = field(default_factory=list)
 
     def raw(self, data: bytes) -> None:
         if not data:
@@ -43,8 +46,8 @@ class Recording:
         else:
             self.segments.append(bytes(data))
 
-    def file(self, relpath: str, size: int) -> int:
-        self.segments.append((relpath, size))
+    def file(self, relpath: str, size: int, offset: int = 0) -> int:
+        self.segments.append((relpath, size, offset))
         return len(self.segments) - 1
 
     def inline(self, index: int, content: bytes) -> None:
@@ -59,12 +62,13 @@ class Recording:
             if isinstance(seg, bytes):
                 out.write(_RAW + struct.pack(">I", len(seg)) + seg)
             else:
-                path = os.fsencode(seg[0])
-                out.write(_FILE + struct.pack(">QH", seg[1], len(path)) + path)
+                path, size, offset = os.fsencode(seg[0]), seg[1], seg[2]
+                out.write((_RUN + struct.pack(">Q", offset) if offset else _FILE) + struct.pack(">QH", size, len(path)))
+                out.write(path)
         return zstandard.ZstdCompressor(level=3).compress(out.getvalue())
 
 
-def _decode(blob: bytes) -> Iterator[bytes | tuple[str, int]]:
+def _decode(blob: bytes) -> Iterator[bytes | Segment]:
     """The segments; a truncated or garbled blob is refused, never read as a shorter tar."""
     import zstandard
 
@@ -82,14 +86,21 @@ def _decode(blob: bytes) -> Iterator[bytes | tuple[str, int]]:
             if kind == _RAW:
                 (length,) = struct.unpack_from(">I", data, pos + 1)
                 start, pos = pos + 5, pos + 5 + length
-            elif kind == _FILE:
+                if pos > len(data):
+                    raise InvalidInput("truncated tar-split record")
+                yield data[start:pos]
+            elif kind in (_FILE, _RUN):
+                offset = 0
+                if kind == _RUN:
+                    (offset,) = struct.unpack_from(">Q", data, pos + 1)
+                    pos += 8
                 size, plen = struct.unpack_from(">QH", data, pos + 1)
                 start, pos = pos + 11, pos + 11 + plen
+                if pos > len(data):
+                    raise InvalidInput("truncated tar-split record")
+                yield os.fsdecode(data[start:pos]), size, offset
             else:
                 raise InvalidInput("corrupt tar-split record")
-            if pos > len(data):
-                raise InvalidInput("truncated tar-split record")
-            yield data[start:pos] if kind == _RAW else (os.fsdecode(data[start:pos]), size)
     except struct.error:
         raise InvalidInput("truncated tar-split record") from None
 
@@ -106,12 +117,12 @@ def assemble(diff_dir: str, blob: bytes) -> Iterator[bytes]:
         if isinstance(seg, bytes):
             yield seg
             continue
-        relpath, size = seg
+        relpath, size, offset = seg
         fd = os.open(os.path.join(diff_dir, relpath), os.O_RDONLY | os.O_NOFOLLOW)
         try:
             left = size
             while left:
-                chunk = os.read(fd, min(left, _READ_CHUNK))
+                chunk = os.pread(fd, min(left, _READ_CHUNK), offset + size - left)
                 if not chunk:
                     raise InvalidInput(f"layer file {relpath!r} is shorter than its tar entry")
                 left -= len(chunk)
