@@ -266,7 +266,7 @@ class ImageStore:
 
     def users(self, image_id: str) -> list[dict]:
         """Containers created from the image."""
-        return list(self.db.query("SELECT id, name, state FROM containers WHERE image_id = ?", [image_id]))
+        return list(self.db.query("SELECT id, name, state FROM containers WHERE image_id = ? ORDER BY created, id", [image_id]))
 
     # -- removing ----------------------------------------------------------------------------
 
@@ -276,6 +276,8 @@ class ImageStore:
         image_id = self.resolve(name)
         by_ref = self._named_reference(name, image_id)
         if by_ref is not None:
+            if not force:
+                self._check_last_reference(name, image_id)
             untagged = self._untag(by_ref, image_id)
             if self.repo_tags(image_id) or self.repo_digests(image_id) or self.children(image_id):
                 return Removal(untagged, None)
@@ -300,6 +302,19 @@ class ImageStore:
             return Removal(untagged, None)  # forced: the stopped container keeps it, untagged
         self._check_pins(image_id, shown, force)
         return Removal(untagged, image_id)
+
+    def _check_last_reference(self, name: str, image_id: str) -> None:
+        """Docker's rule before untagging: the last name of an image a container uses (one tag,
+        and every reference in one repository) goes only with -f, or the image would be left
+        unnamed under its container."""
+        tags = self.repo_tags(image_id)
+        repositories = {t.rsplit(":", 1)[0] for t in tags} | {d.rsplit("@", 1)[0] for d in self.repo_digests(image_id)}
+        users = self.users(image_id)
+        if users and len(tags) <= 1 and len(repositories) <= 1:
+            raise Conflict(
+                f'conflict: unable to remove repository reference "{name}" (must force) - container '
+                f"{users[0]['id'][:12]} is using its referenced image {_short(image_id)}"
+            )
 
     def _check_pins(self, image_id: str, shown: str, force: bool) -> None:
         """A pin is a root of the collector: rmi lifts one only when forced, and never a label's."""
