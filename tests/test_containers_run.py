@@ -250,11 +250,50 @@ def test_create_and_run_record_last_use(ctr, bilge_root):
 
 
 def test_images_in_use_cannot_be_removed(ctr):
-    ctr("create", "--name", "user", "app:v1")
+    cid = ctr("create", "--name", "user", "app:v1").stdout.strip()
+    image = inspect(ctr, "app:v1")["Id"]
     refused = ctr("rmi", "app:v1", check=False)
-    assert refused.returncode == 1 and "image is being used by stopped container" in refused.stderr
+    assert (refused.returncode, refused.stdout, refused.stderr) == (
+        1,
+        "",
+        f'Error: conflict: unable to remove repository reference "app:v1" (must force) - container {cid[:12]} '
+        f"is using its referenced image {image[7:19]}\n",
+    )
+    refused = ctr("rmi", image[7:19], check=False)
+    assert refused.stderr == (
+        f"Error: conflict: unable to delete {image[7:19]} (must be forced) - image is being used by stopped "
+        f"container {cid[:12]}\n"
+    )
+    # forced, as Docker: the name goes, the image stays for its container
+    assert ctr("rmi", "-f", "app:v1").stdout == "Untagged: app:v1\n"
+    assert inspect(ctr, image[7:19])["RepoTags"] == []
     ctr("rm", "user")
-    ctr("rmi", "app:v1")
+    assert ctr("rmi", image[7:19]).stdout.startswith(f"Deleted: {image}\n")
+
+
+def test_rmi_refuses_in_dockers_words(ctr, dockerd):
+    """The same refusal from the suite's dockerd and from bilge, container IDs aside: one image
+    with one name, loaded into both, a container created from it in each."""
+    from bilge.fabricate import Image, docker_archive, layer_tar
+
+    archive = docker_archive(
+        [Image(["everyday-rmi:1"], [layer_tar("rmi", {"bin/x": 10})], "2026-01-01T00:00:00Z", {"test": "rmi"})]
+    )
+    ids = []
+    for run in (dockerd.docker, ctr):
+        run("load", input=archive, binary=True)
+        ids.append(run("create", "everyday-rmi:1", "true").stdout.strip())
+    try:
+        theirs = dockerd.docker("rmi", "everyday-rmi:1", check=False)
+        ours = ctr("rmi", "everyday-rmi:1", check=False)
+    finally:
+        dockerd.docker("rm", ids[0])
+        dockerd.docker("rmi", "everyday-rmi:1")
+    assert theirs.returncode == ours.returncode == 1
+    assert "conflict: unable to remove repository reference" in theirs.stderr
+    assert theirs.stderr.replace(ids[0][:12], "<container>") == ours.stderr.replace(
+        ids[1][:12], "<container>"
+    ).replace("Error: ", "Error response from daemon: ")
 
 
 @pytest.mark.parametrize(
