@@ -63,9 +63,10 @@ def _images_and_cache(store: Store) -> dict[str, Any]:
                 "SharedSize": u.shared,
                 "Size": u.size,
                 "VirtualSize": u.size,
-                "FairShare": round(u.fair_share),
+                "FairShare": u.fair_share,
                 "Disk": u.disk,
                 "SharedDisk": u.shared_disk,
+                "LastUsedAt": rfc3339_nano(img.last_used) if img.last_used else None,
             }
         )
     images.sort(key=lambda i: (i["Created"], i["Id"]), reverse=True)
