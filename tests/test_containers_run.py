@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 import pytest
 from containers_support import inspect
@@ -247,6 +248,17 @@ def test_create_and_run_record_last_use(ctr, bilge_root):
     ctr("run", "--rm", "busybox", "true")
     ctr("create", "app:v1")
     assert last_used(busybox) >= before and last_used(app) >= before
+    # what a user sees: images' LastUsedAt field, system df -v's LAST USED column
+    listed = {
+        (r["repository"], r["tag"]): r["LastUsedAt"] for r in json.loads(ctr("images", "--format", "json").stdout)
+    }
+    used = datetime.fromtimestamp(last_used(busybox), UTC).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+    assert listed[("busybox", "latest")] == used and listed[("zoo", "latest")] is None
+    assert "LAST" not in ctr("images").stdout.splitlines()[0]  # Docker's table is Docker's
+    df = ctr("system", "df", "-v").stdout.splitlines()
+    assert df[2].split()[-2:] == ["LAST", "USED"]
+    rows = {line.split()[0]: line for line in df[3:] if line.strip()}
+    assert rows["busybox"].endswith(" ago") and rows["zoo"].endswith(" never"), df
 
 
 def test_images_in_use_cannot_be_removed(ctr):
@@ -291,9 +303,9 @@ def test_rmi_refuses_in_dockers_words(ctr, dockerd):
         dockerd.docker("rmi", "everyday-rmi:1")
     assert theirs.returncode == ours.returncode == 1
     assert "conflict: unable to remove repository reference" in theirs.stderr
-    assert theirs.stderr.replace(ids[0][:12], "<container>") == ours.stderr.replace(
-        ids[1][:12], "<container>"
-    ).replace("Error: ", "Error response from daemon: ")
+    assert theirs.stderr.replace(ids[0][:12], "<container>") == ours.stderr.replace(ids[1][:12], "<container>").replace(
+        "Error: ", "Error response from daemon: "
+    )
 
 
 @pytest.mark.parametrize(
