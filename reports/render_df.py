@@ -36,6 +36,7 @@ def render(df: dict[str, Any], verbose: bool, disk: bool, fmt: str) -> str:
                 "active": r["Active"],
                 "size": human_size(r["Size"], 4),
                 "reclaimable": _reclaimable(r),
+                "frees": human_size(r["PruneFrees"], 4),
             }
             for r in rows
         ]
@@ -45,6 +46,7 @@ def render(df: dict[str, Any], verbose: bool, disk: bool, fmt: str) -> str:
             ("active", "ACTIVE"),
             ("size", "SIZE"),
             ("reclaimable", "RECLAIMABLE"),
+            ("frees", "PRUNE -A FREES"),
         ]
         return render_rows(table, columns, fmt, rows)
     return "\n\n".join(

@@ -62,7 +62,14 @@ def test_system_df_equals_docker_for_images(bilge, fixture_loaded) -> None:
         assert (mine["Size"], mine["SharedSize"]) == (image["Size"], image["SharedSize"]), image["RepoTags"]
         assert sorted(mine["RepoTags"]) == sorted(image["RepoTags"])
     summary = json.loads(bilge("system", "df", "--format", "json").stdout)
-    assert summary[0] == {"Type": "Images", "TotalCount": 8, "Active": 0, "Size": 3854111, "Reclaimable": 3854111}
+    assert summary[0] == {
+        "Type": "Images",
+        "TotalCount": 8,
+        "Active": 0,
+        "Size": 3854111,
+        "Reclaimable": 3854111,
+        "PruneFrees": 3854111,
+    }
 
 
 def test_fair_share_adds_up_to_the_total(bilge, fixture_loaded) -> None:
