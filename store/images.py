@@ -119,7 +119,7 @@ class ImageStore:
                     image_id,
                     parent,
                     config.get("created"),
-                    time.time(),
+                    lease.started,
                     config.get("architecture"),
                     config.get("os"),
                     config.get("variant"),
@@ -266,7 +266,9 @@ class ImageStore:
 
     def users(self, image_id: str) -> list[dict]:
         """Containers created from the image."""
-        return list(self.db.query("SELECT id, name, state FROM containers WHERE image_id = ? ORDER BY created, id", [image_id]))
+        return list(
+            self.db.query("SELECT id, name, state FROM containers WHERE image_id = ? ORDER BY created, id", [image_id])
+        )
 
     # -- removing ----------------------------------------------------------------------------
 

@@ -4,8 +4,8 @@ exactly what they say, the policies Docker lacks, and a collector that survives 
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -18,6 +18,7 @@ import pytest
 from bilge.fabricate import Image, docker_archive, layer_tar
 
 FIXTURE = "docker/images.tar.gz"
+APP_V2 = "sha256:f1f05bbf25efd8dfbed93aabca0ad63a011a6a7a618739576f9f666c4161d681"
 
 
 def apparent_bytes(top: Path) -> int:
@@ -133,14 +134,75 @@ def test_image_prune_all_takes_everything_unused_and_says_so(bilge, bilge_root: 
     assert list((bilge_root / "trash").iterdir()) == []
 
 
+DANGLING_ROWS = [
+    "KIND    ID            NAMES    FREES    WHY",
+    "image   6a804b381541  <none>   50.01kB  dangling",  # multistage's builder stage: the older
+    "image   f0989b0bdf48  <none>   100kB    dangling",
+]
+
+
 def test_prompt_lists_what_goes_and_no_keeps_it(bilge, fixture_loaded) -> None:
     before = image_ids(bilge)
     answer = bilge("image", "prune", input="n\n")
-    assert "WARNING! This will remove all dangling images." in answer.stderr
-    assert "image sha256:f0989b0bdf4866d4bb2b6a0f3f097e1a0e3f02842d3813cd0ddcbf7bcc0ab4fc" in answer.stderr
+    lines = answer.stderr.splitlines()
+    assert lines[:5] == ["WARNING! This will remove all dangling images.", "It would remove:", *DANGLING_ROWS]
+    assert lines[5].startswith("freeing 150kB (150009 bytes; ") and lines[5].endswith(" on disk; 2 images, 2 layers)")
     assert image_ids(bilge) == before
     bilge("image", "prune", input="y\n")
     assert len(before - image_ids(bilge)) == 2
+
+
+def test_dry_run_names_each_image_what_it_frees_and_why(bilge, fixture_loaded) -> None:
+    """The same list every run (the policy's order: least recently used, then oldest), whose
+    items add up to the total; json and csv carry the exact bytes."""
+    shown = bilge("image", "prune", "--dry-run").stdout
+    assert shown == bilge("image", "prune", "--dry-run").stdout
+    lines = shown.splitlines()
+    assert lines[:4] == ["Would remove:", *DANGLING_ROWS] and lines[4] == ""
+    assert lines[5].startswith("Would reclaim: 150kB (150009 bytes; ") and len(lines) == 6
+    everything = json.loads(bilge("image", "prune", "-a", "--dry-run", "--format", "json").stdout)
+    items = everything["Items"]
+    assert sum(i["Bytes"] for i in items) == everything["Bytes"] == 3854111
+    assert sorted(i["Id"] for i in items) == sorted(everything["Images"])
+    by_name = {" ".join(i["Names"]): i for i in items}
+    assert by_name["app:latest app:v2"]["Why"] == "unused (no container uses it)"
+    assert by_name["busybox:latest"]["Bytes"] == 1985472  # the base layers, counted once, for the image they make
+    csv_lines = bilge("image", "prune", "-a", "--dry-run", "--format", "csv").stdout.splitlines()
+    assert csv_lines[0] == "Kind,Id,Names,Bytes,Disk,Why"
+    assert [line.split(",")[1] for line in csv_lines[1:]] == [i["Id"] for i in items]
+    assert (
+        f"image,{APP_V2},app:latest app:v2,{by_name['app:latest app:v2']['Bytes']},"
+        in csv_lines[1 + items.index(by_name["app:latest app:v2"])]
+    )
+
+
+def test_lru_ties_go_oldest_first(bilge) -> None:
+    """Images one load brought in and nothing used since tie on the LRU clock: the oldest image
+    goes first, not the one the archive happened to list first."""
+    archive = docker_archive(
+        [
+            Image(["new:1"], [layer_tar("new", {"new.bin": 100_000})], "2026-06-01T00:00:00Z"),
+            Image(["old:1"], [layer_tar("old", {"old.bin": 100_000})], "2024-12-01T00:00:00Z"),
+        ]
+    )
+    bilge("load", input=archive, binary=True)
+    total = json.loads(bilge("system", "df", "--format", "json").stdout)[0]["Size"]
+    plan = json.loads(bilge("image", "prune", "--max-size", str(total - 1), "--dry-run", "--format", "json").stdout)
+    assert [i["Names"] for i in plan["Items"]] == [["old:1"]]
+    assert plan["Items"][0]["Why"].startswith("least recently used (unused since added ")
+
+
+def test_quiet_prunes_for_cron(bilge, fixture_loaded) -> None:
+    """-q: one line when something went, nothing at all when nothing did."""
+    first = bilge("image", "prune", "-f", "-q")
+    assert (first.stdout, first.stderr) == ("Total reclaimed space: 150kB (2 images)\n", "")
+    for command in (["image", "prune"], ["container", "prune"], ["system", "prune"], ["builder", "prune", "-a"]):
+        again = bilge(*command, "-f", "-q")
+        assert (again.returncode, again.stdout, again.stderr) == (0, "", ""), command
+        dry = bilge(*command, "--dry-run", "--quiet")
+        assert (dry.returncode, dry.stdout, dry.stderr) == (0, "", ""), command
+    would = bilge("image", "prune", "-a", "--dry-run", "-q").stdout
+    assert would.startswith("Would reclaim: 3.704MB (3704102 bytes; ") and would.endswith("; 6 images, 13 layers)\n")
 
 
 # -- policies ------------------------------------------------------------------------------------

@@ -498,5 +498,7 @@ def test_demo_refuses_a_store_it_did_not_make(loaded, bilge_root):
 def test_demo_fills_an_empty_directory_it_is_given(bilge, tmp_path):
     target = tmp_path / "fresh"
     proc = bilge("demo", "--root", target, env={"TMPDIR": str(tmp_path)}, timeout=120)
-    assert proc.stdout.startswith(f"Loaded 10 generated images (one base, two runtimes, six apps, an orphan) into {target}\n")
+    assert proc.stdout.startswith(
+        f"Loaded 10 generated images (one base, two runtimes, six apps, an orphan) into {target}\n"
+    )
     assert ids_in_db(target)

@@ -128,7 +128,9 @@ def test_running_container_blocks_even_with_force(toy: Toy) -> None:
     app = toy.image("app", toy.stack("a"), tags=("app:1",))
     cid = toy.container("c", app, state="running")
     for name, force in (("app:1", True), (app, False), (app, True)):
-        with pytest.raises(Conflict, match=f"cannot be forced\\) - image is being used by running container {cid[:12]}"):
+        with pytest.raises(
+            Conflict, match=f"cannot be forced\\) - image is being used by running container {cid[:12]}"
+        ):
             rmi(toy, name, force=force)
     assert tags(toy) == {"docker.io/library/app:1"}
 
