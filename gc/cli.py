@@ -8,6 +8,8 @@ import typer
 from bilge.store.cli import FormatOpt, check_format, err, open_store, out
 
 if TYPE_CHECKING:
+    from bilge.store.core import Store
+
     from .policy import ImagePolicy
     from .prune import Outcome, Plan, Request
 
@@ -378,13 +380,48 @@ def rmi(
         raise typer.Exit(1)
 
 
-def pin(images: Annotated[list[str], typer.Argument(help="Images no prune may remove")]) -> None:
-    """Protect images from every prune and policy (the label bilge.pin=true does the same)."""
+def pin(
+    images: Annotated[list[str], typer.Argument(help="Images no prune may remove, or `ls` to list the pinned")],
+    format: FormatOpt = "table",
+) -> None:
+    """Protect images from every prune and policy (the label bilge.pin=true does the same); `pin ls` lists them."""
+    if images == ["ls"]:  # an image named ls is ls:latest
+        check_format(format)
+        out(_pin_list(open_store(), format))
+        return
     store = open_store()
     for name in images:
         image_id = store.images.resolve(name)
         store.images.pin(image_id)
         out(image_id)
+
+
+def _pin_list(store: "Store", fmt: str) -> str:
+    """`pin ls`: each pinned image, its names, since when and by what (a pin, its label)."""
+    from bilge.store.tables import ago, render
+    from bilge.store.timeutil import rfc3339_nano
+
+    data = []
+    for image_id in store.images.pinned():
+        pin = store.images.pin_of(image_id)
+        assert pin is not None
+        names = store.images.repo_tags(image_id) + store.images.repo_digests(image_id)
+        data.append({"Id": image_id, "Names": names, "By": pin["By"], "Since": pin["Since"]})
+    rows = [
+        {
+            "id": d["Id"][7:19],
+            "names": ", ".join(d["Names"]) or "<none>",
+            "since": ago(d["Since"]) if d["Since"] else "-",
+            "by": " and ".join("bilge pin" if b == "pin" else "label bilge.pin" for b in d["By"]),
+        }
+        for d in data
+    ]
+    for d in data:
+        d["Since"] = rfc3339_nano(d["Since"]) if d["Since"] else None
+        if fmt == "csv":
+            d["Names"], d["By"] = " ".join(d["Names"]), " ".join(d["By"])
+    columns = [("id", "IMAGE ID"), ("names", "NAMES"), ("since", "PINNED SINCE"), ("by", "BY")]
+    return render(rows, columns, fmt, data)
 
 
 def unpin(images: Annotated[list[str], typer.Argument(help="Images to unpin")]) -> None:

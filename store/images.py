@@ -162,6 +162,26 @@ class ImageStore:
     def unpin(self, image_id: str) -> None:
         self.db.execute("DELETE FROM pins WHERE image_id = ?", [image_id])
 
+    def pin_of(self, image_id: str) -> dict[str, Any] | None:
+        """How the image is pinned, for `inspect` and `pin ls`: By "pin" (`bilge pin`, Since
+        when) and/or "label" (bilge.pin=true in its config, no time of its own); None if not."""
+        from .catalog import pinned_by_label
+
+        row = self.db.execute("SELECT created FROM pins WHERE image_id = ?", [image_id]).fetchone()
+        labels = self.get(image_id)["labels"]
+        by = (["pin"] if row else []) + (["label"] if pinned_by_label(json.loads(labels) if labels else {}) else [])
+        return {"By": by, "Since": row[0] if row else None} if by else None
+
+    def pinned(self) -> list[str]:
+        """Every pinned image, by pin or by label, oldest pin first (label pins after, by ID)."""
+        from .catalog import PIN_LABEL
+
+        ids = [r[0] for r in self.db.execute("SELECT image_id FROM pins ORDER BY created, image_id")]
+        labelled = self.db.execute(
+            "SELECT id FROM images WHERE labels LIKE ? ORDER BY id", [f'%"{PIN_LABEL}"%']
+        ).fetchall()
+        return list(dict.fromkeys(ids + [r[0] for r in labelled if self.pin_of(r[0])]))
+
     def record_built(self, image_id: str) -> None:
         """The builder made this image: while nothing names it, it is build cache. One statement,
         so it joins the caller's write transaction or commits alone; recording twice keeps the first."""

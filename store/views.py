@@ -6,7 +6,7 @@ from datetime import UTC
 from typing import Any
 
 from .core import Store
-from .timeutil import parse_rfc3339
+from .timeutil import parse_rfc3339, rfc3339_nano
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -44,6 +44,9 @@ def inspect_image(store: Store, image_id: str) -> dict[str, Any]:
     }
     if config.get("variant"):
         out["Variant"] = config["variant"]
+    pin = images.pin_of(image_id)
+    if pin:  # bilge's own, under its own key and only when pinned: Docker's shape stays Docker's
+        out["Bilge"] = {"Pin": {**pin, "Since": rfc3339_nano(pin["Since"]) if pin["Since"] else None}}
     return out
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bilge.fabricate import Image, docker_archive, layer_tar
+from bilge.store.timeutil import parse_rfc3339
 
 FIXTURE = "docker/images.tar.gz"
 APP_V2 = "sha256:f1f05bbf25efd8dfbed93aabca0ad63a011a6a7a618739576f9f666c4161d681"
@@ -248,6 +249,38 @@ def test_pins_and_pin_label_survive_prune_all(bilge, tmp_path: Path) -> None:
     bilge("unpin", "svc:1")
     bilge("image", "prune", "-a", "-f")
     assert tags(bilge) == {"labelled:1"}
+
+
+def test_pins_are_listed_inspected_and_guard_rmi(bilge) -> None:
+    archive = docker_archive(
+        [
+            Image(["labelled:1"], [layer_tar("lab", {"x": 10})], labels={"bilge.pin": "true"}),
+            Image(["plain:1"], [layer_tar("plain", {"y": 10})]),
+        ]
+    )
+    bilge("load", input=archive, binary=True)
+    plain = json.loads(bilge("inspect", "plain:1").stdout)[0]
+    assert "Bilge" not in plain, "an image nothing pins is inspected in Docker's shape, nothing added"
+    before = time.time()
+    bilge("pin", "plain:1")
+    labelled = json.loads(bilge("inspect", "labelled:1").stdout)[0]
+    listed = [line.split() for line in bilge("pin", "ls").stdout.splitlines()]
+    assert listed[0] == ["IMAGE", "ID", "NAMES", "PINNED", "SINCE", "BY"]
+    assert listed[1][:2] == [plain["Id"][7:19], "plain:1"] and listed[1][-3:] == ["ago", "bilge", "pin"]
+    assert listed[2] == [labelled["Id"][7:19], "labelled:1", "-", "label", "bilge.pin"] and len(listed) == 3
+    exact = json.loads(bilge("pin", "ls", "--format", "json").stdout)
+    assert [(p["Names"], p["By"]) for p in exact] == [(["plain:1"], ["pin"]), (["labelled:1"], ["label"])]
+    assert exact[1]["Since"] is None and parse_rfc3339(exact[0]["Since"]) >= before - 1
+    pin = json.loads(bilge("inspect", "plain:1").stdout)[0]["Bilge"]["Pin"]
+    assert pin == {"By": ["pin"], "Since": exact[0]["Since"]}
+    refused = bilge("rmi", "plain:1", check=False)
+    assert (refused.returncode, refused.stdout, refused.stderr) == (
+        1,
+        "",
+        "Error: conflict: unable to delete plain:1 (must be forced) - image is pinned (bilge unpin)\n",
+    )
+    assert bilge("rmi", "-f", "plain:1").stdout.startswith(f"Untagged: plain:1\nDeleted: {plain['Id']}\n")
+    assert [p["Names"] for p in json.loads(bilge("pin", "ls", "--format", "json").stdout)] == [["labelled:1"]]
 
 
 def test_unused_for_and_min_age_respect_the_clock(bilge, tmp_path: Path) -> None:
