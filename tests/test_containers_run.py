@@ -276,7 +276,8 @@ def test_images_in_use_cannot_be_removed(ctr):
         f"Error: conflict: unable to delete {image[7:19]} (must be forced) - image is being used by stopped "
         f"container {cid[:12]}\n"
     )
-    # forced, as Docker: the name goes, the image stays for its container
+    # forced, the name goes and the image stays while its container does (Docker 20.10 would
+    # delete it, Untagged then Deleted, and leave the container naming a missing image)
     assert ctr("rmi", "-f", "app:v1").stdout == "Untagged: app:v1\n"
     assert inspect(ctr, image[7:19])["RepoTags"] == []
     ctr("rm", "user")
