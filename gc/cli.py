@@ -103,6 +103,8 @@ def _items(plan: "Plan", fmt: str) -> str:
         }
         for i in plan.items
     ]
+    if fmt == "csv":  # the header too when nothing goes
+        return render(data, [(key, key) for key in ("Kind", "Id", "Names", "Bytes", "Disk", "Why")], fmt)
     rows = [
         {
             "kind": i.kind,
@@ -226,6 +228,9 @@ def _report(outcome: "Outcome", request: "Request", fmt: str, quiet: bool) -> No
                 indent=2,
             )
         )
+        return
+    if fmt == "csv":
+        out(_items(plan, fmt))
         return
     if plan.containers:
         out("Deleted Containers:")

@@ -175,6 +175,12 @@ def test_dry_run_names_each_image_what_it_frees_and_why(bilge, fixture_loaded) -
         f"image,{APP_V2},app:latest app:v2,{by_name['app:latest app:v2']['Bytes']},"
         in csv_lines[1 + items.index(by_name["app:latest app:v2"])]
     )
+    planned = bilge("image", "prune", "--dry-run", "--format", "csv").stdout
+    assert bilge("image", "prune", "-f", "--format", "csv").stdout == planned  # what went is what was planned
+    assert planned.splitlines()[1].startswith(
+        "image,sha256:6a804b3815414fe3859ce4906eb1cafe9bc26b8068f91c6c7c14816f09d19958,,50006,"
+    )
+    assert bilge("image", "prune", "-f", "--format", "csv").stdout == "Kind,Id,Names,Bytes,Disk,Why\n"
 
 
 def test_lru_ties_go_oldest_first(bilge) -> None:
