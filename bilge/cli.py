@@ -56,7 +56,10 @@ def _options(
 
 @app.command()
 def demo(
-    keep: Annotated[Optional[Path], typer.Option("--root", help="Fill this store instead of a throw-away one")] = None,
+    keep: Annotated[
+        Optional[Path],
+        typer.Option("--root", help="Fill this new or empty directory (never a store) instead of a throw-away one"),
+    ] = None,
 ) -> None:
     """Fill a throw-away store with generated images that share layers, then show where the space goes."""
     from bilge.demo import run

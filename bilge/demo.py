@@ -53,6 +53,17 @@ STEPS = [
 ]
 
 
+def refuse_unless_empty(root: Path) -> None:
+    """The demo prunes with -f: it may only ever fill a store it makes, never a user's own."""
+    from bilge.store.errors import Conflict
+
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise Conflict(
+            f"{root} is not empty: the demo prunes what it loads, so it only fills a new or empty "
+            "directory (or, without --root, a throw-away one)"
+        )
+
+
 def run(root: Path | None) -> None:
     """Load the generated images, then run the main job's commands exactly as a user would,
     and end with the HTML space report, kept (in the temporary directory) when the store goes."""
@@ -60,6 +71,8 @@ def run(root: Path | None) -> None:
     from bilge.store.archive.load import load
     from bilge.store.core import Store
 
+    if root is not None:
+        refuse_unless_empty(root)
     scratch = None if root else Path(tempfile.mkdtemp(prefix="bilge-demo-"))
     target = root or scratch
     assert target is not None

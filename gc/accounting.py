@@ -2,7 +2,8 @@
 
 Docker's columns for each top-level image: SIZE (its layers), SHARED SIZE (its layers that
 another top-level image also uses), UNIQUE (the rest). Fair share splits each layer evenly
-among its users, so the column adds up to the total, which Docker's do not.
+among its users, in whole bytes (a layer's odd bytes go one each to its first users by ID),
+so the column adds up to the total exactly, which Docker's do not.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ class ImageUsage:
     image_id: str
     size: int
     shared: int
-    fair_share: float
+    fair_share: int
     disk: int
     shared_disk: int
 
@@ -32,13 +33,13 @@ def image_usage(catalog: Catalog) -> dict[str, ImageUsage]:
 
     One pass over each chain (not one per figure): at 100,000 images this is most of `df -v`.
     """
-    listed = [img for img in catalog.images.values() if catalog.top_level(img)]
+    listed = sorted((img for img in catalog.images.values() if catalog.top_level(img)), key=lambda img: img.id)
     users = Counter(chain for img in listed for chain in img.chain)
+    counted: Counter[str] = Counter()  # users of each layer given their share so far, in ID order
     layers = catalog.layers
     usage = {}
     for img in listed:
-        size = shared = disk = shared_disk = 0
-        fair = 0.0
+        size = shared = disk = shared_disk = fair = 0
         for chain in img.chain:
             layer = layers.get(chain)
             if layer is None:
@@ -46,7 +47,9 @@ def image_usage(catalog: Catalog) -> dict[str, ImageUsage]:
             n = users[chain]
             size += layer.size
             disk += layer.disk
-            fair += layer.size / n
+            share, odd = divmod(layer.size, n)
+            fair += share + (counted[chain] < odd)
+            counted[chain] += 1
             if n > 1:
                 shared += layer.size
                 shared_disk += layer.disk

@@ -8,6 +8,8 @@ import typer
 from bilge.store.cli import FormatOpt, check_format, err, open_store, out
 
 if TYPE_CHECKING:
+    from bilge.store.core import Store
+
     from .policy import ImagePolicy
     from .prune import Outcome, Plan, Request
 
@@ -25,7 +27,13 @@ _WARN = {
 FilterOpt = Annotated[Optional[list[str]], typer.Option("--filter", help="until=, label=, label!= (repeatable)")]
 AllOpt = Annotated[bool, typer.Option("--all", "-a", help="Remove all unused images, not just dangling ones")]
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Do not prompt for confirmation")]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print what would be removed and the exact bytes it frees")]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Print what would be removed, why, and the exact bytes each frees")
+]
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="Print nothing when nothing goes, else one summary line (for cron)"),
+]
 KeepOpt = Annotated[Optional[int], typer.Option("--keep", min=0, help="Keep the newest N images of each repository")]
 UnusedOpt = Annotated[Optional[str], typer.Option("--unused-for", help="Only images not used for DURATION (e.g. 7d)")]
 MinAgeOpt = Annotated[
@@ -75,31 +83,70 @@ def image_policy(
     return policy
 
 
-def _describe(plan: "Plan") -> list[str]:
-    return (
-        [f"  container {c[:12]}" for c in plan.containers]
-        + [f"  image {i}" for i in plan.images]
-        + [f"  build cache {i}" for i in plan.cache]
-        + [f"  layer {layer}" for layer in plan.layers]
-    )
+_ITEM_COLUMNS = [("kind", "KIND"), ("id", "ID"), ("names", "NAMES"), ("frees", "FREES"), ("why", "WHY")]
+
+
+def _items(plan: "Plan", fmt: str) -> str:
+    """What goes, one row each: its names, what it frees (each freed layer counted for one item
+    only) and the rule that took it; in the order the policy chose them, so the same store
+    gives the same list. json and csv carry the exact bytes."""
+    from bilge.store.tables import human_size, render
+
+    data = [
+        {
+            "Kind": i.kind,
+            "Id": i.id,
+            "Names": " ".join(i.names) if fmt == "csv" else i.names,
+            "Bytes": i.bytes,
+            "Disk": i.disk,
+            "Why": i.why,
+        }
+        for i in plan.items
+    ]
+    if fmt == "csv":  # the header too when nothing goes
+        return render(data, [(key, key) for key in ("Kind", "Id", "Names", "Bytes", "Disk", "Why")], fmt)
+    rows = [
+        {
+            "kind": i.kind,
+            "id": i.id.removeprefix("sha256:")[:12],
+            "names": ", ".join(i.names) or "<none>",
+            "frees": human_size(i.bytes, 4),
+            "why": i.why,
+        }
+        for i in plan.items
+    ]
+    return render(rows, _ITEM_COLUMNS, fmt, data)
+
+
+def _counts(plan: "Plan") -> list[str]:
+    """How many of each kind go: "2 containers", "3 images", "1 build cache"."""
+    kinds = [i.kind for i in plan.items]
+    return [
+        f"{kinds.count(k)} {k}{'s' if kinds.count(k) > 1 and k != 'build cache' else ''}" for k in dict.fromkeys(kinds)
+    ]
+
+
+def _total(plan: "Plan") -> str:
+    """What the plan frees, exactly: bytes, then how many of each kind and how many layers."""
+    from bilge.store.tables import human_size
+
+    what = ", ".join([*_counts(plan), f"{len(plan.layers)} layers"])
+    return f"{human_size(plan.bytes, 4)} ({plan.bytes} bytes; {plan.disk} bytes on disk; {what})"
 
 
 def _confirm(warning: str, plan: "Plan") -> bool:
-    from bilge.store.tables import human_size
-
     err(warning)
     if plan:
         err("It would remove:")
-        for line in _describe(plan):
-            err(line)
-        err(f"freeing {human_size(plan.bytes, 4)} ({plan.bytes} bytes)")
+        err(_items(plan, "table"))
+        err(f"freeing {_total(plan)}")
     sys.stderr.write("Are you sure you want to continue? [y/N] ")
     sys.stderr.flush()
     answer = sys.stdin.readline().strip().lower()
     return answer in ("y", "yes")
 
 
-def run_prune(request: "Request", force: bool, dry_run: bool, warning: str, fmt: str) -> None:
+def run_prune(request: "Request", force: bool, dry_run: bool, warning: str, fmt: str, quiet: bool = False) -> None:
     import time
 
     from .prune import execute, preview, record
@@ -110,33 +157,39 @@ def run_prune(request: "Request", force: bool, dry_run: bool, warning: str, fmt:
             plan = preview(store, request)
             if not store.db.read_only:  # a read-only store can still say what a prune would take
                 record(store, request, plan, time.time(), 0, 0, 0, 0, dry_run=True)
-            _report_dry_run(plan, fmt)
+            _report_dry_run(plan, fmt, quiet)
             return
         allowed = None
         if not force:
             allowed = preview(store, request)
             if not _confirm(warning, allowed):
                 return
-        _report(execute(store, request, allowed), request, fmt)
+        _report(execute(store, request, allowed), request, fmt, quiet)
     finally:
         store.keep_reserve()
 
 
-def _report_dry_run(plan: "Plan", fmt: str) -> None:
+def _report_dry_run(plan: "Plan", fmt: str, quiet: bool) -> None:
     import json
 
-    from bilge.store.tables import human_size
-
+    if quiet:
+        if plan:
+            out(f"Would reclaim: {_total(plan)}")
+        return
     if fmt == "json":
         out(json.dumps(_plan_json(plan), indent=2))
         return
+    if fmt == "csv":
+        out(_items(plan, fmt))
+        return
     out("Would remove:")
-    for line in _describe(plan):
-        out(line)
-    out(f"\nWould reclaim: {human_size(plan.bytes, 4)} ({plan.bytes} bytes; {plan.disk} bytes on disk)")
+    out(_items(plan, fmt))
+    out(f"\nWould reclaim: {_total(plan)}")
 
 
 def _plan_json(plan: "Plan") -> dict:
+    import json
+
     return {
         "Containers": plan.containers,
         "Images": plan.images,
@@ -145,15 +198,20 @@ def _plan_json(plan: "Plan") -> dict:
         "Layers": plan.layers,
         "Bytes": plan.bytes,
         "Disk": plan.disk,
+        "Items": json.loads(_items(plan, "json")),
     }
 
 
-def _report(outcome: "Outcome", request: "Request", fmt: str) -> None:
+def _report(outcome: "Outcome", request: "Request", fmt: str, quiet: bool) -> None:
     import json
 
     from bilge.store.tables import human_size
 
     plan = outcome.plan
+    if quiet:
+        if plan:
+            out(f"Total reclaimed space: {human_size(outcome.freed_bytes, 4)} ({', '.join(_counts(plan))})")
+        return
     if fmt == "json":
         out(
             json.dumps(
@@ -170,6 +228,9 @@ def _report(outcome: "Outcome", request: "Request", fmt: str) -> None:
                 indent=2,
             )
         )
+        return
+    if fmt == "csv":
+        out(_items(plan, fmt))
         return
     if plan.containers:
         out("Deleted Containers:")
@@ -198,6 +259,7 @@ def image_prune(
     force: ForceOpt = False,
     filter: FilterOpt = None,
     dry_run: DryRunOpt = False,
+    quiet: QuietOpt = False,
     keep: KeepOpt = None,
     unused_for: UnusedOpt = None,
     min_age: MinAgeOpt = None,
@@ -213,15 +275,15 @@ def image_prune(
 
     check_format(format)
     policy = image_policy(all, list(filter or []), keep, unused_for, min_age, max_size, high, low, time.time())
-    run_prune(
-        Request("image prune", images=policy), force, dry_run, _WARN["image-all" if policy.all else "image"], format
-    )
+    warning = _WARN["image-all" if policy.all else "image"]
+    run_prune(Request("image prune", images=policy), force, dry_run, warning, format, quiet)
 
 
 def container_prune(
     force: ForceOpt = False,
     filter: FilterOpt = None,
     dry_run: DryRunOpt = False,
+    quiet: QuietOpt = False,
     format: FormatOpt = "table",
 ) -> None:
     """Remove all stopped containers."""
@@ -232,7 +294,7 @@ def container_prune(
 
     check_format(format)
     request = Request("container prune", containers=Filters.parse(list(filter or []), time.time()))
-    run_prune(request, force, dry_run, _WARN["container"], format)
+    run_prune(request, force, dry_run, _WARN["container"], format, quiet)
 
 
 def system_prune(
@@ -240,6 +302,7 @@ def system_prune(
     force: ForceOpt = False,
     filter: FilterOpt = None,
     dry_run: DryRunOpt = False,
+    quiet: QuietOpt = False,
     keep: KeepOpt = None,
     unused_for: UnusedOpt = None,
     min_age: MinAgeOpt = None,
@@ -259,7 +322,7 @@ def system_prune(
     filters = list(filter or [])
     policy = image_policy(all, filters, keep, unused_for, min_age, max_size, high, low, now)
     request = system_request("system prune", Filters.parse(filters, now), policy)
-    run_prune(request, force, dry_run, _WARN["system-all" if policy.all else "system"], format)
+    run_prune(request, force, dry_run, _WARN["system-all" if policy.all else "system"], format, quiet)
 
 
 def builder_prune(
@@ -277,6 +340,7 @@ def builder_prune(
         Optional[str], typer.Option("--keep-storage", help="Keep the newest cache within SIZE (e.g. 2GB)")
     ] = None,
     dry_run: DryRunOpt = False,
+    quiet: QuietOpt = False,
     format: FormatOpt = "table",
 ) -> None:
     """Remove build cache nothing named is built on: untagged build results and their intermediates."""
@@ -289,9 +353,8 @@ def builder_prune(
     check_format(format)
     size = parse_size(keep_storage) if keep_storage else None
     policy = CachePolicy.parse(list(filter or []), size, time.time())
-    run_prune(
-        Request("builder prune", cache=policy), force, dry_run, _WARN["builder-all" if all else "builder"], format
-    )
+    warning = _WARN["builder-all" if all else "builder"]
+    run_prune(Request("builder prune", cache=policy), force, dry_run, warning, format, quiet)
 
 
 def rmi(
@@ -322,8 +385,15 @@ def rmi(
         raise typer.Exit(1)
 
 
-def pin(images: Annotated[list[str], typer.Argument(help="Images no prune may remove")]) -> None:
-    """Protect images from every prune and policy (the label bilge.pin=true does the same)."""
+def pin(
+    images: Annotated[list[str], typer.Argument(help="Images no prune may remove, or `ls` to list the pinned")],
+    format: FormatOpt = "table",
+) -> None:
+    """Protect images from every prune and policy (the label bilge.pin=true does the same); `pin ls` lists them."""
+    if images == ["ls"]:  # an image named ls is ls:latest
+        check_format(format)
+        out(_pin_list(open_store(), format))
+        return
     from bilge.store.db import write
 
     store = open_store()
@@ -332,6 +402,34 @@ def pin(images: Annotated[list[str], typer.Argument(help="Images no prune may re
             image_id = store.images.resolve(name)
             store.images.pin(image_id)
         out(image_id)
+
+
+def _pin_list(store: "Store", fmt: str) -> str:
+    """`pin ls`: each pinned image, its names, since when and by what (a pin, its label)."""
+    from bilge.store.tables import ago, render
+    from bilge.store.timeutil import rfc3339_nano
+
+    data = []
+    for image_id in store.images.pinned():
+        pin = store.images.pin_of(image_id)
+        assert pin is not None
+        names = store.images.repo_tags(image_id) + store.images.repo_digests(image_id)
+        data.append({"Id": image_id, "Names": names, "By": pin["By"], "Since": pin["Since"]})
+    rows = [
+        {
+            "id": d["Id"][7:19],
+            "names": ", ".join(d["Names"]) or "<none>",
+            "since": ago(d["Since"]) if d["Since"] else "-",
+            "by": " and ".join("bilge pin" if b == "pin" else "label bilge.pin" for b in d["By"]),
+        }
+        for d in data
+    ]
+    for d in data:
+        d["Since"] = rfc3339_nano(d["Since"]) if d["Since"] else None
+        if fmt == "csv":
+            d["Names"], d["By"] = " ".join(d["Names"]), " ".join(d["By"])
+    columns = [("id", "IMAGE ID"), ("names", "NAMES"), ("since", "PINNED SINCE"), ("by", "BY")]
+    return render(rows, columns, fmt, data)
 
 
 def unpin(images: Annotated[list[str], typer.Argument(help="Images to unpin")]) -> None:

@@ -122,8 +122,10 @@ def prune_containers(graph: Graph, filters: Filters) -> list[str]:
 
 def prune_images(
     graph: Graph, policy: ImagePolicy, now: float, disk: Disk | None, doomed_containers: AbstractSet[str] = frozenset()
-) -> list[str]:
-    """The images to remove, children before parents."""
+) -> dict[str, str]:
+    """The images to remove, each with why, in the order the policy chose them (least recently
+    used first, ties oldest first; untagged parents that go with their children last). The
+    caller removes them children first."""
     in_use = {c.image_id for c in graph.containers.values() if c.id not in doomed_containers}
     kept = in_use | {img.id for img in graph.images.values() if policy.excludes(img)}
     candidates = [
@@ -143,7 +145,29 @@ def prune_images(
     candidates.sort(key=lambda img: (img.used_at, img.created or 0, img.id))
     target = _bytes_to_free(graph, policy, disk, doomed_containers)
     chosen = candidates if target is None else _least_recently_used(graph, candidates, *target, doomed_containers)
-    return children_first(graph, with_orphaned_parents(graph, {img.id for img in chosen}, kept))
+    why = {img.id: _why(graph, img, policy, target is not None, now) for img in chosen}
+    for parent in sorted(with_orphaned_parents(graph, set(why), kept) - set(why)):
+        why[parent] = "untagged parent of an image that goes"
+    return why
+
+
+def _why(graph: Graph, img: ImageRecord, policy: ImagePolicy, evicted: bool, now: float) -> str:
+    """The rule that chose the image, as a person reads it: the narrowest that applies."""
+    from bilge.store.tables import ago, human_size
+
+    if evicted:
+        used = f"last used {ago(img.last_used, now)}" if img.last_used else f"unused since added {ago(img.added, now)}"
+        goal = f"the store under {human_size(policy.max_size, 4)}" if policy.max_size is not None else "the disk"
+        return f"least recently used ({used}), to bring {goal}"
+    if policy.keep is not None and img.tags:
+        return f"older than the newest {policy.keep} of its repository"
+    if policy.unused_for is not None:
+        since = f"last used {ago(img.last_used, now)}" if img.last_used else f"never used, added {ago(img.added, now)}"
+        return f"unused ({since})"
+    reason = "dangling" if graph.dangling(img) else "unused (no container uses it)"
+    if policy.filters.until is not None:
+        reason += f", created {ago(img.created, now)}"
+    return reason
 
 
 def _newest_per_repository(graph: Graph, keep: int) -> set[str]:

@@ -14,9 +14,31 @@ from bilge.store.core import Store
 from bilge.store.db import write
 
 from .graph import Graph
-from .policy import CachePolicy, Disk, Filters, ImagePolicy, prune_build_cache, prune_containers, prune_images
+from .policy import (
+    CachePolicy,
+    Disk,
+    Filters,
+    ImagePolicy,
+    children_first,
+    prune_build_cache,
+    prune_containers,
+    prune_images,
+)
 from .snapshots import record_snapshot
 from .sweep import sweep
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing a prune takes, as its prompt and dry run show it: what it frees (each freed
+    layer counted for one item only, so the items add up to the plan) and the rule that took it."""
+
+    kind: str  # container, image or build cache
+    id: str
+    names: list[str]
+    bytes: int
+    disk: int
+    why: str
 
 
 @dataclass
@@ -29,6 +51,7 @@ class Plan:
     cache: list[str] = field(default_factory=list)
     layers: list[str] = field(default_factory=list)
     untagged: list[str] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
     container_bytes: int = 0
     container_disk: int = 0
     layer_bytes: int = 0
@@ -108,9 +131,13 @@ def plan(
         containers = [c for c in containers if c in set(allowed.containers)]
     if removable is not None:
         containers = [c for c in containers if c in removable]
-    images = prune_images(graph, request.images, now, disk, set(containers)) if request.images else []
+    why = {c: f"{graph.containers[c].state}, not running" for c in containers}
+    chosen = prune_images(graph, request.images, now, disk, set(containers)) if request.images else {}
+    images = children_first(graph, set(chosen))
     cache = prune_build_cache(graph, request.cache, set(containers)) if request.cache else []
-    cache = [i for i in cache if i not in set(images)]
+    cache = [i for i in cache if i not in chosen]
+    why.update(chosen)
+    why.update((i, "build cache nothing named stands on") for i in cache)
     if allowed is not None:
         images = [i for i in images if i in set(allowed.images)]
         cache = [i for i in cache if i in set(allowed.cache)]
@@ -120,17 +147,47 @@ def plan(
     cache = [i for i in cache if i in unreachable]
     _, layers = graph.garbage(set(images) | set(cache), set(containers))
     layer_bytes, layer_disk = graph.layer_bytes(layers)
+    frees = {c: (graph.containers[c].size_rw, graph.containers[c].disk_rw) for c in containers}
+    frees.update(_attribute(graph, images + cache, layers))
+    kinds = {
+        **dict.fromkeys(containers, "container"),
+        **dict.fromkeys(images, "image"),
+        **dict.fromkeys(cache, "build cache"),
+    }
     return Plan(
         containers=containers,
         images=images,
         cache=cache,
         layers=sorted(layers, key=lambda chain: (-graph.depth(chain), chain)),
         untagged=[f"{repo}:{tag}" for i in images for repo, tag in graph.images[i].tags],
+        items=[
+            Item(kinds[k], k, _names(graph, k, kinds[k]), *frees[k], reason) for k, reason in why.items() if k in kinds
+        ],
         container_bytes=sum(graph.containers[c].size_rw for c in containers),
         container_disk=sum(graph.containers[c].disk_rw for c in containers),
         layer_bytes=layer_bytes,
         layer_disk=layer_disk,
     )
+
+
+def _names(graph: Graph, key: str, kind: str) -> list[str]:
+    if kind == "container":
+        return [graph.containers[key].name]
+    img = graph.images[key]
+    return [f"{repo}:{tag}" for repo, tag in img.tags] + [f"{repo}@{digest}" for repo, digest in img.digests]
+
+
+def _attribute(graph: Graph, image_ids: list[str], layers: set[str]) -> dict[str, tuple[int, int]]:
+    """Each freed layer counted once, for the image nearest it: the one with the shortest chain
+    holding it (a parent before its children, a base before the images on it, parent links or
+    not), so an image is credited with what only it adds. Layers no image holds are nobody's."""
+    claimed: set[str] = set()
+    out = {}
+    for image_id in sorted(image_ids, key=lambda i: (len(graph.images[i].chain), i)):
+        mine = {chain for chain in graph.images[image_id].chain if chain in layers} - claimed
+        claimed |= mine
+        out[image_id] = graph.layer_bytes(mine)
+    return out
 
 
 def preview(store: Store, request: Request) -> Plan:

@@ -5,7 +5,8 @@ when they stopped (rule 4); that is why this is fast on hosts where Docker's is 
 cache is gc/buildcache.py's; its exact totals (which adding up entries cannot give) are in
 BuilderSize (Docker's key), BuilderDisk, BuilderReclaimable and BuilderReclaimableDisk, present
 only when there is build cache, so a store without any reports what it always did; each entry
-carries Disk (its layer's allocated bytes) beside Docker's fields.
+carries Disk (its layer's allocated bytes) beside Docker's fields. ImagesPruneAll (and
+ImagesPruneAllDisk) is what `image prune -a` would free, exactly.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def system_df(store: Store) -> dict[str, Any]:
         "Volumes": [],
     }
     df.update(derived["Cache"])
+    df.update(derived["PruneAll"])
     return df
 
 
@@ -63,9 +65,10 @@ def _images_and_cache(store: Store) -> dict[str, Any]:
                 "SharedSize": u.shared,
                 "Size": u.size,
                 "VirtualSize": u.size,
-                "FairShare": round(u.fair_share),
+                "FairShare": u.fair_share,
                 "Disk": u.disk,
                 "SharedDisk": u.shared_disk,
+                "LastUsedAt": rfc3339_nano(img.last_used) if img.last_used else None,
             }
         )
     images.sort(key=lambda i: (i["Created"], i["Id"]), reverse=True)
@@ -81,7 +84,20 @@ def _images_and_cache(store: Store) -> dict[str, Any]:
         "LayersDisk": layers_disk,
         "Images": images,
         "Cache": found,
+        "PruneAll": _image_prune_all(graph),
     }
+
+
+def _image_prune_all(graph: Graph) -> dict[str, int]:
+    """What `image prune -a` frees, exactly: the plan that prune makes (the what-if's "unused
+    images"). Docker's RECLAIMABLE counts an image a stopped container uses as reclaimable
+    (`system prune -a` takes the container first); `image prune -a` keeps it."""
+    from bilge.gc.prune import plan
+
+    from .whatif import request_named
+
+    freed = plan(graph, request_named("unused images"), time.time(), None)
+    return {"ImagesPruneAll": freed.bytes, "ImagesPruneAllDisk": freed.disk}
 
 
 def _build_cache(store: Store, cache: BuildCache) -> list[dict[str, Any]]:
@@ -141,19 +157,22 @@ def _container(store: Store, c: Container) -> dict[str, Any]:
 
 
 def summary(df: dict[str, Any], disk: bool = False) -> list[dict[str, Any]]:
-    """The four rows of `docker system df`, with Docker's RECLAIMABLE arithmetic."""
+    """The four rows of `docker system df`, with Docker's RECLAIMABLE arithmetic, and beside it
+    PruneFrees: what the row's prune frees exactly (`image prune -a`, `container prune`,
+    `builder prune -a`), which for images can be less than Docker's figure."""
     key = "Disk" if disk else "Size"
     total = df["LayersDisk"] if disk else df["LayersSize"]
     shared = "SharedDisk" if disk else "SharedSize"
     used = sum(i[key] - i[shared] for i in df["Images"] if i["Containers"])
     rw = "DiskRw" if disk else "SizeRw"
-    return [
+    rows = [
         {
             "Type": "Images",
             "TotalCount": len(df["Images"]),
             "Active": sum(1 for i in df["Images"] if i["Containers"]),
             "Size": total,
             "Reclaimable": total - used,
+            "PruneFrees": df["ImagesPruneAllDisk" if disk else "ImagesPruneAll"],
         },
         {
             "Type": "Containers",
@@ -162,7 +181,7 @@ def summary(df: dict[str, Any], disk: bool = False) -> list[dict[str, Any]]:
             "Size": sum(c[rw] for c in df["Containers"]),
             "Reclaimable": sum(c[rw] for c in df["Containers"] if c["State"] != "running"),
         },
-        {"Type": "Local Volumes", "TotalCount": 0, "Active": 0, "Size": 0, "Reclaimable": 0},
+        {"Type": "Local Volumes", "TotalCount": 0, "Active": 0, "Size": 0, "Reclaimable": 0, "PruneFrees": 0},
         {
             "Type": "Build Cache",
             "TotalCount": len(df["BuildCache"]),
@@ -171,3 +190,6 @@ def summary(df: dict[str, Any], disk: bool = False) -> list[dict[str, Any]]:
             "Reclaimable": df.get("BuilderReclaimableDisk" if disk else "BuilderReclaimable", 0),
         },
     ]
+    rows[1]["PruneFrees"] = rows[1]["Reclaimable"]  # container prune takes every stopped container
+    rows[3]["PruneFrees"] = rows[3]["Reclaimable"]  # already what builder prune -a frees
+    return rows

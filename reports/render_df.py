@@ -36,6 +36,7 @@ def render(df: dict[str, Any], verbose: bool, disk: bool, fmt: str) -> str:
                 "active": r["Active"],
                 "size": human_size(r["Size"], 4),
                 "reclaimable": _reclaimable(r),
+                "frees": human_size(r["PruneFrees"], 4),
             }
             for r in rows
         ]
@@ -45,6 +46,7 @@ def render(df: dict[str, Any], verbose: bool, disk: bool, fmt: str) -> str:
             ("active", "ACTIVE"),
             ("size", "SIZE"),
             ("reclaimable", "RECLAIMABLE"),
+            ("frees", "PRUNE -A FREES"),
         ]
         return render_rows(table, columns, fmt, rows)
     return "\n\n".join(
@@ -92,28 +94,34 @@ def _build_cache(df: dict[str, Any], disk: bool, fmt: str) -> list[str]:
 
 def _images(df: dict[str, Any], disk: bool, fmt: str) -> str:
     """Built column by column (render_columns): at 100,000 images a dict per row was a third of
-    `df -v`. Each image appears once per name, as Docker lists them."""
+    `df -v`. One row per image under its first name, as Docker's `df -v` shows them, so the
+    FAIR SHARE column adds up to the total."""
     size_key, shared_key = ("Disk", "SharedDisk") if disk else ("Size", "SharedSize")
-    named = [(img, name) for img in df["Images"] for name in img["RepoTags"] or ["<none>:<none>"]]
+    images = df["Images"]
     now = time.time()
-    images = [img for img, _ in named]
-    names = [name.rpartition(":") for _, name in named]
+    names = [(img["RepoTags"] or ["<none>:<none>"])[0].rpartition(":") for img in images]
     columns = {
         ("repo", "REPOSITORY"): [repo for repo, _, _ in names],
         ("tag", "TAG"): [tag for _, _, tag in names],
         ("id", "IMAGE ID"): [img["Id"][7:19] for img in images],
         ("created", "CREATED"): [ago(img["Created"], now) for img in images],
-        ("size", "SIZE"): [human_size(img[size_key]) for img in images],
+        ("size", "SIZE"): [human_size(img[size_key], 4) for img in images],  # VirtualSize, as Docker prints it
         ("shared", "SHARED SIZE"): [human_size(img[shared_key], 4) for img in images],
         ("unique", "UNIQUE SIZE"): [human_size(img[size_key] - img[shared_key], 4) for img in images],
     }
     if not disk:
         columns["fair", "FAIR SHARE"] = [human_size(img["FairShare"], 4) for img in images]
     columns["containers", "CONTAINERS"] = [str(img["Containers"]) for img in images]
+    columns["used", "LAST USED"] = [_last_used(img["LastUsedAt"], now) for img in images]
     if fmt == "csv":
         keys = [key for key, _ in columns]
         return render_rows([dict(zip(keys, cells)) for cells in zip(*columns.values())], list(columns), fmt)
     return render_columns(list(columns.values()), [header for _, header in columns], fmt)
+
+
+def _last_used(when: str | None, now: float) -> str:
+    """When a container was last created from the image; "never" since it came in."""
+    return ago(parse_rfc3339(when), now) if when else "never"
 
 
 def _containers(df: dict[str, Any], disk: bool, fmt: str) -> str:

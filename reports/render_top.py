@@ -42,7 +42,7 @@ def image_data(ranks: list[ImageRank]) -> list[dict[str, Any]]:
             "UniqueSize": r.usage.unique,
             "Size": r.usage.size,
             "SharedSize": r.usage.shared,
-            "FairShare": round(r.usage.fair_share),
+            "FairShare": r.usage.fair_share,
             "Disk": r.usage.disk,
             "SharedDisk": r.usage.shared_disk,
             "UniqueDisk": r.usage.disk - r.usage.shared_disk,

@@ -65,6 +65,11 @@ def requests() -> list[tuple[str, str, Request]]:
     ]
 
 
+def request_named(name: str) -> Request:
+    """The Request of one standard prune, by its name in `requests()`."""
+    return next(request for known, _, request in requests() if known == name)
+
+
 def what_if(store: Store, graph: Graph | None = None, now: float | None = None) -> list[Scenario]:
     """Each standard prune's plan, from one graph and one clock (pass `graph` when the caller
     has loaded it already, as a report does)."""

@@ -120,7 +120,7 @@ class ImageStore:
                     image_id,
                     parent,
                     config.get("created"),
-                    time.time(),
+                    lease.started,
                     config.get("architecture"),
                     config.get("os"),
                     config.get("variant"),
@@ -178,6 +178,26 @@ class ImageStore:
 
     def unpin(self, image_id: str) -> None:
         self.db.execute("DELETE FROM pins WHERE image_id = ?", [image_id])
+
+    def pin_of(self, image_id: str) -> dict[str, Any] | None:
+        """How the image is pinned, for `inspect` and `pin ls`: By "pin" (`bilge pin`, Since
+        when) and/or "label" (bilge.pin=true in its config, no time of its own); None if not."""
+        from .catalog import pinned_by_label
+
+        row = self.db.execute("SELECT created FROM pins WHERE image_id = ?", [image_id]).fetchone()
+        labels = self.get(image_id)["labels"]
+        by = (["pin"] if row else []) + (["label"] if pinned_by_label(json.loads(labels) if labels else {}) else [])
+        return {"By": by, "Since": row[0] if row else None} if by else None
+
+    def pinned(self) -> list[str]:
+        """Every pinned image, by pin or by label, oldest pin first (label pins after, by ID)."""
+        from .catalog import PIN_LABEL
+
+        ids = [r[0] for r in self.db.execute("SELECT image_id FROM pins ORDER BY created, image_id")]
+        labelled = self.db.execute(
+            "SELECT id FROM images WHERE labels LIKE ? ORDER BY id", [f'%"{PIN_LABEL}"%']
+        ).fetchall()
+        return list(dict.fromkeys(ids + [r[0] for r in labelled if self.pin_of(r[0])]))
 
     def record_built(self, image_id: str) -> None:
         """The builder made this image: while nothing names it, it is build cache. One statement,
@@ -283,7 +303,9 @@ class ImageStore:
 
     def users(self, image_id: str) -> list[dict]:
         """Containers created from the image."""
-        return list(self.db.query("SELECT id, name, state FROM containers WHERE image_id = ?", [image_id]))
+        return list(
+            self.db.query("SELECT id, name, state FROM containers WHERE image_id = ? ORDER BY created, id", [image_id])
+        )
 
     # -- removing ----------------------------------------------------------------------------
 
@@ -293,6 +315,8 @@ class ImageStore:
         image_id = self.resolve(name)
         by_ref = self._named_reference(name, image_id)
         if by_ref is not None:
+            if not force:
+                self._check_last_reference(name, image_id)
             untagged = self._untag(by_ref, image_id)
             if self.repo_tags(image_id) or self.repo_digests(image_id) or self.children(image_id):
                 return Removal(untagged, None)
@@ -317,6 +341,19 @@ class ImageStore:
             return Removal(untagged, None)  # forced: the stopped container keeps it, untagged
         self._check_pins(image_id, shown, force)
         return Removal(untagged, image_id)
+
+    def _check_last_reference(self, name: str, image_id: str) -> None:
+        """Docker's rule before untagging: the last name of an image a container uses (one tag,
+        and every reference in one repository) goes only with -f, or the image would be left
+        unnamed under its container."""
+        tags = self.repo_tags(image_id)
+        repositories = {t.rsplit(":", 1)[0] for t in tags} | {d.rsplit("@", 1)[0] for d in self.repo_digests(image_id)}
+        users = self.users(image_id)
+        if users and len(tags) <= 1 and len(repositories) <= 1:
+            raise Conflict(
+                f'conflict: unable to remove repository reference "{name}" (must force) - container '
+                f"{users[0]['id'][:12]} is using its referenced image {_short(image_id)}"
+            )
 
     def _check_pins(self, image_id: str, shown: str, force: bool) -> None:
         """A pin is a root of the collector: rmi lifts one only when forced, and never a label's."""

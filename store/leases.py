@@ -33,10 +33,14 @@ class LeaseLost(BilgeError):
 
 
 class Lease:
-    def __init__(self, db: Database, lease_id: str, purpose: str) -> None:
+    """`started`: when the work began; every image it brings in counts as added then, so the
+    images of one load tie on the LRU clock (and their age decides), not on load order."""
+
+    def __init__(self, db: Database, lease_id: str, purpose: str, started: float) -> None:
         self.db = db
         self.id = lease_id
         self.purpose = purpose
+        self.started = started
 
     def add(self, kind: str, ref: str) -> None:
         """Record a reference; call inside the write transaction that makes or finds `ref`, before
@@ -101,7 +105,7 @@ def lease(db: Database, path: Path, purpose: str, ttl: float | None = None) -> I
     renewer = threading.Thread(target=_renew, args=(path, lease_id, ttl, done), name="bilge-lease", daemon=True)
     renewer.start()
     try:
-        yield Lease(db, lease_id, purpose)
+        yield Lease(db, lease_id, purpose, now)
     finally:
         done.set()
         renewer.join()

@@ -25,15 +25,18 @@ class ImageSummary(NamedTuple):
     size: int
     repo_tags: list[tuple[str, str]]
     repo_digests: list[tuple[str, str]]
+    last_used: float | None
 
 
 def name_rows(found: list[ImageSummary]) -> list[dict[str, Any]]:
     """One record per name, as `docker images` lists them, for json and csv: full IDs, bytes
-    and the creation time."""
+    and the creation time. LastUsedAt (null: no container was made from it since it came in)
+    is a field, not a column: Docker's table has none."""
     rows = []
     for img in found:
         digest_of = dict(img.repo_digests)
         created = format_utc(img.created)
+        used = format_utc(img.last_used) if img.last_used else None
         for repo, tag in img.repo_tags or NO_NAME:
             rows.append(
                 {
@@ -43,6 +46,7 @@ def name_rows(found: list[ImageSummary]) -> list[dict[str, Any]]:
                     "id": img.id,
                     "created": created,
                     "size": img.size,
+                    "LastUsedAt": used,
                 }
             )
     return rows
@@ -91,6 +95,7 @@ class Listed(NamedTuple):
     size: int
     tags: list[tuple[str, str]]
     digests: list[tuple[str, str]]
+    last_used: float | None
     labels: dict[str, str]
     top_level: bool
     dangling: bool
@@ -112,6 +117,7 @@ def _listed(store: Store) -> list[tuple]:
             img.size,
             img.tags,
             img.digests,
+            img.last_used,
             img.labels,
             catalog.top_level(img),
             catalog.dangling(img),
@@ -127,7 +133,7 @@ def list_images(store: Store, show_all: bool = False, filters: list[str] | None 
     if wanted:
         out = _filtered([Listed._make(row) for row in rows], show_all, wanted, store)
     else:
-        out = [ImageSummary._make(row[:5]) for row in rows if show_all or row[6]]  # row[6]: Listed.top_level
+        out = [ImageSummary._make(row[:6]) for row in rows if show_all or row[7]]  # row[7]: Listed.top_level
     out.sort(key=lambda i: (i.created or 0, i.id), reverse=True)
     return out
 
@@ -144,7 +150,7 @@ def _filtered(images: list[Listed], show_all: bool, wanted: dict[str, list[str]]
             tags = [t for t in img.tags if reference_matches(wanted["reference"], *t)]
             if not tags:
                 continue
-        out.append(ImageSummary(img.id, img.created, img.size, tags, img.digests))
+        out.append(ImageSummary(img.id, img.created, img.size, tags, img.digests, img.last_used))
     out.sort(key=lambda i: (i.created or 0, i.id), reverse=True)
     return out
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from .core import Store
 from .dockerconfig import docker_config, go_time
-from .timeutil import parse_rfc3339
+from .timeutil import parse_rfc3339, rfc3339_nano
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -45,6 +45,9 @@ def inspect_image(store: Store, image_id: str) -> dict[str, Any]:
         "RootFS": {"Type": config["rootfs"].get("type", "layers"), "Layers": config["rootfs"].get("diff_ids") or []},
         "Metadata": {"LastTagTime": _last_tag_time(store, image_id)},
     }
+    pin = images.pin_of(image_id)
+    if pin:  # bilge's own, under its own key and only when pinned: Docker's shape stays Docker's
+        out["Bilge"] = {"Pin": {**pin, "Since": rfc3339_nano(pin["Since"]) if pin["Since"] else None}}
     return out
 
 

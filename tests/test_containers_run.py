@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 import pytest
 from containers_support import inspect
@@ -247,14 +248,65 @@ def test_create_and_run_record_last_use(ctr, bilge_root):
     ctr("run", "--rm", "busybox", "true")
     ctr("create", "app:v1")
     assert last_used(busybox) >= before and last_used(app) >= before
+    # what a user sees: images' LastUsedAt field, system df -v's LAST USED column
+    listed = {
+        (r["repository"], r["tag"]): r["LastUsedAt"] for r in json.loads(ctr("images", "--format", "json").stdout)
+    }
+    used = datetime.fromtimestamp(last_used(busybox), UTC).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+    assert listed[("busybox", "latest")] == used and listed[("zoo", "latest")] is None
+    assert "LAST" not in ctr("images").stdout.splitlines()[0]  # Docker's table is Docker's
+    df = ctr("system", "df", "-v").stdout.splitlines()
+    assert df[2].split()[-2:] == ["LAST", "USED"]
+    rows = {line.split()[0]: line for line in df[3:] if line.strip()}
+    assert rows["busybox"].endswith(" ago") and rows["zoo"].endswith(" never"), df
 
 
 def test_images_in_use_cannot_be_removed(ctr):
-    ctr("create", "--name", "user", "app:v1")
+    cid = ctr("create", "--name", "user", "app:v1").stdout.strip()
+    image = inspect(ctr, "app:v1")["Id"]
     refused = ctr("rmi", "app:v1", check=False)
-    assert refused.returncode == 1 and "image is being used by stopped container" in refused.stderr
+    assert (refused.returncode, refused.stdout, refused.stderr) == (
+        1,
+        "",
+        f'Error: conflict: unable to remove repository reference "app:v1" (must force) - container {cid[:12]} '
+        f"is using its referenced image {image[7:19]}\n",
+    )
+    refused = ctr("rmi", image[7:19], check=False)
+    assert refused.stderr == (
+        f"Error: conflict: unable to delete {image[7:19]} (must be forced) - image is being used by stopped "
+        f"container {cid[:12]}\n"
+    )
+    # forced, the name goes and the image stays while its container does (Docker 20.10 would
+    # delete it, Untagged then Deleted, and leave the container naming a missing image)
+    assert ctr("rmi", "-f", "app:v1").stdout == "Untagged: app:v1\n"
+    assert inspect(ctr, image[7:19])["RepoTags"] == []
     ctr("rm", "user")
-    ctr("rmi", "app:v1")
+    assert ctr("rmi", image[7:19]).stdout.startswith(f"Deleted: {image}\n")
+
+
+def test_rmi_refuses_in_dockers_words(ctr, dockerd):
+    """The same refusal from the suite's dockerd and from bilge, container IDs aside: one image
+    with one name, loaded into both, a container created from it in each."""
+    from bilge.fabricate import Image, docker_archive, layer_tar
+
+    archive = docker_archive(
+        [Image(["everyday-rmi:1"], [layer_tar("rmi", {"bin/x": 10})], "2026-01-01T00:00:00Z", {"test": "rmi"})]
+    )
+    ids = []
+    for run in (dockerd.docker, ctr):
+        run("load", input=archive, binary=True)
+        ids.append(run("create", "everyday-rmi:1", "true").stdout.strip())
+    try:
+        theirs = dockerd.docker("rmi", "everyday-rmi:1", check=False)
+        ours = ctr("rmi", "everyday-rmi:1", check=False)
+    finally:
+        dockerd.docker("rm", ids[0])
+        dockerd.docker("rmi", "everyday-rmi:1")
+    assert theirs.returncode == ours.returncode == 1
+    assert "conflict: unable to remove repository reference" in theirs.stderr
+    assert theirs.stderr.replace(ids[0][:12], "<container>") == ours.stderr.replace(ids[1][:12], "<container>").replace(
+        "Error: ", "Error response from daemon: "
+    )
 
 
 @pytest.mark.parametrize(

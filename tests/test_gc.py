@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -15,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from bilge.fabricate import Image, docker_archive, layer_tar
+from bilge.store.timeutil import parse_rfc3339
 
 FIXTURE = "docker/images.tar.gz"
+APP_V2 = "sha256:f1f05bbf25efd8dfbed93aabca0ad63a011a6a7a618739576f9f666c4161d681"
 
 
 def apparent_bytes(top: Path) -> int:
@@ -61,12 +64,47 @@ def test_system_df_equals_docker_for_images(bilge, fixture_loaded) -> None:
         assert (mine["Size"], mine["SharedSize"]) == (image["Size"], image["SharedSize"]), image["RepoTags"]
         assert sorted(mine["RepoTags"]) == sorted(image["RepoTags"])
     summary = json.loads(bilge("system", "df", "--format", "json").stdout)
-    assert summary[0] == {"Type": "Images", "TotalCount": 8, "Active": 0, "Size": 3854111, "Reclaimable": 3854111}
+    assert summary[0] == {
+        "Type": "Images",
+        "TotalCount": 8,
+        "Active": 0,
+        "Size": 3854111,
+        "Reclaimable": 3854111,
+        "PruneFrees": 3854111,
+    }
 
 
 def test_fair_share_adds_up_to_the_total(bilge, fixture_loaded) -> None:
     got = json.loads(bilge("system", "df", "-v", "--format", "json").stdout)
-    assert abs(sum(i["FairShare"] for i in got["Images"]) - got["LayersSize"]) <= len(got["Images"])
+    assert sum(i["FairShare"] for i in got["Images"]) == got["LayersSize"] == 3854111
+
+
+def table_section(text: str, title: str) -> list[dict[str, str]]:
+    """The rows of one table of `system df -v`, cut at the header's column starts."""
+    lines = text.split(title + "\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    header = lines[0]
+    starts = [m.start() for m in re.finditer(r"(?<!\S)\S+(?: \S+)*", header)]
+    names = [header[a:b].strip() for a, b in zip(starts, [*starts[1:], None])]
+    return [{n: line[a:b].strip() for n, a, b in zip(names, starts, [*starts[1:], None])} for line in lines[1:]]
+
+
+def test_df_v_shows_each_image_once_as_docker_does(bilge, fixture_loaded, fixtures_dir: Path) -> None:
+    """Docker's own `system df -v` (the fixture): app:latest and app:v2 are one image, one row,
+    under its first tag; the columns Docker has agree row for row."""
+    docker = json.loads((fixtures_dir / "docker/system-df-v.json").read_text())["Images"]
+    rows = table_section(bilge("system", "df", "-v").stdout, "Images space usage:")
+    columns = ("REPOSITORY", "TAG", "IMAGE ID", "SIZE", "SHARED SIZE", "UNIQUE SIZE")
+    ours = sorted(tuple(r[c] for c in columns) for r in rows)
+    theirs = sorted(
+        (d["Repository"], d["Tag"], d["ID"][7:19], d["VirtualSize"], d["SharedSize"], d["UniqueSize"]) for d in docker
+    )
+    assert ours == theirs and len(rows) == 8
+    assert [r["LAST USED"] for r in rows] == ["never"] * 8
+    exact = json.loads(bilge("system", "df", "-v", "--format", "json").stdout)["Images"]
+    assert [(r["REPOSITORY"], r["TAG"]) for r in rows] == [
+        tuple((i["RepoTags"] or ["<none>:<none>"])[0].rsplit(":", 1)) for i in exact
+    ]
+    assert sum(i["FairShare"] for i in exact) == 3854111
 
 
 def test_image_prune_takes_exactly_dockers_dangling_images(bilge, bilge_root: Path, fixture_loaded) -> None:
@@ -97,14 +135,81 @@ def test_image_prune_all_takes_everything_unused_and_says_so(bilge, bilge_root: 
     assert list((bilge_root / "trash").iterdir()) == []
 
 
+DANGLING_ROWS = [
+    "KIND    ID            NAMES    FREES    WHY",
+    "image   6a804b381541  <none>   50.01kB  dangling",  # multistage's builder stage: the older
+    "image   f0989b0bdf48  <none>   100kB    dangling",
+]
+
+
 def test_prompt_lists_what_goes_and_no_keeps_it(bilge, fixture_loaded) -> None:
     before = image_ids(bilge)
     answer = bilge("image", "prune", input="n\n")
-    assert "WARNING! This will remove all dangling images." in answer.stderr
-    assert "image sha256:f0989b0bdf4866d4bb2b6a0f3f097e1a0e3f02842d3813cd0ddcbf7bcc0ab4fc" in answer.stderr
+    lines = answer.stderr.splitlines()
+    assert lines[:5] == ["WARNING! This will remove all dangling images.", "It would remove:", *DANGLING_ROWS]
+    assert lines[5].startswith("freeing 150kB (150009 bytes; ") and lines[5].endswith(" on disk; 2 images, 2 layers)")
     assert image_ids(bilge) == before
     bilge("image", "prune", input="y\n")
     assert len(before - image_ids(bilge)) == 2
+
+
+def test_dry_run_names_each_image_what_it_frees_and_why(bilge, fixture_loaded) -> None:
+    """The same list every run (the policy's order: least recently used, then oldest), whose
+    items add up to the total; json and csv carry the exact bytes."""
+    shown = bilge("image", "prune", "--dry-run").stdout
+    assert shown == bilge("image", "prune", "--dry-run").stdout
+    lines = shown.splitlines()
+    assert lines[:4] == ["Would remove:", *DANGLING_ROWS] and lines[4] == ""
+    assert lines[5].startswith("Would reclaim: 150kB (150009 bytes; ") and len(lines) == 6
+    everything = json.loads(bilge("image", "prune", "-a", "--dry-run", "--format", "json").stdout)
+    items = everything["Items"]
+    assert sum(i["Bytes"] for i in items) == everything["Bytes"] == 3854111
+    assert sorted(i["Id"] for i in items) == sorted(everything["Images"])
+    by_name = {" ".join(i["Names"]): i for i in items}
+    assert by_name["app:latest app:v2"]["Why"] == "unused (no container uses it)"
+    assert by_name["busybox:latest"]["Bytes"] == 1985472  # the base layers, counted once, for the image they make
+    csv_lines = bilge("image", "prune", "-a", "--dry-run", "--format", "csv").stdout.splitlines()
+    assert csv_lines[0] == "Kind,Id,Names,Bytes,Disk,Why"
+    assert [line.split(",")[1] for line in csv_lines[1:]] == [i["Id"] for i in items]
+    assert (
+        f"image,{APP_V2},app:latest app:v2,{by_name['app:latest app:v2']['Bytes']},"
+        in csv_lines[1 + items.index(by_name["app:latest app:v2"])]
+    )
+    planned = bilge("image", "prune", "--dry-run", "--format", "csv").stdout
+    assert bilge("image", "prune", "-f", "--format", "csv").stdout == planned  # what went is what was planned
+    assert planned.splitlines()[1].startswith(
+        "image,sha256:6a804b3815414fe3859ce4906eb1cafe9bc26b8068f91c6c7c14816f09d19958,,50006,"
+    )
+    assert bilge("image", "prune", "-f", "--format", "csv").stdout == "Kind,Id,Names,Bytes,Disk,Why\n"
+
+
+def test_lru_ties_go_oldest_first(bilge) -> None:
+    """Images one load brought in and nothing used since tie on the LRU clock: the oldest image
+    goes first, not the one the archive happened to list first."""
+    archive = docker_archive(
+        [
+            Image(["new:1"], [layer_tar("new", {"new.bin": 100_000})], "2026-06-01T00:00:00Z"),
+            Image(["old:1"], [layer_tar("old", {"old.bin": 100_000})], "2024-12-01T00:00:00Z"),
+        ]
+    )
+    bilge("load", input=archive, binary=True)
+    total = json.loads(bilge("system", "df", "--format", "json").stdout)[0]["Size"]
+    plan = json.loads(bilge("image", "prune", "--max-size", str(total - 1), "--dry-run", "--format", "json").stdout)
+    assert [i["Names"] for i in plan["Items"]] == [["old:1"]]
+    assert plan["Items"][0]["Why"].startswith("least recently used (unused since added ")
+
+
+def test_quiet_prunes_for_cron(bilge, fixture_loaded) -> None:
+    """-q: one line when something went, nothing at all when nothing did."""
+    first = bilge("image", "prune", "-f", "-q")
+    assert (first.stdout, first.stderr) == ("Total reclaimed space: 150kB (2 images)\n", "")
+    for command in (["image", "prune"], ["container", "prune"], ["system", "prune"], ["builder", "prune", "-a"]):
+        again = bilge(*command, "-f", "-q")
+        assert (again.returncode, again.stdout, again.stderr) == (0, "", ""), command
+        dry = bilge(*command, "--dry-run", "--quiet")
+        assert (dry.returncode, dry.stdout, dry.stderr) == (0, "", ""), command
+    would = bilge("image", "prune", "-a", "--dry-run", "-q").stdout
+    assert would.startswith("Would reclaim: 3.704MB (3704102 bytes; ") and would.endswith("; 6 images, 13 layers)\n")
 
 
 # -- policies ------------------------------------------------------------------------------------
@@ -150,6 +255,38 @@ def test_pins_and_pin_label_survive_prune_all(bilge, tmp_path: Path) -> None:
     bilge("unpin", "svc:1")
     bilge("image", "prune", "-a", "-f")
     assert tags(bilge) == {"labelled:1"}
+
+
+def test_pins_are_listed_inspected_and_guard_rmi(bilge) -> None:
+    archive = docker_archive(
+        [
+            Image(["labelled:1"], [layer_tar("lab", {"x": 10})], labels={"bilge.pin": "true"}),
+            Image(["plain:1"], [layer_tar("plain", {"y": 10})]),
+        ]
+    )
+    bilge("load", input=archive, binary=True)
+    plain = json.loads(bilge("inspect", "plain:1").stdout)[0]
+    assert "Bilge" not in plain, "an image nothing pins is inspected in Docker's shape, nothing added"
+    before = time.time()
+    bilge("pin", "plain:1")
+    labelled = json.loads(bilge("inspect", "labelled:1").stdout)[0]
+    listed = [line.split() for line in bilge("pin", "ls").stdout.splitlines()]
+    assert listed[0] == ["IMAGE", "ID", "NAMES", "PINNED", "SINCE", "BY"]
+    assert listed[1][:2] == [plain["Id"][7:19], "plain:1"] and listed[1][-3:] == ["ago", "bilge", "pin"]
+    assert listed[2] == [labelled["Id"][7:19], "labelled:1", "-", "label", "bilge.pin"] and len(listed) == 3
+    exact = json.loads(bilge("pin", "ls", "--format", "json").stdout)
+    assert [(p["Names"], p["By"]) for p in exact] == [(["plain:1"], ["pin"]), (["labelled:1"], ["label"])]
+    assert exact[1]["Since"] is None and parse_rfc3339(exact[0]["Since"]) >= before - 1
+    pin = json.loads(bilge("inspect", "plain:1").stdout)[0]["Bilge"]["Pin"]
+    assert pin == {"By": ["pin"], "Since": exact[0]["Since"]}
+    refused = bilge("rmi", "plain:1", check=False)
+    assert (refused.returncode, refused.stdout, refused.stderr) == (
+        1,
+        "",
+        "Error: conflict: unable to delete plain:1 (must be forced) - image is pinned (bilge unpin)\n",
+    )
+    assert bilge("rmi", "-f", "plain:1").stdout.startswith(f"Untagged: plain:1\nDeleted: {plain['Id']}\n")
+    assert [p["Names"] for p in json.loads(bilge("pin", "ls", "--format", "json").stdout)] == [["labelled:1"]]
 
 
 def test_unused_for_and_min_age_respect_the_clock(bilge, tmp_path: Path) -> None:

@@ -481,3 +481,24 @@ def test_demo_runs_without_touching_the_store(bilge, bilge_root, tmp_path):
     assert list(scratch.iterdir()) == [report], "the throw-away store was left behind"
     # the user's own store is not where the demo puts its images
     assert not (bilge_root / "bilge.db").exists() or ids_in_db(bilge_root) == set()
+
+
+def test_demo_refuses_a_store_it_did_not_make(loaded, bilge_root):
+    """`demo --root` prunes with -f: pointed at a user's own store it must not touch a thing."""
+    before = ids_in_db(bilge_root)
+    proc = loaded("demo", "--root", bilge_root, check=False)
+    assert one_error_line(proc) == (
+        f"Error: {bilge_root} is not empty: the demo prunes what it loads, so it only fills a new or "
+        "empty directory (or, without --root, a throw-away one)"
+    )
+    assert proc.stdout == ""
+    assert ids_in_db(bilge_root) == before and len(before) == 8
+
+
+def test_demo_fills_an_empty_directory_it_is_given(bilge, tmp_path):
+    target = tmp_path / "fresh"
+    proc = bilge("demo", "--root", target, env={"TMPDIR": str(tmp_path)}, timeout=120)
+    assert proc.stdout.startswith(
+        f"Loaded 10 generated images (one base, two runtimes, six apps, an orphan) into {target}\n"
+    )
+    assert ids_in_db(target)

@@ -50,11 +50,11 @@ def test_size_shared_unique_fair_share(toy: Toy) -> None:
     }
     # b is used by the five top-level images; mid (an intermediate) is not listed and not counted.
     assert got == {
-        "base": (1000, 1000, 0, 200.0, 4000, 4000),
-        "app1": (1010, 1000, 10, 210.0, 4040, 4000),
-        "app2": (1020, 1000, 20, 220.0, 4080, 4000),
-        "kid": (1500, 1000, 500, 700.0, 6000, 4000),
-        "dangling": (1005, 1000, 5, 205.0, 4020, 4000),
+        "base": (1000, 1000, 0, 200, 4000, 4000),
+        "app1": (1010, 1000, 10, 210, 4040, 4000),
+        "app2": (1020, 1000, 20, 220, 4080, 4000),
+        "kid": (1500, 1000, 500, 700, 6000, 4000),
+        "dangling": (1005, 1000, 5, 205, 4020, 4000),
     }
 
 
@@ -62,9 +62,18 @@ def test_fair_shares_add_up_to_the_layers_in_use(toy: Toy) -> None:
     build(toy)
     usage = image_usage(Catalog.load(toy.db))
     total = sum(size for size in (1000, 10, 20, 200, 300, 5))
-    assert sum(u.fair_share for u in usage.values()) == pytest.approx(total, abs=1e-6)
+    assert sum(u.fair_share for u in usage.values()) == total
     # Docker's columns do not add up: SIZE counts the base five times.
     assert sum(u.size for u in usage.values()) == total + 4 * 1000
+
+
+def test_fair_shares_are_whole_bytes_that_add_up_exactly(toy: Toy) -> None:
+    """A 1000-byte layer among three images is 334 + 333 + 333, never 333 three times."""
+    for name in ("x", "y", "z"):
+        toy.image(name, toy.stack(("shared", 1000), (f"own-{name}", 7)), tags=(f"{name}:1",))
+    usage = image_usage(Catalog.load(toy.db))
+    assert sorted(u.fair_share for u in usage.values()) == [340, 340, 341]
+    assert sum(u.fair_share for u in usage.values()) == 1000 + 3 * 7
 
 
 def test_unique_is_what_removing_that_image_alone_frees(toy: Toy) -> None:

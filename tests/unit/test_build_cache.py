@@ -314,7 +314,14 @@ def test_df_build_cache_entries(toy: Toy) -> None:
         1680,
     )
     row = summary(df)[3]
-    assert row == {"Type": "Build Cache", "TotalCount": 5, "Active": 2, "Size": 420, "Reclaimable": 420}
+    assert row == {
+        "Type": "Build Cache",
+        "TotalCount": 5,
+        "Active": 2,
+        "Size": 420,
+        "Reclaimable": 420,
+        "PruneFrees": 420,
+    }
     assert summary(df, disk=True)[3]["Size"] == 1680
 
 
@@ -331,7 +338,7 @@ def test_df_tables_show_the_build_cache(toy: Toy) -> None:
     builds(toy)
     df = system_df(toy.store)
     rows = render(df, verbose=False, disk=False, fmt="table").splitlines()
-    assert rows[-1].split() == ["Build", "Cache", "5", "2", "420B", "420B"]  # Docker prints no share here
+    assert rows[-1].split() == ["Build", "Cache", "5", "2", "420B", "420B", "420B"]  # Docker prints no share here
     verbose = render(df, verbose=True, disk=False, fmt="table")
     section = verbose.split("Build cache usage: 420B\n\n")[1].splitlines()
     assert section[0].split() == ["CACHE", "ID", "CACHE", "TYPE", "SIZE", "CREATED", "LAST", "USED", "USAGE", "SHARED"]
@@ -348,12 +355,20 @@ def test_df_without_build_cache_is_as_before(toy: Toy) -> None:
     toy.image("app", chain(toy, "b"), tags=("app:1",), built=True)
     df = system_df(toy.store)
     assert df["BuildCache"] == [] and not any(key.startswith("Builder") for key in df)
-    assert summary(df)[3] == {"Type": "Build Cache", "TotalCount": 0, "Active": 0, "Size": 0, "Reclaimable": 0}
+    assert summary(df)[3] == {
+        "Type": "Build Cache",
+        "TotalCount": 0,
+        "Active": 0,
+        "Size": 0,
+        "Reclaimable": 0,
+        "PruneFrees": 0,
+    }
     assert render(df, verbose=False, disk=False, fmt="table").splitlines()[-1].split() == [
         "Build",
         "Cache",
         "0",
         "0",
+        "0B",
         "0B",
         "0B",
     ]

@@ -127,12 +127,11 @@ def test_image_with_children_by_tag_is_only_untagged(toy: Toy) -> None:
 def test_running_container_blocks_even_with_force(toy: Toy) -> None:
     app = toy.image("app", toy.stack("a"), tags=("app:1",))
     cid = toy.container("c", app, state="running")
-    for name in ("app:1", app):
-        for force in (False, True):
-            with pytest.raises(
-                Conflict, match=f"cannot be forced\\) - image is being used by running container {cid[:12]}"
-            ):
-                rmi(toy, name, force=force)
+    for name, force in (("app:1", True), (app, False), (app, True)):
+        with pytest.raises(
+            Conflict, match=f"cannot be forced\\) - image is being used by running container {cid[:12]}"
+        ):
+            rmi(toy, name, force=force)
     assert tags(toy) == {"docker.io/library/app:1"}
 
 
@@ -142,10 +141,31 @@ def test_stopped_container_needs_force_and_keeps_the_image(toy: Toy) -> None:
     app = toy.image("app", toy.stack("a"), tags=("app:1",))
     cid = toy.container("c", app, state="exited")
     with pytest.raises(Conflict, match=f"must be forced\\) - image is being used by stopped container {cid[:12]}"):
-        rmi(toy, "app:1")
+        rmi(toy, app)
     assert tags(toy) == {"docker.io/library/app:1"}
     assert rmi(toy, "app:1", force=True) == (["app:1"], set(), set())
     assert toy.images() == {app} and tags(toy) == set()
+
+
+@pytest.mark.parametrize("state", ["exited", "created", "running"])
+def test_last_name_of_an_image_a_container_uses_needs_force(toy: Toy, state: str) -> None:
+    """Docker checks before untagging, children or not: the image would be left unnamed under
+    its container. Another tag, or a second repository, is only a name, untagged freely."""
+    base = toy.image("base", toy.stack("b"), tags=("base:1",))
+    toy.image("app", toy.stack("b", "a"), parent=base, tags=("app:1",))
+    cid = toy.container("c", base, state=state)
+    message = (
+        f'conflict: unable to remove repository reference "base:1" (must force) - container {cid[:12]} '
+        f"is using its referenced image {base[7:19]}"
+    )
+    with pytest.raises(Conflict) as refused:
+        rmi(toy, "base:1")
+    assert str(refused.value) == message
+    assert tags(toy) == {"docker.io/library/base:1", "docker.io/library/app:1"}
+    toy.tag(base, "base:2")
+    assert rmi(toy, "base:2") == (["base:2"], set(), set())
+    assert rmi(toy, "base:1", force=True) == (["base:1"], set(), set())
+    assert base in toy.images()
 
 
 def test_pinned_needs_force(toy: Toy) -> None:
