@@ -12,7 +12,7 @@ from . import digest as dg
 from .blobs import BlobStore
 from .db import Database, write
 from .errors import DigestMismatch, NotFound
-from .fsutil import copy_tree, new_scratch_dir
+from .fsutil import copy_tree, new_scratch_dir, rmtree
 from .leases import Lease
 from .paths import Layout
 from .trash import Trash
@@ -64,9 +64,7 @@ class LayerStore:
 
             info = extract(stream, str(diff), limits or Limits.from_env())
         except BaseException:
-            import shutil
-
-            shutil.rmtree(work, ignore_errors=True)
+            rmtree(str(work), ignore_errors=True)
             raise
         return Ingested(work, info)
 
@@ -86,9 +84,7 @@ class LayerStore:
             lease.add("layer", chain)  # first: a lapsed lease stops the commit before anything is made
             tarsplit = self.blobs.put(info.tarsplit)
             if self.exists(chain):
-                import shutil
-
-                shutil.rmtree(ingested.path)
+                rmtree(str(ingested.path))
                 return chain
             lower = self._lower(parent)
             if lower:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,36 +49,40 @@ def _join(parent: str, name: str) -> str:
 
 
 def overlay_changes(upper: str, lower_dirs: list[str]) -> list[Change]:
+    """The upper directory's changes, depth first in byte order; an explicit stack of the
+    directories being listed, since recursion would fail on a tree the container made deep."""
     out: list[Change] = []
     changed_dirs: set[str] = set()
-
-    def visit(directory: str, parts: list[str]) -> None:
-        for entry in _sorted_entries(directory):
-            sub = parts + [entry.name]
-            path = "/" + "/".join(sub)
-            st = entry.stat(follow_symlinks=False)
-            is_dir = stat.S_ISDIR(st.st_mode)
-            below = _lower_stat(lower_dirs, sub)
-            if _is_whiteout(st) or (is_dir and below is not None and is_opaque(entry.path, "overlay")):
-                kind = "D"
-            elif below is None:
-                kind = "A"
-            elif is_dir and stat.S_ISDIR(below.st_mode) and _same_dir(st, below):
-                kind = ""
-            else:
-                kind = "C"
-            if kind:
-                if is_dir:
-                    changed_dirs.add(path)
-                parent = os.path.dirname(path)
-                if kind != "C" and parent != "/" and parent not in changed_dirs:
-                    out.append(Change("C", parent))
-                    changed_dirs.add(parent)
-                out.append(Change(kind, path))
+    stack: list[tuple[Iterator[os.DirEntry], list[str]]] = [(iter(_sorted_entries(upper)), [])]
+    while stack:
+        entries, parts = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        sub = parts + [entry.name]
+        path = "/" + "/".join(sub)
+        st = entry.stat(follow_symlinks=False)
+        is_dir = stat.S_ISDIR(st.st_mode)
+        below = _lower_stat(lower_dirs, sub)
+        if _is_whiteout(st) or (is_dir and below is not None and is_opaque(entry.path, "overlay")):
+            kind = "D"
+        elif below is None:
+            kind = "A"
+        elif is_dir and stat.S_ISDIR(below.st_mode) and _same_dir(st, below):
+            kind = ""
+        else:
+            kind = "C"
+        if kind:
             if is_dir:
-                visit(entry.path, sub)
-
-    visit(upper, [])
+                changed_dirs.add(path)
+            parent = os.path.dirname(path)
+            if kind != "C" and parent != "/" and parent not in changed_dirs:
+                out.append(Change("C", parent))
+                changed_dirs.add(parent)
+            out.append(Change(kind, path))
+        if is_dir:
+            stack.append((iter(_sorted_entries(entry.path)), sub))
     return out
 
 
@@ -145,25 +150,30 @@ def merged_view(layers: list[tuple[Path, str]]) -> _Node:
     return root
 
 
-def _overlay_onto(node: _Node, directory: str, whiteouts: str) -> None:
-    assert node.children is not None
-    entries = list(os.scandir(directory))
-    for entry in entries:
-        hidden = whited_out(entry, whiteouts)
-        if hidden is not None:
-            node.children.pop(hidden, None)
-    for entry in entries:
-        if whited_out(entry, whiteouts) is not None or is_marker(entry.name, whiteouts):
-            continue
-        st = entry.stat(follow_symlinks=False)
-        if not stat.S_ISDIR(st.st_mode):
-            node.children[entry.name] = _Node(st, entry.path, None)
-            continue
-        child = node.children.get(entry.name)
-        if child is None or child.children is None or is_opaque(entry.path, whiteouts):
-            child = node.children[entry.name] = _Node(st, entry.path, {})
-        child.st, child.path = st, entry.path
-        _overlay_onto(child, entry.path, whiteouts)
+def _overlay_onto(root: _Node, top: str, whiteouts: str) -> None:
+    """Lay one layer's tree over the merged view. Each directory changes only its own node's
+    children, so a work list (not recursion: the layer picks the depth) gives the same view."""
+    todo = [(root, top)]
+    while todo:
+        node, directory = todo.pop()
+        assert node.children is not None
+        entries = list(os.scandir(directory))
+        for entry in entries:
+            hidden = whited_out(entry, whiteouts)
+            if hidden is not None:
+                node.children.pop(hidden, None)
+        for entry in entries:
+            if whited_out(entry, whiteouts) is not None or is_marker(entry.name, whiteouts):
+                continue
+            st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode):
+                node.children[entry.name] = _Node(st, entry.path, None)
+                continue
+            child = node.children.get(entry.name)
+            if child is None or child.children is None or is_opaque(entry.path, whiteouts):
+                child = node.children[entry.name] = _Node(st, entry.path, {})
+            child.st, child.path = st, entry.path
+            todo.append((child, entry.path))
 
 
 def vfs_changes(root: str, layers: list[tuple[Path, str]]) -> list[Change]:
@@ -172,14 +182,41 @@ def vfs_changes(root: str, layers: list[tuple[Path, str]]) -> list[Change]:
     return out
 
 
-def _compare(directory: str, path: str, old: _Node | None, out: list[Change], recorded: bool) -> None:
-    """Docker's addChanges for one directory of the copy against the merged lower view."""
-    at = len(out)
+@dataclass
+class _Comparing:
+    """One directory of the copy being compared: the names left, and where its changes start."""
+
+    directory: str
+    path: str
+    old_children: dict[str, _Node]
+    current: dict[str, os.DirEntry]
+    names: Iterator[str]
+    at: int
+    recorded: bool
+
+
+def _comparing(directory: str, path: str, old: _Node | None, at: int, recorded: bool) -> _Comparing:
     old_children = old.children if old is not None and old.children is not None else {}
     current = {e.name: e for e in os.scandir(directory)}
-    for name in sorted(set(current) | set(old_children), key=os.fsencode):
-        child_path = _join(path, name)
-        entry, before = current.get(name), old_children.get(name)
+    names = iter(sorted(set(current) | set(old_children), key=os.fsencode))
+    return _Comparing(directory, path, old_children, current, names, at, recorded)
+
+
+def _compare(directory: str, path: str, old: _Node | None, out: list[Change], recorded: bool) -> None:
+    """Docker's addChanges, directory by directory of the copy against the merged lower view,
+    depth first; a directory with changes below it but none of its own is noted "C" before
+    them once they are known. An explicit stack: the container picks the depth."""
+    stack = [_comparing(directory, path, old, len(out), recorded)]
+    while stack:
+        frame = stack[-1]
+        name = next(frame.names, None)
+        if name is None:
+            stack.pop()
+            if len(out) > frame.at and not frame.recorded:
+                out.insert(frame.at, Change("C", frame.path))
+            continue
+        child_path = _join(frame.path, name)
+        entry, before = frame.current.get(name), frame.old_children.get(name)
         if entry is None:
             out.append(Change("D", child_path))
             continue
@@ -192,9 +229,7 @@ def _compare(directory: str, path: str, old: _Node | None, out: list[Change], re
         else:
             noted = False
         if stat.S_ISDIR(st.st_mode):
-            _compare(entry.path, child_path, before, out, noted)
-    if len(out) > at and not recorded:
-        out.insert(at, Change("C", path))
+            stack.append(_comparing(entry.path, child_path, before, len(out), noted))
 
 
 def _stat_differs(before: _Node, st: os.stat_result, path: str) -> bool:

@@ -12,7 +12,6 @@ import errno
 import hashlib
 import math
 import os
-import shutil
 import stat
 import tarfile
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, TypeVar
 
 from ..errors import InvalidInput
-from ..fsutil import measure
+from ..fsutil import measure, rmtree, walk
 from . import securepath
 from .streams import ForwardReader, members, open_tar
 from .tarsplit import Recording
@@ -181,6 +180,8 @@ class _Applier:
         path = os.path.join(self.root, rel)
         if ti.isdir():
             self._make_dir(path, rel)
+            if "/".join(parent) in self.plain_dirs:
+                self.plain_dirs.add(rel)  # a real directory in a plain one: a deep tree resolves nothing
             self.dirs.append((parent + [base], os.lstat(path).st_ino, ti))
             return
         if ti.isreg():
@@ -265,10 +266,10 @@ class _Applier:
             os.unlink(path)
             return
         self.plain_dirs.clear()  # refilled as entries need it; sifting it for rel's subtree is not linear
-        for top, _, files in os.walk(path):
+        for top, _, files in walk(path):
             for name in files:
                 self._keep_inline(f"{rel}{top[len(path) :]}/{name}")
-        shutil.rmtree(path)
+        rmtree(path)
 
     def _keep_inline(self, rel: str) -> None:
         """The tar-split points at a file that is about to go: move its content into the record,
@@ -361,8 +362,8 @@ class _Applier:
         """
         for parts, ino, ti in reversed(self.dirs):
             try:
-                parent = securepath.resolve_dir(self.root, parts[:-1], ti.name, create=False)
-                path = os.path.join(self.root, *parent, parts[-1])
+                parent = self._resolve_dir(parts[:-1], ti.name, create=False)
+                path = "/".join([self.root, *parent, parts[-1]])
                 st = os.lstat(path)
             except (InvalidInput, FileNotFoundError):
                 continue
