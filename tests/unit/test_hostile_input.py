@@ -327,3 +327,28 @@ def test_many_huge_pax_headers_are_refused_in_bounded_memory():
     message, maxrss_mib = proc.stdout.splitlines()
     assert message.startswith("layer has ") and "bytes of tar headers in 3 entries (the limit is" in message, message
     assert int(maxrss_mib) < 200, f"extracting took {maxrss_mib} MiB"
+
+
+# -- item 11: the shim when a container has filled the disk -------------------------------------
+
+_FULL_DISK_SHIM = r"""
+import resource, signal, sys
+from pathlib import Path
+from bilge.store.containers import shim
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG), as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+shim._write_exit(Path(sys.argv[1]), 4242, 3, 1.5)
+print("went on")
+"""
+
+
+def test_the_shim_says_in_one_line_that_it_could_not_write_the_exit(tmp_path):
+    directory = tmp_path / "0123456789abcdef"
+    directory.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK_SHIM, str(directory)], capture_output=True, text=True, timeout=60
+    )
+    assert (proc.returncode, proc.stdout) == (0, "went on\n"), proc.stderr
+    assert proc.stderr == "bilge shim: writing the exit of 0123456789ab failed: File too large\n"
+    assert list(directory.iterdir()) == []  # no exit.json, and no half-written temporary
