@@ -11,6 +11,7 @@ from pathlib import Path
 from . import leases, reserve
 from .blobs import BlobStore
 from .db import connect, connect_read_only
+from .fsutil import rmtree
 from .images import ImageStore
 from .layers import LayerStore
 from .paths import Layout, default_root
@@ -69,9 +70,7 @@ class Store:
             finally:
                 scratch = self.layout.ingest / held.id
                 if scratch.exists():  # work that made nothing (a build all cache) made no scratch
-                    import shutil
-
-                    shutil.rmtree(scratch, ignore_errors=True)
+                    rmtree(str(scratch), ignore_errors=True)
 
     def close(self) -> None:
         self.db.conn.close()

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from .errors import InvalidInput
 
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -18,7 +18,7 @@ def sha256_bytes(data: bytes) -> str:
 
 def validate(digest: str) -> str:
     """Reject anything but a canonical sha256 digest, so it is safe to use as a file name."""
-    if not _DIGEST_RE.match(digest):
+    if not _DIGEST_RE.fullmatch(digest):
         raise InvalidInput(f"invalid digest {digest!r}")
     return digest
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -32,18 +34,62 @@ def new_scratch_dir(parent: Path, prefix: str) -> Path:
     return Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
 
 
+def walk(top: str | os.PathLike[str]) -> Iterator[tuple[str, list[str], list[str]]]:
+    """os.walk (top-down, links not followed, `dirnames` prunable), without its recursion: on
+    Python 3.11 os.walk and shutil.rmtree recurse once per level, and a layer's depth is the
+    input's to choose (a 1,100-deep tree was a RecursionError)."""
+    stack = [os.fspath(top)]
+    while stack:
+        parent = stack.pop()
+        dirnames: list[str] = []
+        filenames: list[str] = []
+        try:
+            entries = list(os.scandir(parent))
+        except OSError:
+            continue  # as os.walk: a directory gone or unreadable is skipped
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            (dirnames if is_dir else filenames).append(entry.name)
+        yield parent, dirnames, filenames
+        below = [os.path.join(parent, name) for name in dirnames]
+        stack.extend(path for path in reversed(below) if not os.path.islink(path))
+
+
+def rmtree(path: str, ignore_errors: bool = False) -> None:
+    """shutil.rmtree without its recursion (see `walk`): files as they are found, then the
+    directories deepest first. A symlink is removed, never followed."""
+    try:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            os.unlink(path)
+            return
+        dirs = []
+        for parent, dirnames, filenames in walk(path):
+            dirs.append(parent)
+            links = [d for d in dirnames if os.path.islink(os.path.join(parent, d))]
+            for name in filenames + links:
+                os.unlink(os.path.join(parent, name))
+            dirnames[:] = [d for d in dirnames if d not in links]
+        for directory in reversed(dirs):
+            os.rmdir(directory)
+    except OSError:
+        if not ignore_errors:
+            raise
+
+
 def copy_tree(src: str, dst: str) -> None:
     """Copy a layer tree exactly: special files, hardlinks, ownership, modes, xattrs, times.
 
     shutil.copytree would open FIFOs and devices as regular files (and block on a FIFO).
     """
     import shutil
-    import stat
 
     links: dict[tuple[int, int], str] = {}
     is_root = os.geteuid() == 0
     dirs: list[tuple[str, str, os.stat_result]] = []
-    for parent, dirnames, filenames in os.walk(src):
+    for parent, dirnames, filenames in walk(src):
         rel = os.path.relpath(parent, src)
         out_parent = dst if rel == "." else os.path.join(dst, rel)
         st = os.lstat(parent)
@@ -89,7 +135,6 @@ def _copy_xattrs(source: str, target: str) -> None:
 def _copy_meta(source: str, target: str, st: os.stat_result, is_root: bool) -> None:
     """Owner, then xattrs, then mode and times: chown clears security.capability (and setuid),
     so an xattr set before it would be lost."""
-    import stat
 
     if is_root:
         os.lchown(target, st.st_uid, st.st_gid)

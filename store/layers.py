@@ -13,7 +13,7 @@ from . import digest as dg
 from .blobs import BlobStore
 from .db import Database, write
 from .errors import DigestMismatch, InvalidInput, NotFound
-from .fsutil import copy_tree, new_scratch_dir
+from .fsutil import copy_tree, new_scratch_dir, rmtree
 from .leases import Lease
 from .paths import Layout
 from .trash import Trash
@@ -65,9 +65,7 @@ class LayerStore:
 
             info = extract(stream, str(diff), limits or Limits.from_env())
         except BaseException:
-            import shutil
-
-            shutil.rmtree(work, ignore_errors=True)
+            rmtree(str(work), ignore_errors=True)
             raise
         return Ingested(work, info)
 
@@ -88,9 +86,7 @@ class LayerStore:
             tarsplit = self.blobs.put(info.tarsplit)
             stored = self.exists(chain)
             if stored and not damaged.is_marked(self.db, chain):
-                import shutil
-
-                shutil.rmtree(ingested.path)
+                rmtree(str(ingested.path))
                 return chain
             lower = self._lower(parent)
             if lower:

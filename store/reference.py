@@ -11,13 +11,13 @@ OFFICIAL_PREFIX = "library/"
 DEFAULT_TAG = "latest"
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-_PATH_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_PATH_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _DOMAIN = (  # compiled by `re` when a name first has a registry host
-    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$"
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
 )
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
-_ID_RE = re.compile(r"^(?:sha256:)?[0-9a-f]{64}$")
+_TAG_RE = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+_ID_RE = re.compile(r"(?:sha256:)?[0-9a-f]{64}")
 
 
 class Reference:
@@ -72,7 +72,7 @@ class Reference:
 
 def is_image_id(text: str) -> bool:
     """A full image ID, with or without `sha256:`: never a name, as Docker's ParseAnyReference decides."""
-    return bool(_ID_RE.match(text))
+    return bool(_ID_RE.fullmatch(text))
 
 
 def familiar_name(repository: str) -> str:
@@ -88,17 +88,17 @@ def parse(text: str, default_tag: bool = True) -> Reference:
     name, digest = text, None
     if "@" in name:
         name, digest = name.split("@", 1)
-        if not _DIGEST_RE.match(digest):
+        if not _DIGEST_RE.fullmatch(digest):
             raise InvalidInput(f"invalid reference format: {text!r} (bad digest)")
     tag = None
     slash = name.rfind("/")
     colon = name.rfind(":")
     if colon > slash:
         name, tag = name[:colon], name[colon + 1 :]
-        if not _TAG_RE.match(tag):
+        if not _TAG_RE.fullmatch(tag):
             raise InvalidInput(f"invalid reference format: {text!r} (bad tag)")
     domain, path = _split_domain(name)
-    if not path or not _PATH_RE.match(path) or len(name) > 255:
+    if not path or not _PATH_RE.fullmatch(path) or len(name) > 255:
         raise InvalidInput(f"invalid reference format: {text!r}")
     if tag is None and digest is None and default_tag:
         tag = DEFAULT_TAG
@@ -108,7 +108,7 @@ def parse(text: str, default_tag: bool = True) -> Reference:
 def _split_domain(name: str) -> tuple[str, str]:
     first, _, rest = name.partition("/")
     if rest and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
-        if not re.match(_DOMAIN, first):
+        if not re.fullmatch(_DOMAIN, first):
             raise InvalidInput(f"invalid reference format: {name!r} (bad registry host)")
         return first, rest
     if "/" not in name:

@@ -95,7 +95,7 @@ def test_a_header_too_big_to_be_real_is_refused_unread(tmp_path: Path) -> None:
 def test_a_trailer_too_big_to_be_padding_is_refused(tmp_path: Path) -> None:
     layer = h.tar([h.file("f")]) + b"\0" * (extract.MAX_KEPT_BYTES + (1 << 20))
     (tmp_path / "d").mkdir()
-    with pytest.raises(InvalidInput, match="bytes after the end of its tar"):
+    with pytest.raises(InvalidInput, match="bytes follow the end of the tar archive"):
         extract.extract(io.BytesIO(layer), str(tmp_path / "d"), extract.Limits(), "aufs")
 
 

@@ -95,6 +95,13 @@ def check_layer(position: int, name: str, want: str, layer: Layer) -> None:
         raise DigestMismatch(f"layer {position} ({name}) has diff_id {got}, the config says {want}")
 
 
+def check_tags(spec: ImageSpec) -> None:
+    """Every name an image would get, parsed before anything is committed: a bad one found
+    after the commit would leave the image behind as `<none>`."""
+    for text in spec.tags:
+        reference.parse(text)
+
+
 def check_diff_ids(spec: ImageSpec, layer: Callable[[str], Layer]) -> tuple[str, ...]:
     diff_ids = config_diff_ids(spec)
     for i, (want, name) in enumerate(zip(diff_ids, spec.layers)):

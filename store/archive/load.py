@@ -38,9 +38,13 @@ from ..oci.model import (
 )
 from ..oci.platforms import Platform
 from ..timeutil import parse_rfc3339
-from .intake import Committer, ImageSpec, Layer, Loaded, check_diff_ids, ingest_blob
+from .intake import Committer, ImageSpec, Layer, Loaded, check_diff_ids, check_tags, ingest_blob
 
-SMALL_MEMBER = 16 << 20
+# What an archive's documents (manifest.json, index.json, configs, manifests) may add up to,
+# kept in memory until the images are committed: real ones are kilobytes, large ones a few MiB.
+MAX_DOCUMENTS = 256 << 20
+# What may follow the end of the archive's tar: zero padding, a few KiB in real archives.
+MAX_TRAILER = 16 << 20
 _MAX_LINK_DEPTH = 16
 
 
@@ -71,16 +75,18 @@ class TarSource:
         self.files: dict[str, bytes] = {}
         self.layers: dict[str, Layer] = {}
         self.links: dict[str, str] = {}
+        self.oversized: dict[str, int] = {}  # documents past MAX_DOCUMENTS: name -> size
+        self.kept = 0
         reader = ForwardReader(decompressed(stream))
         try:
             with open_tar(reader) as tf:
                 for ti in members(tf):
                     self._member(reader, ti)
-            reader.drain()
+            if not self.files and not self.layers and not self.oversized:
+                raise InvalidInput("not a valid image archive: it is empty")
+            reader.drain(MAX_TRAILER)
         except tarfile.TarError as exc:
             raise InvalidInput(f"not a valid image archive: {exc}") from None
-        if not self.files and not self.layers:
-            raise InvalidInput("not a valid image archive: it is empty")
 
     def _member(self, reader: ForwardReader, ti: tarfile.TarInfo) -> None:
         name = _clean(ti.name)
@@ -95,8 +101,11 @@ class TarSource:
                 self.layers[name] = ingest_blob(self.store, self.lease, Prefixed(head, data))  # type: ignore[arg-type]
                 while data.read(1 << 20):
                     pass  # a layer's own trailing padding
-            elif ti.size <= SMALL_MEMBER:
+            elif self.kept + ti.size <= MAX_DOCUMENTS:
                 self.files[name] = head + data.read()
+                self.kept += ti.size
+            else:
+                self.oversized[name] = ti.size
 
     def _resolve(self, name: str) -> str:
         name = _clean(name)
@@ -108,10 +117,12 @@ class TarSource:
 
     def has(self, name: str) -> bool:
         name = self._resolve(name)
-        return name in self.files or name in self.layers
+        return name in self.files or name in self.layers or name in self.oversized
 
     def small(self, name: str) -> bytes:
         resolved = self._resolve(name)
+        if resolved in self.oversized:
+            raise InvalidInput(_too_big(name, self.oversized[resolved]))
         if resolved not in self.files:
             raise InvalidInput(f"archive has no file {name!r}")
         return self.files[resolved]
@@ -123,6 +134,10 @@ class TarSource:
                 raise InvalidInput(f"archive is missing layer {name!r}")
             self.layers[resolved] = ingest_blob(self.store, self.lease, io.BytesIO(self.files.pop(resolved)))
         return self.layers[resolved]
+
+
+def _too_big(name: str, size: int) -> str:
+    return f"archive member {name!r} is {size} bytes, more than the {MAX_DOCUMENTS >> 20} MiB an image's documents may take"
 
 
 class DirSource:
@@ -142,8 +157,11 @@ class DirSource:
 
     def small(self, name: str) -> bytes:
         path = self._path(name)
-        if not path.is_file() or path.stat().st_size > SMALL_MEMBER:
+        if not path.is_file():
             raise InvalidInput(f"{self.root}: no file {name!r}")
+        size = path.stat().st_size
+        if size > MAX_DOCUMENTS:
+            raise InvalidInput(f"{self.root}: {_too_big(name, size)}")
         return path.read_bytes()
 
     def layer(self, name: str) -> Layer:
@@ -250,6 +268,7 @@ def load(store: Store, source: BinaryIO | Path, platform: Platform | None = None
             src = TarSource(store, held, source)
         specs = find_images(src, platform)
         for spec in specs:
+            check_tags(spec)
             check_diff_ids(spec, src.layer)
         parents = parent_links(specs)
         committer = Committer(store, src.layer, held)

@@ -257,15 +257,20 @@ class Tree:
     def walk(self, rel: str) -> Iterator[str]:
         """`rel` and everything under it that is present, as Go's filepath.Walk visits them:
         names in byte order, depth first, symlinks not followed."""
-        yield rel
-        st = self._lstat(rel)
-        if st is None or not stat.S_ISDIR(st.st_mode):
-            return
-        for name in sorted(os.listdir(self._path(rel)), key=os.fsencode):
-            child = f"{rel}/{name}" if rel else name
-            child_st = self._lstat(child)
-            if child_st is not None and self.present(child, child_st):
-                yield from self.walk(child)
+        stack = [rel]  # not recursion: the context's depth is its author's to choose
+        while stack:
+            rel = stack.pop()
+            yield rel
+            st = self._lstat(rel)
+            if st is None or not stat.S_ISDIR(st.st_mode):
+                continue
+            present = []
+            for name in sorted(os.listdir(self._path(rel)), key=os.fsencode):
+                child = f"{rel}/{name}" if rel else name
+                child_st = self._lstat(child)
+                if child_st is not None and self.present(child, child_st):
+                    present.append(child)
+            stack.extend(reversed(present))
 
     def sum(self, name: str) -> str | None:
         """The Source.Hash of Docker's builder: the sum of the entry `name` resolves to, or,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import InvalidInput
+from ..fsutil import walk
 
 if TYPE_CHECKING:
     import tarfile
@@ -79,7 +80,7 @@ def _tree(source: Source, base: str, owner: tuple[int, int] | None, ignore: Dock
     what .dockerignore leaves out of the context is not there to copy."""
     items: list[Item] = []
     top = source.path
-    for directory, dirs, files in os.walk(top):
+    for directory, dirs, files in walk(top):
         dirs.sort()
         for name in [*dirs, *sorted(files)]:
             path = Path(directory) / name

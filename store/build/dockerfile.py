@@ -307,7 +307,7 @@ def _json_array(rest: str) -> list[str] | None:
         return None
     try:
         value = json.loads(rest)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past Go's JSON depth limit too
         return None  # shell form that happens to start with [
     if not all(isinstance(item, str) for item in value):
         raise _Error("when using JSON array syntax, arrays must be comprised of strings only")

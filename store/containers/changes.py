@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,37 +45,50 @@ def _join(parent: str, name: str) -> str:
 # -- overlay ---------------------------------------------------------------------------------
 
 
+def _listing(
+    directory: str, parts: list[str], listed: bool, opaque: bool, at: int, lower_dirs: list[str]
+) -> tuple[Iterator[str], dict[str, os.DirEntry], list[str], bool, int]:
+    """A directory of the upper layer, ready to list: its entries, and the names to visit in byte
+    order, with what an opaque directory hides below it (listed as deleted)."""
+    entries = {e.name: e for e in os.scandir(directory)}
+    gone = _lower_names(lower_dirs, parts) - entries.keys() if opaque else set()
+    return iter(sorted(entries.keys() | gone, key=os.fsencode)), entries, parts, listed, at
+
+
 def overlay_changes(upper: str, lower_dirs: list[str]) -> list[Change]:
+    """The upper directory's changes, depth first in byte order; an explicit stack of the
+    directories being listed, since recursion would fail on a tree the container made deep."""
     out: list[Change] = []
-
-    def visit(directory: str, parts: list[str], listed: bool, opaque: bool) -> None:
-        at = len(out)
-        entries = {e.name: e for e in os.scandir(directory)}
-        gone = _lower_names(lower_dirs, parts) - entries.keys() if opaque else set()
-        for name in sorted(entries.keys() | gone, key=os.fsencode):
-            sub = parts + [name]
-            path = "/" + "/".join(sub)
-            entry = entries.get(name)
-            if entry is None:
-                out.append(Change("D", path))
-                continue
-            st = entry.stat(follow_symlinks=False)
-            below = _lower_entry(lower_dirs, sub)
-            if _is_whiteout(st):
-                kind = "D"
-            elif below is None:
-                kind = "A"
-            else:
-                kind = "C" if _stat_differs(*below, st, entry.path) else ""
-            if kind:
-                out.append(Change(kind, path))
-            if stat.S_ISDIR(st.st_mode):
-                hides = below is not None and stat.S_ISDIR(below[0].st_mode) and is_opaque(entry.path, "overlay")
-                visit(entry.path, sub, bool(kind), hides)
-        if len(out) > at and not listed:
-            out.insert(at, Change("C", "/" + "/".join(parts)))
-
-    visit(upper, [], listed=True, opaque=False)
+    # one frame per directory being listed: its names still to visit, where its entries begin
+    # in `out`, and whether it is listed itself (else a change inside lists it as C first)
+    stack = [_listing(upper, [], listed=True, opaque=False, at=0, lower_dirs=lower_dirs)]
+    while stack:
+        names, entries, parts, listed, at = stack[-1]
+        name = next(names, None)
+        if name is None:
+            stack.pop()
+            if len(out) > at and not listed:
+                out.insert(at, Change("C", "/" + "/".join(parts)))
+            continue
+        sub = parts + [name]
+        path = "/" + "/".join(sub)
+        entry = entries.get(name)
+        if entry is None:
+            out.append(Change("D", path))
+            continue
+        st = entry.stat(follow_symlinks=False)
+        below = _lower_entry(lower_dirs, sub)
+        if _is_whiteout(st):
+            kind = "D"
+        elif below is None:
+            kind = "A"
+        else:
+            kind = "C" if _stat_differs(*below, st, entry.path) else ""
+        if kind:
+            out.append(Change(kind, path))
+        if stat.S_ISDIR(st.st_mode):
+            hides = below is not None and stat.S_ISDIR(below[0].st_mode) and is_opaque(entry.path, "overlay")
+            stack.append(_listing(entry.path, sub, bool(kind), hides, len(out), lower_dirs))
     return out
 
 
@@ -157,25 +171,30 @@ def merged_view(layers: list[tuple[Path, str]]) -> _Node:
     return root
 
 
-def _overlay_onto(node: _Node, directory: str, whiteouts: str) -> None:
-    assert node.children is not None
-    entries = list(os.scandir(directory))
-    for entry in entries:
-        hidden = whited_out(entry, whiteouts)
-        if hidden is not None:
-            node.children.pop(hidden, None)
-    for entry in entries:
-        if whited_out(entry, whiteouts) is not None or is_marker(entry.name, whiteouts):
-            continue
-        st = entry.stat(follow_symlinks=False)
-        if not stat.S_ISDIR(st.st_mode):
-            node.children[entry.name] = _Node(st, entry.path, None)
-            continue
-        child = node.children.get(entry.name)
-        if child is None or child.children is None or is_opaque(entry.path, whiteouts):
-            child = node.children[entry.name] = _Node(st, entry.path, {})
-        child.st, child.path = st, entry.path
-        _overlay_onto(child, entry.path, whiteouts)
+def _overlay_onto(root: _Node, top: str, whiteouts: str) -> None:
+    """Lay one layer's tree over the merged view. Each directory changes only its own node's
+    children, so a work list (not recursion: the layer picks the depth) gives the same view."""
+    todo = [(root, top)]
+    while todo:
+        node, directory = todo.pop()
+        assert node.children is not None
+        entries = list(os.scandir(directory))
+        for entry in entries:
+            hidden = whited_out(entry, whiteouts)
+            if hidden is not None:
+                node.children.pop(hidden, None)
+        for entry in entries:
+            if whited_out(entry, whiteouts) is not None or is_marker(entry.name, whiteouts):
+                continue
+            st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode):
+                node.children[entry.name] = _Node(st, entry.path, None)
+                continue
+            child = node.children.get(entry.name)
+            if child is None or child.children is None or is_opaque(entry.path, whiteouts):
+                child = node.children[entry.name] = _Node(st, entry.path, {})
+            child.st, child.path = st, entry.path
+            todo.append((child, entry.path))
 
 
 def vfs_changes(root: str, layers: list[tuple[Path, str]]) -> list[Change]:
@@ -184,14 +203,41 @@ def vfs_changes(root: str, layers: list[tuple[Path, str]]) -> list[Change]:
     return out
 
 
-def _compare(directory: str, path: str, old: _Node | None, out: list[Change], recorded: bool) -> None:
-    """Docker's addChanges for one directory of the copy against the merged lower view."""
-    at = len(out)
+@dataclass
+class _Comparing:
+    """One directory of the copy being compared: the names left, and where its changes start."""
+
+    directory: str
+    path: str
+    old_children: dict[str, _Node]
+    current: dict[str, os.DirEntry]
+    names: Iterator[str]
+    at: int
+    recorded: bool
+
+
+def _comparing(directory: str, path: str, old: _Node | None, at: int, recorded: bool) -> _Comparing:
     old_children = old.children if old is not None and old.children is not None else {}
     current = {e.name: e for e in os.scandir(directory)}
-    for name in sorted(set(current) | set(old_children), key=os.fsencode):
-        child_path = _join(path, name)
-        entry, before = current.get(name), old_children.get(name)
+    names = iter(sorted(set(current) | set(old_children), key=os.fsencode))
+    return _Comparing(directory, path, old_children, current, names, at, recorded)
+
+
+def _compare(directory: str, path: str, old: _Node | None, out: list[Change], recorded: bool) -> None:
+    """Docker's addChanges, directory by directory of the copy against the merged lower view,
+    depth first; a directory with changes below it but none of its own is noted "C" before
+    them once they are known. An explicit stack: the container picks the depth."""
+    stack = [_comparing(directory, path, old, len(out), recorded)]
+    while stack:
+        frame = stack[-1]
+        name = next(frame.names, None)
+        if name is None:
+            stack.pop()
+            if len(out) > frame.at and not frame.recorded:
+                out.insert(frame.at, Change("C", frame.path))
+            continue
+        child_path = _join(frame.path, name)
+        entry, before = frame.current.get(name), frame.old_children.get(name)
         if entry is None:
             out.append(Change("D", child_path))
             continue
@@ -204,9 +250,7 @@ def _compare(directory: str, path: str, old: _Node | None, out: list[Change], re
         else:
             noted = False
         if stat.S_ISDIR(st.st_mode):
-            _compare(entry.path, child_path, before, out, noted)
-    if len(out) > at and not recorded:
-        out.insert(at, Change("C", path))
+            stack.append(_comparing(entry.path, child_path, before, len(out), noted))
 
 
 def _stat_differs(old: os.stat_result, old_path: str, st: os.stat_result, path: str) -> bool:

@@ -14,6 +14,7 @@ import tarfile
 import time
 from collections.abc import Callable
 
+from ..fsutil import walk
 from ..layerfs.whiteouts import OPAQUE, WHITEOUT_PREFIX, is_opaque
 from .changes import Change
 
@@ -23,7 +24,7 @@ Writer = Callable[[tarfile.TarFile], None]
 
 def write_upper(tf: tarfile.TarFile, upper: str) -> None:
     """The upperdir in walk order, overlay whiteouts converted (Docker's overlayWhiteoutConverter)."""
-    for parent, dirnames, filenames in os.walk(upper):
+    for parent, dirnames, filenames in walk(upper):
         dirnames.sort(key=os.fsencode)
         for name in sorted(dirnames + filenames, key=os.fsencode):
             path = os.path.join(parent, name)

@@ -58,7 +58,7 @@ def _exec_form(text: str) -> list[str] | None:
         return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past Go's JSON depth limit too
         return None
     return value if isinstance(value, list) and all(isinstance(v, str) for v in value) else None
 

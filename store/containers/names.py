@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from ..errors import InvalidInput
 
-_VALID = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_VALID = re.compile(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 
 _ADJECTIVES = (
     "admiring",
@@ -110,7 +110,7 @@ def new_id() -> str:
 
 def check_name(name: str) -> str:
     """The name without Docker's leading slash, or a clear refusal."""
-    if not _VALID.match(name):
+    if not _VALID.fullmatch(name):
         raise InvalidInput(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     return name.removeprefix("/")
 

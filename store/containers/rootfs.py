@@ -23,11 +23,12 @@ import os
 import shutil
 import stat
 import uuid
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..fsutil import copy_tree
+from ..fsutil import copy_tree, rmtree, walk
 from ..layerfs import securepath
 from ..layerfs.whiteouts import OVERLAY_OPAQUE_XATTR, is_marker, is_opaque, whited_out
 from ..paths import Layout
@@ -170,34 +171,46 @@ def build_vfs(layers: list[tuple[Path, str]], target: Path, scratch: Path) -> No
         staged = scratch / f"layer-{i}"
         copy_tree(str(diff), str(staged))
         _apply(str(staged), str(target), whiteouts)
-        shutil.rmtree(staged)
+        rmtree(str(staged))
 
 
 def _apply(src: str, dst: str, whiteouts: str) -> None:
-    """Move layer directory `src` onto `dst`: whiteouts first, then entries, then dir metadata."""
+    """Move layer directory `src` onto `dst`: in each directory whiteouts first, then entries
+    (a directory merged into one below is entered in its turn), then its metadata once all
+    below it is done. An explicit stack, not recursion: the layer picks the depth."""
+    stack = [_merging(src, dst, whiteouts)]
+    while stack:
+        src, dst, st, entries = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            _set_dir_meta(src, dst, st)
+            stack.pop()
+            continue
+        target = os.path.join(dst, entry.name)
+        if entry.is_dir(follow_symlinks=False) and not is_opaque(entry.path, whiteouts) and _real_dir(target):
+            stack.append(_merging(entry.path, target, whiteouts))
+            continue
+        _remove(target)
+        if entry.is_dir(follow_symlinks=False):
+            _strip(entry.path, whiteouts)
+        os.rename(entry.path, target)
+
+
+def _merging(src: str, dst: str, whiteouts: str) -> tuple[str, str, os.stat_result, Iterator[os.DirEntry]]:
+    """Start merging `src` into `dst`: apply its whiteouts; the rest of its entries, in name order."""
     st = os.lstat(src)
     entries = sorted(os.scandir(src), key=lambda e: e.name)
     for entry in entries:
         hidden = whited_out(entry, whiteouts)
         if hidden is not None:
             _remove(os.path.join(dst, hidden))
-    for entry in entries:
-        if whited_out(entry, whiteouts) is not None or is_marker(entry.name, whiteouts):
-            continue
-        target = os.path.join(dst, entry.name)
-        if entry.is_dir(follow_symlinks=False) and not is_opaque(entry.path, whiteouts) and _real_dir(target):
-            _apply(entry.path, target, whiteouts)
-            continue
-        _remove(target)
-        if entry.is_dir(follow_symlinks=False):
-            _strip(entry.path, whiteouts)
-        os.rename(entry.path, target)
-    _set_dir_meta(src, dst, st)
+    rest = [e for e in entries if whited_out(e, whiteouts) is None and not is_marker(e.name, whiteouts)]
+    return src, dst, st, iter(rest)
 
 
 def _strip(top: str, whiteouts: str) -> None:
     """A directory moved whole hides nothing below it: drop its whiteouts and opaque marks."""
-    for parent, _, _ in os.walk(top):
+    for parent, _, _ in walk(top):
         st = os.lstat(parent)
         changed = False
         for entry in list(os.scandir(parent)):
@@ -227,6 +240,6 @@ def _real_dir(path: str) -> bool:
 
 def _remove(path: str) -> None:
     if _real_dir(path):
-        shutil.rmtree(path)
+        rmtree(path)
     elif os.path.lexists(path):
         os.unlink(path)

@@ -164,12 +164,18 @@ def _report(fd: int, line: str) -> None:
 
 
 def _write_exit(directory: Path, pid: int, code: int, finished: float) -> None:
+    """exit.json, whole or not at all. A container that filled the disk leaves no room for
+    it: then one line says so, and the exit is still recorded in the store (which has its
+    reserve) or, failing that, read as unknown."""
     tmp = directory / f".exit-{os.getpid()}"
     try:
         tmp.write_text(json.dumps({"pid": pid, "code": code, "finished": finished}))
         os.replace(tmp, directory / "exit.json")
     except FileNotFoundError:
         pass  # removed with rm -f meanwhile
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        sys.stderr.write(f"bilge shim: writing the exit of {directory.name[:12]} failed: {exc.strerror or exc}\n")
 
 
 def _record(root: Path, cid: str, pid: int, code: int, finished: float) -> None:

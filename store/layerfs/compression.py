@@ -16,6 +16,7 @@ BZIP2_MAGIC = b"BZh"
 # Docker's DetectCompression, in its order.
 MAGICS = {"bzip2": BZIP2_MAGIC, "gzip": GZIP_MAGIC, "xz": XZ_MAGIC, "zstd": ZSTD_MAGIC}
 CHUNK = 1 << 20
+MAX_PADDING = 16 << 20  # zeros after the last gzip member: writers add at most a tar record's worth
 
 
 class Prefixed(ReadStream):
@@ -78,10 +79,15 @@ class _Gunzip(ReadStream):
         return out
 
     def _expect_only_zeros(self, data: bytes) -> None:
-        """Tolerate zero padding after the last member, as tar writers add; reject anything else."""
+        """Tolerate zero padding after the last member, as tar writers add; reject anything else,
+        and more padding than any writer adds (an endless stream of zeros)."""
+        padding = 0
         while data:
+            padding += len(data)
             if data.strip(b"\0"):
                 raise InvalidInput("trailing garbage after gzip stream")
+            if padding > MAX_PADDING:
+                raise InvalidInput(f"more than {MAX_PADDING} bytes of zeros follow the gzip stream")
             data = self._raw.read(CHUNK)
         self._eof = True
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import math
 import os
-import shutil
 import stat
 import tarfile
 from collections.abc import Callable, Iterator
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, TypeVar, cast
 
 from ..errors import InvalidInput
-from ..fsutil import measure
+from ..fsutil import measure, rmtree, walk
 from . import securepath
 from .streams import ForwardReader, members, open_tar
 from .tarsplit import Recording
@@ -27,6 +27,9 @@ from .whiteouts import OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX
 
 _COPY_CHUNK = 1 << 20
 MAX_KEPT_BYTES = 16 << 20  # one pax record or long name, or what follows the end: real ones are kilobytes
+HEADER_BYTES_PER_ENTRY = 4 << 10  # headers and padding kept per entry, on average, beyond MAX_KEPT_BYTES
+MAX_MTIME = (1 << 63) // 10**9  # seconds: what an int64 of nanoseconds holds (Go's and the kernel's time)
+MAX_ID = (1 << 32) - 2  # the largest uid or gid: (uid_t)-1 means "leave unchanged" to chown
 T = TypeVar("T")
 
 
@@ -36,13 +39,21 @@ class Limits:
 
     max_bytes: int = 64 << 30
     max_entries: int = 2_000_000
+    max_header_bytes: int = 1 << 30
 
     @classmethod
     def from_env(cls) -> Limits:
         return cls(
             max_bytes=int(os.environ.get("BILGE_MAX_LAYER_BYTES", cls.max_bytes)),
             max_entries=int(os.environ.get("BILGE_MAX_LAYER_ENTRIES", cls.max_entries)),
+            max_header_bytes=int(os.environ.get("BILGE_MAX_LAYER_HEADER_BYTES", cls.max_header_bytes)),
         )
+
+    def header_bytes_allowed(self, entries: int) -> int:
+        """The tar headers (and padding) a layer of `entries` entries may have, all kept in memory
+        for its tar-split: a real entry's take at most a couple of KiB (ustar, a PAX record, up
+        to 511 bytes of padding), so many huge headers are refused long before the total cap."""
+        return min(self.max_header_bytes, MAX_KEPT_BYTES + HEADER_BYTES_PER_ENTRY * entries)
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,7 @@ class _Recorder(ForwardReader):
         self.limits = limits
         self.hash = hashlib.sha256()
         self.raw = bytearray()
+        self.kept = 0  # all of `raw` there has been: the layer's headers and padding so far
         self._chunk = b""
         self._at = 0  # how much of _chunk has been handed out
         self._pulled = 0
@@ -108,15 +120,9 @@ class _Recorder(ForwardReader):
             parts.append(piece)
         data = parts[0] if len(parts) == 1 else b"".join(parts)
         self.pos += got
+        self.kept += got
         self.raw += data
         return data
-
-    def drain(self) -> None:
-        """What follows the archive's end (zero padding) is kept for the tar-split, up to a limit."""
-        start = self.pos
-        while self.read(_COPY_CHUNK):
-            if self.pos - start > MAX_KEPT_BYTES:
-                raise InvalidInput(f"layer has more than {MAX_KEPT_BYTES} bytes after the end of its tar")
 
     def content(self, size: int) -> Iterator[memoryview]:
         """A file's `size` bytes as views into the chunks: written out without a copy."""
@@ -136,6 +142,19 @@ class _Recorder(ForwardReader):
         return out
 
 
+def check_fields(ti: tarfile.TarInfo) -> None:
+    """Refuse numbers no file system takes before any reaches a system call: tarfile passes on
+    whatever a PAX record or a base-256 field says (a NaN mtime, a negative uid or size)."""
+    if not isinstance(ti.mtime, int | float) or not math.isfinite(ti.mtime) or abs(ti.mtime) >= MAX_MTIME:
+        raise InvalidInput(f"entry {ti.name!r}: mtime {ti.mtime!r} is out of range")
+    for field, value, limit in (("uid", ti.uid, MAX_ID), ("gid", ti.gid, MAX_ID), ("size", ti.size, None)):
+        if not isinstance(value, int) or value < 0 or (limit is not None and value > limit):
+            raise InvalidInput(f"entry {ti.name!r}: {field} {value!r} is out of range")
+    if ti.ischr() or ti.isblk():
+        if not 0 <= ti.devmajor < 1 << 12 or not 0 <= ti.devminor < 1 << 20:
+            raise InvalidInput(f"entry {ti.name!r}: device {ti.devmajor}:{ti.devminor} is out of range")
+
+
 class _Applier:
     def __init__(self, root: str, whiteouts: str) -> None:
         self.root = root
@@ -148,6 +167,7 @@ class _Applier:
         self.inlined = 0  # bytes of replaced files kept in the record
 
     def apply(self, ti: tarfile.TarInfo, rec: _Recorder) -> None:
+        check_fields(ti)
         parts = securepath.split_name(ti.name)
         if not parts:
             return
@@ -160,6 +180,8 @@ class _Applier:
         path = os.path.join(self.root, rel)
         if ti.isdir():
             self._make_dir(path, rel)
+            if "/".join(parent) in self.plain_dirs:
+                self.plain_dirs.add(rel)  # a real directory in a plain one: a deep tree resolves nothing
             self.dirs.append((parent + [base], os.lstat(path).st_ino, ti))
             return
         if ti.isreg():
@@ -247,10 +269,10 @@ class _Applier:
             os.unlink(path)
             return
         self.plain_dirs.clear()  # refilled as entries need it; sifting it for rel's subtree is not linear
-        for top, _, files in os.walk(path):
+        for top, _, files in walk(path):
             for name in files:
                 self._keep_inline(f"{rel}{top[len(path) :]}/{name}")
-        shutil.rmtree(path)
+        rmtree(path)
 
     def _keep_inline(self, rel: str) -> None:
         """The tar-split points at a file that is about to go: move its content into the record,
@@ -354,8 +376,8 @@ class _Applier:
         """
         for parts, ino, ti in reversed(self.dirs):
             try:
-                parent = securepath.resolve_dir(self.root, parts[:-1], ti.name, create=False)
-                path = os.path.join(self.root, *parent, parts[-1])
+                parent = self._resolve_dir(parts[:-1], ti.name, create=False)
+                path = "/".join([self.root, *parent, parts[-1]])
                 st = os.lstat(path)
             except (InvalidInput, FileNotFoundError):
                 continue
@@ -402,9 +424,14 @@ def extract(stream: BinaryIO, dest: str, limits: Limits, whiteouts: str | None =
                 entries += 1
                 if entries > limits.max_entries:
                     raise InvalidInput(f"layer has more than the limit of {limits.max_entries} entries")
+                if rec.kept > limits.header_bytes_allowed(entries):
+                    raise InvalidInput(
+                        f"layer has {rec.kept} bytes of tar headers in {entries} entries "
+                        f"(the limit is {limits.header_bytes_allowed(entries)})"
+                    )
                 applier.apply(ti, rec)
             applier.finish_dirs()
-            rec.drain()
+            rec.drain(MAX_KEPT_BYTES)  # kept for the tar-split: zero padding, up to a limit
             applier.recording.raw(rec.take())
     except tarfile.TarError as exc:
         raise InvalidInput(f"corrupt layer tar: {exc}") from None

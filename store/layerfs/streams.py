@@ -60,9 +60,13 @@ class ForwardReader(ReadStream):
                 break
         return self.pos
 
-    def drain(self) -> None:
+    def drain(self, limit: int) -> None:
+        """Read what follows the end of the tar (zero padding), refusing more than `limit`
+        bytes of it: an endless stream of zeros must end in an error, not run forever."""
+        start = self.pos
         while self.read(CHUNK):
-            pass
+            if self.pos - start > limit:
+                raise InvalidInput(f"more than {limit} bytes follow the end of the tar archive")
 
 
 class Slice(ReadStream):
@@ -73,7 +77,16 @@ class Slice(ReadStream):
         self.left = size
 
     def read(self, size: int | None = -1) -> bytes:
-        want = self.left if size is None or size < 0 else min(size, self.left)
+        """Up to `size` bytes; all that is left when `size` is -1, however little each read of
+        the source returns (a decompressor gives at most a chunk at a time)."""
+        if size is not None and size >= 0:
+            return self._take(min(size, self.left))
+        parts = []
+        while self.left and (data := self._take(self.left)):
+            parts.append(data)
+        return b"".join(parts)
+
+    def _take(self, want: int) -> bytes:
         data = self.src.read(want) if want else b""
         self.left -= len(data)
         return data

@@ -36,15 +36,18 @@ Segment = tuple[str, int, int]  # (file, size, offset in it): content read from 
 class Recording:
     """Segments in tar order; raw bytes are merged with their neighbours as they come."""
 
-    segments: list[bytes | Segment] = field(default_factory=list)
+    segments: list[bytes | bytearray | Segment] = field(default_factory=list)
 
     def raw(self, data: bytes) -> None:
+        """Raw bytes, merged in place into a raw segment before them: concatenating bytes would
+        copy the whole run for every header of a run of directories."""
         if not data:
             return
-        if self.segments and isinstance(self.segments[-1], bytes):
-            self.segments[-1] += data
+        last = self.segments[-1] if self.segments else None
+        if isinstance(last, bytearray):
+            last += data
         else:
-            self.segments.append(bytes(data))
+            self.segments.append(bytearray(data))
 
     def file(self, relpath: str, size: int, offset: int = 0) -> int:
         self.segments.append((relpath, size, offset))
@@ -59,7 +62,7 @@ class Recording:
 
         out = io.BytesIO()
         for seg in self.segments:
-            if isinstance(seg, bytes):
+            if isinstance(seg, bytes | bytearray):
                 out.write(_RAW + struct.pack(">I", len(seg)) + seg)
             else:
                 path, size, offset = os.fsencode(seg[0]), seg[1], seg[2]

@@ -40,7 +40,7 @@ LAYOUT = Encoding(("mediaType", "digest", "size", "annotations", "platform"), No
 # `docker push`: distribution's Go structs through json.MarshalIndent with three spaces.
 REGISTRY = Encoding(("mediaType", "size", "digest", "annotations", "platform"), 3)
 
-_KINDS: dict[type, str] = {str: "a string", list: "a list", dict: "a JSON object"}
+_KINDS: dict[type, str] = {str: "a string", list: "a list", dict: "a JSON object", bool: "true or false"}
 
 
 def _decode(data: object, what: str) -> object:
@@ -281,6 +281,34 @@ def platform_manifest(
     return chosen
 
 
+def _check_fields(doc: Mapping[str, Any], kinds: Mapping[str, type], what: str) -> None:
+    """Each field of `doc` that commands read has the type Docker's Go structs give it (a list
+    of strings where the kind is `tuple`), or is absent or null."""
+    for key, kind in kinds.items():
+        if kind is tuple:
+            _strings(doc.get(key), f"{what} {key}")
+        else:
+            _optional(doc, key, kind, what)
+
+
+# The fields of an image config that bilge reads (create, run, inspect, history, build, commit).
+_CONFIG_FIELDS = {"author": str, "os.version": str, "os.features": tuple}
+_RUNTIME_FIELDS = {
+    "Env": tuple,
+    "Cmd": tuple,
+    "Entrypoint": tuple,
+    "OnBuild": tuple,
+    "Shell": tuple,
+    "WorkingDir": str,
+    "User": str,
+    "StopSignal": str,
+    "ExposedPorts": dict,
+    "Volumes": dict,
+    "Healthcheck": dict,
+}
+_HISTORY_FIELDS = {"created": str, "created_by": str, "author": str, "comment": str, "empty_layer": bool}
+
+
 @dataclass(frozen=True)
 class ImageConfig:
     """What the store reads from an image config. An image's identity is its config's exact
@@ -303,6 +331,10 @@ class ImageConfig:
         for i, diff_id in enumerate(diff_ids):
             _digest(diff_id, f"{what} diff_id {i}")
         runtime = _optional(doc, "config", dict, what) or {}
+        _check_fields(doc, _CONFIG_FIELDS, what)
+        _check_fields(runtime, _RUNTIME_FIELDS, f"{what} config")
+        for i, entry in enumerate(_optional(doc, "history", list, what) or []):
+            _check_fields(_object(entry, f"{what} history {i}"), _HISTORY_FIELDS, f"{what} history {i}")
         return cls(
             diff_ids,
             _optional(doc, "os", str, what),

@@ -199,28 +199,11 @@ def test_no_default_tag_when_asked() -> None:
         "foo:bar/baz",
         "a" * 256,
         "with space",
-        pytest.param(
-            "busybox\n",
-            marks=pytest.mark.xfail(
-                strict=True, reason="the patterns end in $, which also matches before a final newline"
-            ),
-        ),
-        pytest.param(
-            "busybox:latest\n",
-            marks=pytest.mark.xfail(strict=True, reason="_TAG_RE ends in $, which also matches before a final newline"),
-        ),
-        pytest.param(
-            f"busybox@{DIGEST}\n",
-            marks=pytest.mark.xfail(
-                strict=True, reason="_DIGEST_RE ends in $, which also matches before a final newline"
-            ),
-        ),
-        pytest.param(
-            "busybox:t\u00e9",
-            marks=pytest.mark.xfail(
-                strict=True, reason=r"_TAG_RE's \w is Unicode in Python; Docker's tag grammar is ASCII [A-Za-z0-9_.-]"
-            ),
-        ),
+        "busybox\n",  # `$` also matches before a final newline: the patterns are fullmatched
+        "busybox:latest\n",
+        f"busybox@{DIGEST}\n",
+        "busybox:t\u00e9",  # Docker's tag grammar is ASCII [A-Za-z0-9_.-]; Python's \w is Unicode
+        "b\u00fcsybox",
         pytest.param(
             HEX,
             marks=pytest.mark.xfail(
@@ -234,6 +217,23 @@ def test_no_default_tag_when_asked() -> None:
 def test_invalid_references(text: str) -> None:
     with pytest.raises(InvalidInput, match="invalid reference format"):
         reference.parse(text)
+
+
+@pytest.mark.parametrize("text", [DIGEST + "\n", "sha256:" + HEX[:-1] + "\u0661"])
+def test_a_digest_is_matched_whole(text: str) -> None:
+    """A digest names a file in the store: a trailing newline must not pass for its end."""
+    from bilge.store import digest
+
+    with pytest.raises(InvalidInput):
+        digest.validate(text)
+
+
+@pytest.mark.parametrize("text", ["web\n", "/web\n", "w\u00e9b"])
+def test_a_container_name_is_matched_whole(text: str) -> None:
+    from bilge.store.containers.names import check_name
+
+    with pytest.raises(InvalidInput, match="Invalid container name"):
+        check_name(text)
 
 
 @pytest.mark.xfail(
