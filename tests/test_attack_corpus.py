@@ -104,41 +104,6 @@ VALID = {
     "duplicate-entries": lambda: _layer([h.file("f", b"one"), h.directory("f"), h.file("f/x"), h.file("f/x", b"2")]),
 }
 
-# Cases another helper's item of issue 14 fixes; strict, so each flips to a failure (and must be
-# unmarked) once that fix is on main.
-ITEM_9 = "issue 14 item 9: a gzipped archive's config over 1 MiB is read as one decompressor read()"
-ITEM_11 = "issue 14 item 11: header fields and JSON types are not validated at the boundary"
-ITEM_12 = "issue 14 item 12: invalid tags are refused only after the image is committed"
-KNOWN: dict[str, str] = {
-    **dict.fromkeys(
-        [
-            "pax-mtime-1e30",
-            "pax-mtime-nan",
-            "pax-mtime-negative-huge",
-            "pax-uid-negative",
-            "pax-uid-huge",
-            "pax-gid-negative",
-            "pax-size-negative",
-            "pax-size-not-a-number",
-            "device-major-huge",
-            "device-minor-huge",
-            "config-env-is-a-map",
-            "config-history-is-a-map",
-        ],
-        ITEM_11,
-    ),
-    **dict.fromkeys(["tag-with-trailing-newline", "tag-non-ascii", "tag-uppercase-repository"], ITEM_12),
-    "big-gzip-config": ITEM_9,
-    "load-from-dev-zero": "issue 14 item 12: `load < /dev/zero` reads for ever",
-}
-
-
-def _mark(case: str) -> object:
-    if case in KNOWN:
-        return pytest.param(case, id=case, marks=pytest.mark.xfail(strict=True, reason=KNOWN[case]))
-    return pytest.param(case, id=case)
-
-
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tuple]:
     """A store holding one image, and its state: each test gets a copy (a load per test would
@@ -164,7 +129,7 @@ def state(root: Path) -> tuple:
     return attack.listing(root), attack.rows(root), images
 
 
-@pytest.mark.parametrize("case", [_mark(c) for c in CASES])
+@pytest.mark.parametrize("case", list(CASES))
 def test_malformed_archive_is_refused_in_one_line_and_changes_nothing(
     case: str, store: tuple[Path, tuple], tmp_path: Path
 ) -> None:
@@ -181,7 +146,7 @@ def test_malformed_archive_is_refused_in_one_line_and_changes_nothing(
     attack.ok(store, "check")
 
 
-@pytest.mark.parametrize("case", [_mark(c) for c in VALID])
+@pytest.mark.parametrize("case", list(VALID))
 def test_valid_but_unusual_archive_loads(case: str, store: tuple[Path, tuple], tmp_path: Path) -> None:
     store = store[0]
     path = tmp_path / f"{case}.tar"
@@ -193,8 +158,7 @@ def test_valid_but_unusual_archive_loads(case: str, store: tuple[Path, tuple], t
     attack.ok(store, "check")
 
 
-@pytest.mark.parametrize("case", [_mark("load-from-dev-zero")])
-def test_load_from_dev_zero_ends_with_one_line(case: str, store: tuple[Path, tuple]) -> None:
+def test_load_from_dev_zero_ends_with_one_line(store: tuple[Path, tuple]) -> None:
     """An endless stream of zeros is no archive: refused soon, not read forever."""
     store, before = store
     result = attack.Child(store, ["load"], stdin=Path("/dev/zero")).wait(timeout=5)
