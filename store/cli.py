@@ -5,18 +5,20 @@ Only typer is imported at module level; each command imports what it needs, so
 """
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO, Optional
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Optional
 
 import typer
 
 if TYPE_CHECKING:
     from .core import Store
 
-FormatOpt = Annotated[str, typer.Option("--format", help="table, json, csv or md")]
+FormatOpt = Annotated[
+    str, typer.Option("--format", help="table, json, csv, md, or a Docker Go template ('table {{.ID}}\\t{{.Size}}')")
+]
 FilterOpt = Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="key=value (repeatable)")]
 
 
@@ -54,12 +56,34 @@ def err(text: str) -> None:
 
 
 def check_format(fmt: str) -> str:
+    """bilge's own format names, or a Docker Go template (parsed now, so that a bad one fails
+    before any work)."""
     from .errors import InvalidInput
     from .tables import FORMATS
 
-    if fmt not in FORMATS:
-        raise InvalidInput(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
-    return fmt
+    if fmt in FORMATS:
+        return fmt
+    if "{{" in fmt or fmt.startswith("table "):  # store/gotemplate.py's is_template, without importing it
+        from .gotemplate import Template
+
+        Template(fmt)
+        return fmt
+    raise InvalidInput(
+        f"unknown format {fmt!r} (choose from {', '.join(FORMATS)}, or a Go template such as '{{{{.ID}}}}')"
+    )
+
+
+def templated(fmt: str, rows: "Sequence[dict[str, Any]]", headers: "Mapping[str, str]") -> bool:
+    """Print `rows` through `fmt` when it is a Go template (as Docker does); False when it is one
+    of bilge's own formats, for the command to render."""
+    from .tables import FORMATS
+
+    if fmt in FORMATS:
+        return False
+    from .gotemplate import Record, Template
+
+    sys.stdout.write(Template(fmt).render([Record(r) for r in rows], headers))
+    return True
 
 
 def short_id(image_id: str, no_trunc: bool) -> str:
@@ -175,7 +199,7 @@ def images(
     format: FormatOpt = "table",
 ) -> None:
     """List images."""
-    from .listing import list_images, name_rows
+    from .listing import HEADERS, exact_rows, list_images, name_rows
     from .tables import render
 
     check_format(format)
@@ -184,14 +208,17 @@ def images(
     if quiet:
         out("\n".join(dict.fromkeys(short_id(img.id, no_trunc) for img in found)))
         return
-    columns = [("repository", "REPOSITORY"), ("tag", "TAG")]
+    if format in ("json", "csv"):
+        out(render([], [], format, exact_rows(found)))
+        return
+    rows = name_rows(found, lambda i: short_id(i, no_trunc))
+    if templated(format, rows, HEADERS):
+        return
+    columns = [("Repository", "REPOSITORY"), ("Tag", "TAG")]
     if digests:
-        columns.append(("digest", "DIGEST"))
-    columns += [("id", "IMAGE ID"), ("created", "CREATED"), ("size", "SIZE")]
-    if format in ("json", "csv"):  # every field, exact values
-        out(render([], columns, format, name_rows(found, True, lambda i: i)))
-    else:
-        out(render(name_rows(found, False, lambda i: short_id(i, no_trunc)), columns, format))
+        columns.append(("Digest", "DIGEST"))
+    columns += [("ID", "IMAGE ID"), ("CreatedSince", "CREATED"), ("Size", "SIZE")]
+    out(render(rows, columns, format))
 
 
 def inspect(
@@ -228,6 +255,7 @@ def history(
 ) -> None:
     """Show the history of an image."""
     from .tables import ago, human_size, render
+    from .timeutil import rfc3339
     from .views import history as image_history
 
     check_format(format)
@@ -236,28 +264,51 @@ def history(
     if quiet:
         out("\n".join(short_id(i["Id"], no_trunc) if i["Id"] != "<missing>" else i["Id"] for i in items))
         return
+    if format in ("json", "csv"):
+        out(render([], [], format, [_exact_history(item, rfc3339) for item in items]))
+        return
     rows = []
     for item in items:
-        created_by = item["CreatedBy"]
+        created_by = item["CreatedBy"].replace("\t", " ")
         if not no_trunc and len(created_by) > 45:
             created_by = created_by[:44] + "…"
         rows.append(
             {
-                "id": item["Id"] if item["Id"] == "<missing>" else short_id(item["Id"], no_trunc),
-                "created": ago(item["Created"]),
-                "created_by": created_by,
-                "size": human_size(item["Size"]),
-                "comment": item["Comment"],
+                "ID": item["Id"] if item["Id"] == "<missing>" else short_id(item["Id"], no_trunc),
+                "CreatedSince": ago(item["Created"]),
+                "CreatedAt": rfc3339(item["Created"]),
+                "CreatedBy": created_by,
+                "Size": human_size(item["Size"]),
+                "Comment": item["Comment"],
             }
         )
-    columns = [
-        ("id", "IMAGE"),
-        ("created", "CREATED"),
-        ("created_by", "CREATED BY"),
-        ("size", "SIZE"),
-        ("comment", "COMMENT"),
-    ]
-    out(render(rows, columns, format, items))
+    if templated(format, rows, HISTORY_HEADERS):
+        return
+    columns = [(key, HISTORY_HEADERS[key]) for key in ("ID", "CreatedSince", "CreatedBy", "Size", "Comment")]
+    out(render(rows, columns, format))
+
+
+HISTORY_HEADERS = {
+    "ID": "IMAGE",
+    "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "CreatedBy": "CREATED BY",
+    "Size": "SIZE",
+    "Comment": "COMMENT",
+}
+
+
+def _exact_history(item: dict[str, Any], rfc3339: Callable[[float | None], str | None]) -> dict[str, Any]:
+    """A history entry for json and csv: `docker history`'s field names, the full ID, exact
+    bytes, an RFC 3339 time, and the tags the entry's image carries."""
+    return {
+        "ID": item["Id"],
+        "CreatedAt": rfc3339(item["Created"]),
+        "CreatedBy": item["CreatedBy"],
+        "Size": item["Size"],
+        "Comment": item["Comment"],
+        "Tags": item["Tags"],
+    }
 
 
 def check(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -11,7 +12,7 @@ from .core import Store
 from .errors import InvalidInput
 from .memo import memo
 from .tables import ago, human_size
-from .timeutil import format_utc
+from .timeutil import format_utc, rfc3339_nano
 
 FILTER_KEYS = ("dangling", "label", "reference", "before", "since")
 
@@ -27,27 +28,66 @@ class ImageSummary(NamedTuple):
     repo_digests: list[tuple[str, str]]
 
 
-def name_rows(found: list[ImageSummary], exact: bool, shown_id: Callable[[str], str]) -> list[dict[str, Any]]:
-    """One row per name, as `docker images` lists them: for a table, Docker's human units and
-    the ID as shown; for json and csv (`exact`), full IDs, bytes and the creation time."""
+HEADERS = {  # Docker's column names for each field a `--format` template can name
+    "ID": "IMAGE ID",
+    "Repository": "REPOSITORY",
+    "Tag": "TAG",
+    "Digest": "DIGEST",
+    "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "Size": "SIZE",
+    "Containers": "CONTAINERS",
+    "VirtualSize": "SIZE",
+    "SharedSize": "SHARED SIZE",
+    "UniqueSize": "UNIQUE SIZE",
+}
+
+
+def name_rows(found: list[ImageSummary], shown_id: Callable[[str], str]) -> list[dict[str, Any]]:
+    """One row per name, as `docker images` lists them: Docker's fields (its formatter's image
+    context, which tables and `--format` templates read) in Docker's human units. `docker
+    images` counts neither containers nor shared bytes: "N/A", as Docker prints them."""
     rows = []
+    now = time.time()
     for img in found:
         digest_of = dict(img.repo_digests)
-        ident = img.id if exact else shown_id(img.id)
-        created = format_utc(img.created) if exact else ago(img.created)
-        size: int | str = img.size if exact else human_size(img.size)
+        ident = shown_id(img.id)
+        created, since = format_utc(img.created), ago(img.created, now)
+        size, virtual = human_size(img.size), human_size(img.size, 4)
         for repo, tag in img.repo_tags or [("<none>", "<none>")]:
             rows.append(
                 {
-                    "repository": repo,
-                    "tag": tag,
-                    "digest": digest_of.get(repo, "<none>"),
-                    "id": ident,
-                    "created": created,
-                    "size": size,
+                    "Containers": "N/A",
+                    "CreatedAt": created,
+                    "CreatedSince": since,
+                    "Digest": digest_of.get(repo, "<none>"),
+                    "ID": ident,
+                    "Repository": repo,
+                    "SharedSize": "N/A",
+                    "Size": size,
+                    "Tag": tag,
+                    "UniqueSize": "N/A",
+                    "VirtualSize": virtual,
                 }
             )
     return rows
+
+
+def exact_rows(found: list[ImageSummary]) -> list[dict[str, Any]]:
+    """json and csv: one record per name with Docker's field names, the full ID, exact bytes
+    and an RFC 3339 creation time (README, "Machine-readable output")."""
+    return [
+        {
+            "ID": img.id,
+            "Repository": repo,
+            "Tag": tag,
+            "Digest": dict(img.repo_digests).get(repo, "<none>"),
+            "CreatedAt": rfc3339_nano(img.created) if img.created is not None else None,
+            "Size": img.size,
+        }
+        for img in found
+        for repo, tag in img.repo_tags or [("<none>", "<none>")]
+    ]
 
 
 def parse_filters(filters: list[str]) -> dict[str, list[str]]:

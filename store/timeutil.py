@@ -44,3 +44,10 @@ def rfc3339_nano(timestamp: float) -> str:
     moment = datetime.fromtimestamp(timestamp, UTC)
     fraction = f"{moment.microsecond:06d}".rstrip("0")
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
+
+
+def rfc3339(timestamp: float | None) -> str | None:
+    """Go's RFC3339 in UTC, whole seconds, as `docker history` prints CreatedAt; None unknown."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -36,12 +36,12 @@ def layers_bytes(root: Path) -> int:
 
 
 def image_ids(bilge) -> set[str]:
-    return {row["id"] for row in json.loads(bilge("images", "-a", "--no-trunc", "--format", "json").stdout)}
+    return {row["ID"] for row in json.loads(bilge("images", "-a", "--no-trunc", "--format", "json").stdout)}
 
 
 def tags(bilge) -> set[str]:
     rows = json.loads(bilge("images", "--format", "json").stdout)
-    return {f"{r['repository']}:{r['tag']}" for r in rows if r["tag"] != "<none>"}
+    return {f"{r['Repository']}:{r['Tag']}" for r in rows if r["Tag"] != "<none>"}
 
 
 @pytest.fixture

@@ -318,7 +318,7 @@ def test_history_json_matches_docker(shared, zoo_history):
     got = json.loads(bilge("history", "--format", "json", "zoo").stdout)
     assert [h["CreatedBy"] for h in got] == [h["CreatedBy"] for h in zoo_history]
     assert [docker_human(h["Size"]) for h in got] == [h["Size"] for h in zoo_history]
-    assert got[0]["Id"] == zoo_history[0]["ID"]
+    assert got[0]["ID"] == zoo_history[0]["ID"]
 
 
 def test_history_table_matches_docker(shared, zoo_history):

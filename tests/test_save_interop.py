@@ -98,7 +98,7 @@ def empty_docker(d) -> None:
 
 def bilge_images(bilge) -> set[tuple[str, str, str]]:
     rows = json.loads(bilge("images", "-a", "--format", "json").stdout)
-    return {(r["repository"], r["tag"], r["id"]) for r in rows}
+    return {(r["Repository"], r["Tag"], r["ID"]) for r in rows}
 
 
 def fixture_rows(tagged, dangling=DANGLING) -> set[tuple[str, str, str]]:
@@ -303,7 +303,7 @@ def test_save_of_a_damaged_layer_fails_cleanly(loaded, bilge, bilge_root, tmp_pa
 
 def _rows_of(run) -> set[tuple[str, str, str, int]]:
     return {
-        (r["repository"], r["tag"], r["id"], r["size"])
+        (r["Repository"], r["Tag"], r["ID"], r["Size"])
         for r in json.loads(run("images", "-a", "--format", "json").stdout)
     }
 
