@@ -204,9 +204,9 @@ def test_every_run_is_recorded(bilge, fixture_loaded) -> None:
     bilge("image", "prune", "--dry-run")
     bilge("image", "prune", "-f")
     runs = json.loads(bilge("gc", "history", "--format", "json").stdout)
-    assert [r["dry_run"] for r in runs] == [0, 1]
+    assert [r["dry_run"] for r in runs] == [False, True]
     assert runs[0]["freed_bytes"] == runs[0]["planned_bytes"] == runs[1]["planned_bytes"] == 150009
-    assert json.loads(runs[0]["removed"])["images"]
+    assert runs[0]["removed"]["images"]
 
 
 # -- races and crashes ---------------------------------------------------------------------------

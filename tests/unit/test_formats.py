@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -21,28 +22,31 @@ from bilge.cli import app
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "docker"
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
-Run = Callable[..., str]
+
+class Run:
+    """`bilge --root ROOT ARGS…` on the module's store."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __call__(self, *args: str, code: int = 0) -> str:
+        """stdout of a command that succeeds; stderr of one that fails, as the `bilge` process
+        prints it (the front door's one line)."""
+        if code:
+            command = [sys.executable, "-m", "bilge", "--root", str(self.root), *args]
+            proc = subprocess.run(command, capture_output=True, text=True)
+            assert proc.returncode == code, (args, proc.stderr)
+            return proc.stderr
+        result = CliRunner().invoke(app, ["--root", str(self.root), *args])
+        assert result.exit_code == 0, (args, result.output, result.exception)
+        return result.stdout
 
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> Run:
     if not FIXTURES.is_dir():
         pytest.fail(f"{FIXTURES} is missing: the shared fixtures must sit next to the repo", pytrace=False)
-    root = tmp_path_factory.mktemp("formats") / "store"
-
-    def run(*args: str, code: int = 0) -> str:
-        """stdout of a command that succeeds; stderr of one that fails, as the `bilge` process
-        prints it (the front door's one line)."""
-        if code:
-            proc = subprocess.run(
-                [sys.executable, "-m", "bilge", "--root", str(root), *args], capture_output=True, text=True
-            )
-            assert proc.returncode == code, (args, proc.stderr)
-            return proc.stderr
-        result = CliRunner().invoke(app, ["--root", str(root), *args])
-        assert result.exit_code == 0, (args, result.output, result.exception)
-        return result.stdout
-
+    run = Run(tmp_path_factory.mktemp("formats") / "store")
     run("load", "-q", "-i", str(FIXTURES / "images.tar.gz"))
     return run
 
@@ -163,3 +167,72 @@ def test_history_json_and_csv(loaded: Run) -> None:
     assert data[0]["Tags"] == ["zoo:latest"] and data[1]["Tags"] == []
     rows = check_csv(loaded("history", "--format", "csv", "zoo"), HISTORY_FIELDS, {"Size"}, {"CreatedAt"})
     assert rows[0]["Tags"] == "zoo:latest" and len(rows) == len(data)
+
+
+def test_gc_history_json_and_csv(loaded: Run) -> None:
+    loaded("image", "prune", "-a", "--dry-run")
+    (run,) = json.loads(loaded("gc", "history", "--format", "json"))
+    assert run["dry_run"] is True and isinstance(run["policy"], dict) and run["policy"]["images"]["all"] is True
+    assert len(run["removed"]["images"]) == 8 and run["planned_bytes"] == 3854111  # every image, exact bytes
+    assert RFC3339.fullmatch(run["started"]) and RFC3339.fullmatch(run["finished"])
+    (row,) = list(csv.DictReader(io.StringIO(loaded("gc", "history", "--format", "csv"))))
+    assert (row["dry_run"], row["policy"], row["removed_images"], row["planned_bytes"]) == (
+        "true",
+        "images.all=true",
+        "8",
+        "3854111",
+    )
+    assert RFC3339.fullmatch(row["started"])
+    assert (
+        loaded("gc", "history", "--format", "{{.command}} {{.dry_run}} {{len .removed.layers}}")
+        == "image prune true 15\n"
+    )
+
+
+def created_only(run: Run) -> dict:
+    """The fixture's created-only container (`docker create --name created-only app:v1`), as
+    bilge records one; and Docker's `ps -a -s --format '{{json .}}'` line for it."""
+    docker = next(
+        json.loads(line) for line in (FIXTURES / "ps-a-s.jsonl").read_text().splitlines() if "created-only" in line
+    )
+    image_id = next(r["ID"] for r in json.loads(run("images", "--format", "json")) if r["Tag"] == "v1")
+    con = sqlite3.connect(run.root / "bilge.db")
+    config = {
+        "Config": {"Cmd": ["/opt/app.bin"], "Image": "app:v1", "Labels": {"version": "1"}},
+        "HostConfig": {"NetworkMode": "bridge"},
+    }
+    with con:
+        con.execute(
+            "INSERT INTO containers (id, name, image_id, state, created, driver, config, labels, size_rw, disk_rw)"
+            " VALUES (?, 'created-only', ?, 'created', 1795400000, 'overlay', ?, ?, 0, 0)",
+            [docker["ID"], image_id, json.dumps(config), json.dumps({"version": "1"})],
+        )
+    con.close()
+    return docker
+
+
+def test_ps_templates_and_json(loaded: Run) -> None:
+    docker = created_only(loaded)
+    line = json.loads(loaded("ps", "-a", "-s", "--no-trunc", "--format", "{{json .}}"))
+    moving = {"CreatedAt", "RunningFor", "Platform"}  # the time it ran; a field Docker 24's CLI added
+    assert {k: v for k, v in line.items() if k not in moving} == {k: v for k, v in docker.items() if k not in moving}
+    table = loaded("ps", "-a", "-s", "--format", "table {{.Names}}\\t{{.Image}}\\t{{.Size}}\\t{{.Labels}}")
+    assert table == (
+        "NAMES          IMAGE     SIZE                  LABELS\n"
+        "created-only   app:v1    0B (virtual 2.39MB)   version=1\n"
+    )
+    (record,) = json.loads(loaded("ps", "-a", "-s", "--format", "json"))
+    assert (record["ID"], record["SizeRw"], record["SizeRootFs"], record["Labels"]) == (
+        docker["ID"],
+        0,
+        2385472,  # api-containers-size.json
+        {"version": "1"},
+    )
+    assert RFC3339.fullmatch(record["CreatedAt"])
+    (row,) = check_csv(
+        loaded("ps", "-a", "-s", "--format", "csv"),
+        list(record),
+        {"SizeRw", "SizeRootFs"},
+        {"CreatedAt"},
+    )
+    assert row["Labels"] == "version=1"
