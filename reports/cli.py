@@ -17,11 +17,19 @@ def system_df(
     format: FormatOpt = "table",
 ) -> None:
     """Show disk usage: images, containers, build cache (exact bytes with --format json)."""
+    from bilge.store.cli import templated
+    from bilge.store.errors import InvalidInput
+
     from .df import system_df as compute
-    from .render_df import render
+    from .render_df import DF_HEADERS, render, summary_rows
 
     check_format(format)
-    out(render(compute(open_store()), verbose, disk, format))
+    df = compute(open_store())
+    if verbose and "{{" in format:
+        raise InvalidInput("system df -v takes --format table, json, csv or md; a template only without -v")
+    if not verbose and templated(format, summary_rows(df, disk), DF_HEADERS):
+        return
+    out(render(df, verbose, disk, format))
 
 
 def top(

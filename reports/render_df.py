@@ -8,7 +8,7 @@ from typing import Any
 
 from bilge.store.tables import ago, human_size, render_columns
 from bilge.store.tables import render as render_rows
-from bilge.store.timeutil import parse_rfc3339
+from bilge.store.timeutil import parse_rfc3339, rfc3339
 
 from .df import summary
 
@@ -24,29 +24,31 @@ def _pct(part: int, total: int) -> str:
     return f"{text} ({part * 100 // total}%)" if total > 0 else text
 
 
+DF_HEADERS = {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}
+
+
+def summary_rows(df: dict[str, Any], disk: bool) -> list[dict[str, str]]:
+    """The four rows as `docker system df` shows them: its fields, its units (what its table and
+    a `--format` template read)."""
+    return [
+        {
+            "Type": r["Type"],
+            "TotalCount": str(r["TotalCount"]),
+            "Active": str(r["Active"]),
+            "Size": human_size(r["Size"], 4),
+            "Reclaimable": _reclaimable(r),
+        }
+        for r in summary(df, disk)
+    ]
+
+
 def render(df: dict[str, Any], verbose: bool, disk: bool, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(df if verbose else summary(df, disk), indent=2)
     if not verbose:
-        rows = summary(df, disk)
-        table = [
-            {
-                "type": r["Type"],
-                "total": r["TotalCount"],
-                "active": r["Active"],
-                "size": human_size(r["Size"], 4),
-                "reclaimable": _reclaimable(r),
-            }
-            for r in rows
-        ]
-        columns = [
-            ("type", "TYPE"),
-            ("total", "TOTAL"),
-            ("active", "ACTIVE"),
-            ("size", "SIZE"),
-            ("reclaimable", "RECLAIMABLE"),
-        ]
-        return render_rows(table, columns, fmt, rows)
+        return render_rows(summary_rows(df, disk), list(DF_HEADERS.items()), fmt, summary(df, disk))
+    if fmt == "csv":
+        return _verbose_csv(df, disk)
     return "\n\n".join(
         [
             "Images space usage:",
@@ -141,3 +143,52 @@ def _containers(df: dict[str, Any], disk: bool, fmt: str) -> str:
         ("names", "NAMES"),
     ]
     return render_rows(rows, columns, fmt)
+
+
+def _verbose_csv(df: dict[str, Any], disk: bool) -> str:
+    """`df -v` as one CSV (README, "Machine-readable output"): a header, then a row per image,
+    container and build cache entry, with exact bytes and RFC 3339 times; no section
+    titles; an image once, its names in one cell. A field a kind of object lacks is left empty."""
+    size_key, shared_key = ("Disk", "SharedDisk") if disk else ("Size", "SharedSize")
+    rows: list[dict[str, Any]] = []
+    for img in df["Images"]:
+        rows.append(
+            {
+                "Type": "image",
+                "ID": img["Id"],
+                "Names": [name for name in img["RepoTags"] or [] if name != "<none>:<none>"],
+                "CreatedAt": rfc3339(img["Created"]),
+                "Size": img[size_key],
+                "SharedSize": img[shared_key],
+                "UniqueSize": img[size_key] - img[shared_key],
+                "FairShare": None if disk else img["FairShare"],
+                "Containers": img["Containers"],
+            }
+        )
+    for c in df["Containers"]:
+        rows.append(
+            {
+                "Type": "container",
+                "ID": c["Id"],
+                "Names": [name.lstrip("/") for name in c["Names"]],
+                "CreatedAt": rfc3339(c["Created"]),
+                "Size": c["DiskRw"] if disk else c["SizeRw"],
+                "Image": c["Image"],
+                "Status": c["Status"],
+            }
+        )
+    for e in df["BuildCache"]:
+        rows.append(
+            {
+                "Type": "build cache",
+                "ID": e["ID"],
+                "CreatedAt": e["CreatedAt"],
+                "Size": e["Disk"] if disk else e["Size"],
+                "LastUsedAt": e["LastUsedAt"],
+                "UsageCount": e["UsageCount"],
+                "InUse": e["InUse"],
+                "Shared": e["Shared"],
+            }
+        )
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    return render_rows([], [], "csv", [{key: row.get(key) for key in keys} for row in rows])

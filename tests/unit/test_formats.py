@@ -236,3 +236,31 @@ def test_ps_templates_and_json(loaded: Run) -> None:
         {"CreatedAt"},
     )
     assert row["Labels"] == "version=1"
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Run:
+    run = Run(tmp_path / "store")
+    run("load", "-q", "-i", str(FIXTURES / "images.tar.gz"))
+    return run
+
+
+def test_system_df_templates_and_csv(fresh: Run) -> None:
+    lines = fresh("system", "df", "--format", "{{json .}}").splitlines()
+    want = (FIXTURES / "system-df.jsonl").read_text().splitlines()
+    assert [list(json.loads(line)) for line in lines] == [list(json.loads(line)) for line in want]  # Docker's keys
+    assert lines[0] == '{"Active":"0","Reclaimable":"3.854MB (100%)","Size":"3.854MB","TotalCount":"8","Type":"Images"}'
+    assert fresh("df", "--format", "table {{.Type}}\\t{{.Size}}").splitlines()[:2] == [
+        "TYPE            SIZE",
+        "Images          3.854MB",
+    ]
+    names = ["Type", "ID", "Names", "CreatedAt", "Size", "SharedSize", "UniqueSize", "FairShare", "Containers"]
+    rows = check_csv(fresh("df", "-v", "--format", "csv"), names, {"Size", "SharedSize", "UniqueSize"}, {"CreatedAt"})
+    assert len(rows) == 8 and {r["Type"] for r in rows} == {"image"}  # each image once, no prose lines
+    assert sum(int(r["Size"]) for r in rows) == 16_666_943  # exact bytes, each image once
+    assert next(r for r in rows if "app:v2" in r["Names"])["Names"] == "app:latest,app:v2"
+    summary = check_csv(fresh("df", "--format", "csv"), list(DF_FIELDS), {"Size", "Reclaimable"}, set())
+    assert [r["Type"] for r in summary] == ["Images", "Containers", "Local Volumes", "Build Cache"]
+
+
+DF_FIELDS = ("Type", "TotalCount", "Active", "Size", "Reclaimable")
