@@ -224,9 +224,22 @@ def images(
 def inspect(
     names: Annotated[list[str], typer.Argument(help="Images or containers to inspect")],
     size: Annotated[bool, typer.Option("--size", "-s", help="Containers: add SizeRw and SizeRootFs")] = False,
+    format: Annotated[
+        Optional[str], typer.Option("--format", "-f", help="A Go template per object ('{{.Id}}'), as docker inspect")
+    ] = None,
 ) -> None:
     """Show low-level information on images (else containers), as JSON in Docker's shape."""
     import json
+
+    if format is not None and "{{" not in format:
+        from .errors import InvalidInput
+
+        raise InvalidInput(f"--format takes a Go template such as '{{{{.Id}}}}', not {format!r}")
+    template = None
+    if format is not None:
+        from .gotemplate import Template
+
+        template = Template(format)
 
     from .containers.views import inspect_named
     from .errors import NotFound
@@ -242,7 +255,10 @@ def inspect(
                 found.append(inspect_named(store, name, size))
             except NotFound:
                 missing.append(name)
-    out(json.dumps(found, indent=4))
+    if template is not None:
+        sys.stdout.write("".join(template.execute(item) + "\n" for item in found))
+    else:
+        out(json.dumps(found, indent=4))
     if missing:
         raise NotFound(f"No such object: {missing[0]}")
 

@@ -264,3 +264,15 @@ def test_system_df_templates_and_csv(fresh: Run) -> None:
 
 
 DF_FIELDS = ("Type", "TotalCount", "Active", "Size", "Reclaimable")
+
+
+def test_inspect_takes_a_template(loaded: Run) -> None:
+    inspected = {img["Id"]: img for img in json.loads((FIXTURES / "inspect.json").read_text())}
+    got = loaded("inspect", "-f", "{{.Id}} {{json .RootFS.Layers}} {{.Config.Labels.version}}", "app:v1", "zoo")
+    lines = got.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        image_id, layers, label = line.split(" ", 2)
+        assert json.loads(layers) == inspected[image_id]["RootFS"]["Layers"]
+    assert lines[0].endswith(" 1") and lines[1].endswith(" <no value>")  # a map's missing key, as Go prints it
+    assert loaded("inspect", "--format", "{{range .RepoTags}}{{.}} {{end}}", "app:v2") == "app:latest app:v2 \n"
