@@ -178,12 +178,12 @@ def tag(
     """Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE."""
     from . import reference
 
-    store = open_store()
     ref = reference.parse(target)
     if ref.digest:
         from .errors import InvalidInput
 
         raise InvalidInput("refusing to create a tag with a digest reference")
+    store = open_store()
     store.images.tag(store.images.resolve(source), ref)
 
 

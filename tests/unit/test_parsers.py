@@ -386,3 +386,11 @@ def test_render_formats() -> None:
     assert render(rows, columns, "csv", data) == 'Id,Size,Tags,Labels,Pinned\na,1000,"x:1,x:2",k=v,true\nb,2000,,,false'
     assert render(rows, columns, "md").splitlines()[0].split() == ["|", "ID", "|", "SIZE", "|"]
     assert render(rows, columns, "table").splitlines() == ["ID    SIZE", "a     1kB", "b     2kB"]
+
+
+@pytest.mark.parametrize("text", ["UPPER/Case", "Busybox", "library/BusyBox:latest"])
+def test_uppercase_names_say_why(text: str) -> None:
+    """Docker's words: "invalid reference format: repository name must be lowercase"."""
+    with pytest.raises(InvalidInput) as caught:
+        reference.parse(text)
+    assert str(caught.value) == f"invalid reference format: repository name must be lowercase: {text!r}"
