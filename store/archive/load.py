@@ -19,7 +19,7 @@ from typing import BinaryIO, Protocol
 from .. import digest as dg
 from .. import reference
 from ..core import Store
-from ..errors import DigestMismatch, InvalidInput
+from ..errors import DigestMismatch, InvalidInput, Truncated
 from ..layerfs.compression import GZIP_MAGIC, ZSTD_MAGIC, Prefixed, decompressed
 from ..layerfs.streams import ForwardReader, Slice, members, open_tar
 from ..leases import Lease
@@ -61,6 +61,24 @@ def _clean(name: str) -> str:
     return posixpath.normpath("/" + name).lstrip("/")
 
 
+class _Outer:
+    """The archive's own (decompressed) stream: its compression ending early is the archive's
+    truncation, not a layer's."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self.raw.read(size)
+        except Truncated:
+            raise InvalidInput("archive is truncated: its compressed stream ends early") from None
+
+
+def _truncated(name: str, size: int) -> InvalidInput:
+    return InvalidInput(f"archive is truncated: it ends inside {name!r} (the archive says it has {size} bytes)")
+
+
 class TarSource:
     """A tar archive, read once from start to end."""
 
@@ -70,7 +88,7 @@ class TarSource:
         self.files: dict[str, bytes] = {}
         self.layers: dict[str, Layer] = {}
         self.links: dict[str, str] = {}
-        reader = ForwardReader(decompressed(stream))
+        reader = ForwardReader(_Outer(decompressed(stream)))
         try:
             with open_tar(reader) as tf:
                 for ti in members(tf):
@@ -89,13 +107,20 @@ class TarSource:
             self.links[name] = _clean(ti.linkname)
         elif ti.isreg():
             data = Slice(reader, ti.size)
-            head = data.read(512)
-            if _looks_like_layer(head):
-                self.layers[name] = ingest_blob(self.store, self.lease, Prefixed(head, data))  # type: ignore[arg-type]
-                while data.read(1 << 20):
-                    pass  # a layer's own trailing padding
-            elif ti.size <= SMALL_MEMBER:
-                self.files[name] = head + data.read()
+            try:
+                head = data.read(512)
+                if _looks_like_layer(head):
+                    self.layers[name] = ingest_blob(self.store, self.lease, Prefixed(head, data))  # type: ignore[arg-type]
+                    while data.read(1 << 20):
+                        pass  # a layer's own trailing padding
+                elif ti.size <= SMALL_MEMBER:
+                    self.files[name] = head + data.read()
+            except InvalidInput:
+                if data.cut:  # what failed was the layer's end, which the archive never reached
+                    raise _truncated(name, ti.size) from None
+                raise
+            if data.cut:
+                raise _truncated(name, ti.size)
 
     def _resolve(self, name: str) -> str:
         name = _clean(name)

@@ -71,11 +71,13 @@ class Slice(ReadStream):
     def __init__(self, src: BinaryIO | ReadStream, size: int) -> None:
         self.src = src
         self.left = size
+        self.cut = False  # the reader ended before the member's last byte: a truncated archive
 
     def read(self, size: int | None = -1) -> bytes:
         want = self.left if size is None or size < 0 else min(size, self.left)
         data = self.src.read(want) if want else b""
         self.left -= len(data)
+        self.cut = self.cut or (want > 0 and not data)
         return data
 
 
