@@ -19,7 +19,6 @@ from bilge.store.containers import cli as container_cli
 from bilge.store.registry import cli as registry_cli
 
 
-
 class Group(typer.core.TyperGroup):
     """click's group with two habits changed: a group named without a command prints its help
     and exits 0 (click exits 2), and the command list shows each command's whole first
@@ -138,7 +137,8 @@ COMPLETE_VAR = "_BILGE_COMPLETE"
 
 @app.command()
 def completion(shell: Annotated[str, typer.Argument(help="bash, zsh or fish")]) -> None:
-    """Print the script that makes a shell complete bilge's commands and options: `source <(bilge completion bash)`, or save it where the shell loads completions."""
+    """Print the script that makes a shell complete bilge's commands and options:
+    `source <(bilge completion bash)`, or save it where the shell loads completions."""
     from typer._completion_shared import get_completion_script
 
     from bilge.store.errors import InvalidInput
