@@ -30,7 +30,7 @@ class TemplateError(InvalidInput):
         super().__init__(f"template parsing error: template: :{detail}")
 
 
-class Record(dict):  # type: ignore[type-arg]
+class Record(dict[str, Any]):
     """One row's fields, as Docker's formatter context: a struct, so naming a field it lacks is
     an error (a plain mapping, such as Labels, answers "<no value>" instead), and `json`
     marshals it with sorted keys and HTML escaped, as Go's json.Marshal of a context does."""

@@ -14,14 +14,14 @@ import posixpath
 import tarfile
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
 
 from .. import digest as dg
 from .. import reference
 from ..core import Store
 from ..errors import DigestMismatch, InvalidInput, Truncated
 from ..layerfs.compression import GZIP_MAGIC, ZSTD_MAGIC, Prefixed, decompressed
-from ..layerfs.streams import ForwardReader, Slice, members, open_tar
+from ..layerfs.streams import ForwardReader, ReadStream, Slice, members, open_tar
 from ..leases import Lease
 from ..oci import mediatypes as mt
 from ..oci import platforms
@@ -61,16 +61,16 @@ def _clean(name: str) -> str:
     return posixpath.normpath("/" + name).lstrip("/")
 
 
-class _Outer:
+class _Outer(ReadStream):
     """The archive's own (decompressed) stream: its compression ending early is the archive's
     truncation, not a layer's."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self.raw = raw
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
         try:
-            return self.raw.read(size)
+            return self.raw.read(-1 if size is None else size)
         except Truncated:
             raise InvalidInput("archive is truncated: its compressed stream ends early") from None
 
@@ -88,7 +88,7 @@ class TarSource:
         self.files: dict[str, bytes] = {}
         self.layers: dict[str, Layer] = {}
         self.links: dict[str, str] = {}
-        reader = ForwardReader(_Outer(decompressed(stream)))
+        reader = ForwardReader(cast(BinaryIO, _Outer(decompressed(stream))))
         try:
             with open_tar(reader) as tf:
                 for ti in members(tf):
