@@ -101,7 +101,9 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _options(
     ctx: typer.Context,
-    root: Annotated[Optional[Path], typer.Option("--root", envvar="BILGE_ROOT", help="Store root directory")] = None,
+    root: Annotated[
+        Optional[Path], typer.Option("--root", envvar="BILGE_ROOT", readable=False, help="Store root directory")
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors")] = False,
     version: Annotated[
         bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit")
