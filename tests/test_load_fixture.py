@@ -234,7 +234,7 @@ def test_sizes_equal_system_df_byte_for_byte(shared, system_df):
     want = {img["Id"]: img["Size"] for img in system_df["Images"]}
     got = {img["Id"]: img["Size"] for img in inspect(bilge, *want)}
     assert got == want
-    listed = {row["id"]: row["size"] for row in json.loads(bilge("images", "--format", "json").stdout)}
+    listed = {row["ID"]: row["Size"] for row in json.loads(bilge("images", "--format", "json").stdout)}
     assert listed == want
 
 
