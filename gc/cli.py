@@ -355,7 +355,7 @@ def gc_history(
     if format == "csv":
         out(render([], [], format, [_flat(r) for r in records]))
         return
-    if templated(format, records, {key: key.upper().replace("_", " ") for key in records[0]} if records else {}):
+    if templated(format, records):
         return
     table = []
     for r in records:

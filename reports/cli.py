@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from bilge.store.cli import FormatOpt, check_format, err, open_store, out
+from bilge.store.cli import FormatOpt, check_format, err, is_template, open_store, out
 
 
 def system_df(
@@ -25,7 +25,7 @@ def system_df(
 
     check_format(format)
     df = compute(open_store())
-    if verbose and "{{" in format:
+    if verbose and is_template(format):
         raise InvalidInput("system df -v takes --format table, json, csv or md; a template only without -v")
     if not verbose and templated(format, summary_rows(df, disk), DF_HEADERS):
         return
@@ -49,6 +49,17 @@ def top(
     if by not in ORDERS:
         raise InvalidInput(f"unknown order {by!r} (choose from {', '.join(ORDERS)})")
     graph = Graph.load(open_store().db)
+    if is_template(format):  # the json records' fields
+        from bilge.store.cli import templated
+        from bilge.store.timeutil import with_rfc3339
+
+        from .render_top import image_data, layer_data
+
+        if layers:
+            templated(format, layer_data(top_layers(graph, number)))
+        else:
+            templated(format, with_rfc3339(image_data(top_images(graph, by, number)), "LastUsed", "Created"))
+        return
     if layers:
         out(render_layers(top_layers(graph, number), format))
     else:

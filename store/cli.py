@@ -63,7 +63,7 @@ def check_format(fmt: str) -> str:
 
     if fmt in FORMATS:
         return fmt
-    if "{{" in fmt or fmt.startswith("table "):  # store/gotemplate.py's is_template, without importing it
+    if is_template(fmt):
         from .gotemplate import Template
 
         Template(fmt)
@@ -73,16 +73,24 @@ def check_format(fmt: str) -> str:
     )
 
 
-def templated(fmt: str, rows: "Sequence[dict[str, Any]]", headers: "Mapping[str, str]") -> bool:
+def is_template(fmt: str) -> bool:
+    """A Docker Go template (with or without `table`) rather than one of bilge's format names;
+    told without importing store/gotemplate.py, which only a template needs."""
+    return "{{" in fmt or fmt.startswith("table ")
+
+
+def templated(fmt: str, rows: "Sequence[dict[str, Any]]", headers: "Mapping[str, str] | None" = None) -> bool:
     """Print `rows` through `fmt` when it is a Go template (as Docker does); False when it is one
-    of bilge's own formats, for the command to render."""
+    of bilge's own formats, for the command to render. `headers`: Docker's column name for each
+    field; for a listing Docker lacks, each field's name in words (`UniqueSize` as UNIQUE SIZE)."""
     from .tables import FORMATS
 
     if fmt in FORMATS:
         return False
-    from .gotemplate import Record, Template
+    from .gotemplate import Record, Template, header_for
 
-    sys.stdout.write(Template(fmt).render([Record(r) for r in rows], headers))
+    names = headers if headers is not None else {key: header_for(key) for row in rows[:1] for key in row}
+    sys.stdout.write(Template(fmt).render([Record(r) for r in rows], names))
     return True
 
 
@@ -231,7 +239,7 @@ def inspect(
     """Show low-level information on images (else containers), as JSON in Docker's shape."""
     import json
 
-    if format is not None and "{{" not in format:
+    if format is not None and not is_template(format):
         from .errors import InvalidInput
 
         raise InvalidInput(f"--format takes a Go template such as '{{{{.Id}}}}', not {format!r}")

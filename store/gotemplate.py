@@ -36,11 +36,6 @@ class Record(dict[str, Any]):
     marshals it with sorted keys and HTML escaped, as Go's json.Marshal of a context does."""
 
 
-def is_template(fmt: str) -> bool:
-    """Docker's formats other than bilge's own names: a Go template, with or without `table`."""
-    return "{{" in fmt or fmt.startswith(TABLE + " ")
-
-
 # --- tokens ---------------------------------------------------------------------------------
 
 _TOKEN = re.compile(
@@ -444,6 +439,12 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, TypeError):
         return "wrong number or type of args"
     return str(exc) or type(exc).__name__
+
+
+def header_for(field_name: str) -> str:
+    """A column header in Docker's style for a field Docker does not list: `UniqueSize` and
+    `planned_bytes` as UNIQUE SIZE and PLANNED BYTES."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", field_name).replace("_", " ").upper()
 
 
 def tabwriter(text: str, minwidth: int = 10, padding: int = 3) -> str:

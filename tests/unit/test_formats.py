@@ -276,3 +276,16 @@ def test_inspect_takes_a_template(loaded: Run) -> None:
         assert json.loads(layers) == inspected[image_id]["RootFS"]["Layers"]
     assert lines[0].endswith(" 1") and lines[1].endswith(" <no value>")  # a map's missing key, as Go prints it
     assert loaded("inspect", "--format", "{{range .RepoTags}}{{.}} {{end}}", "app:v2") == "app:latest app:v2 \n"
+
+
+def test_top_takes_a_template(loaded: Run) -> None:
+    """`top` has no Docker counterpart: a template sees its json records, headers in words."""
+    data = json.loads(loaded("top", "-n", "2", "--format", "json"))
+    got = loaded("top", "-n", "2", "--format", "table {{.Name}}\\t{{.UniqueSize}}")
+    width = max(len("NAME") + 3, 10, *(len(d["Name"]) + 3 for d in data))
+    assert got.splitlines() == ["NAME".ljust(width) + "UNIQUE SIZE"] + [
+        d["Name"].ljust(width) + str(d["UniqueSize"]) for d in data
+    ]
+    layers = loaded("top", "--layers", "-n", "1", "--format", '{{.ChainID}} {{join .Images ","}}')
+    (layer,) = json.loads(loaded("top", "--layers", "-n", "1", "--format", "json"))
+    assert layers == f"{layer['ChainID']} {','.join(layer['Images'])}\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bilge.store.gotemplate import Record, Template, TemplateError, tabwriter
+from bilge.store.gotemplate import Record, Template, TemplateError, header_for, tabwriter
 
 ROWS = [
     Record(
@@ -83,3 +83,12 @@ def test_errors_read_as_dockers(fmt: str, message: str) -> None:
     with pytest.raises(TemplateError) as caught:
         render(fmt)
     assert str(caught.value) == "template parsing error: " + message
+
+
+def test_headers_for_fields_docker_does_not_list() -> None:
+    assert [header_for(f) for f in ("UniqueSize", "ID", "planned_bytes", "ChainID")] == [
+        "UNIQUE SIZE",
+        "ID",
+        "PLANNED BYTES",
+        "CHAIN ID",
+    ]
