@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import click
 import typer
+import typer.core
 
 from bilge.cron import cli as cron_cli
 from bilge.gc import cli as gc_cli
@@ -16,19 +18,60 @@ from bilge.store.build import cli as build_cli
 from bilge.store.containers import cli as container_cli
 from bilge.store.registry import cli as registry_cli
 
+
+class Group(typer.core.TyperGroup):
+    """click's group with two habits changed: a group named without a command prints its help
+    and exits 0 (click exits 2), and the command list shows each command's whole first
+    paragraph, wrapped, where click cuts it at 45 characters or the first period."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            click.echo(ctx.get_help())
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
+
+    def _main_shell_completion(self, ctx_args: Any, prog_name: str, complete_var: str | None = None) -> None:
+        """A shell asking for completions (the script `bilge completion` prints sets the
+        variable): typer's completion classes answer in the form that script reads; typer
+        registers them only when it adds its own --install-completion."""
+        if COMPLETE_VAR in os.environ:
+            from typer._completion_classes import completion_init
+
+            completion_init()
+        super()._main_shell_completion(ctx_args, prog_name, complete_var)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                text = command.short_help or (command.help or "").split("\n\n")[0]
+                rows.append((name, " ".join(text.split())))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _group(help: str) -> typer.Typer:
+    # suggest_commands off: click already says "Did you mean …?"; typer's would say it again
+    return typer.Typer(cls=Group, rich_markup_mode=None, help=help, no_args_is_help=True, suggest_commands=False)
+
+
 app = typer.Typer(
     name="bilge",
     help="A Docker-compatible image store that knows where your disk went.",
+    cls=Group,
     no_args_is_help=True,
+    suggest_commands=False,
     pretty_exceptions_enable=False,
     add_completion=False,
     rich_markup_mode=None,
 )
-image_app = typer.Typer(rich_markup_mode=None, help="Manage images", no_args_is_help=True)
-container_app = typer.Typer(rich_markup_mode=None, help="Manage containers", no_args_is_help=True)
-system_app = typer.Typer(rich_markup_mode=None, help="Disk usage and pruning across the store", no_args_is_help=True)
-gc_app = typer.Typer(rich_markup_mode=None, help="The garbage collector's record", no_args_is_help=True)
-builder_app = typer.Typer(rich_markup_mode=None, help="Manage builds", no_args_is_help=True)
+image_app = _group("Manage images")
+container_app = _group("Manage containers")
+system_app = _group("Disk usage and pruning across the store")
+gc_app = _group("The garbage collector's record")
+builder_app = _group("Manage builds")
 app.add_typer(image_app, name="image")
 app.add_typer(container_app, name="container")
 app.add_typer(system_app, name="system")
@@ -43,11 +86,28 @@ reports_cli.register(app, system_app)
 cron_cli.register(app)
 
 
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("bilge")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        click.echo(f"bilge version {_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _options(
     ctx: typer.Context,
-    root: Annotated[Optional[Path], typer.Option("--root", envvar="BILGE_ROOT", help="Store root directory")] = None,
+    root: Annotated[
+        Optional[Path], typer.Option("--root", envvar="BILGE_ROOT", readable=False, help="Store root directory")
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit")
+    ] = False,
 ) -> None:
     if not isinstance(ctx.obj, store_cli.Settings):
         ctx.obj = store_cli.Settings()
@@ -65,6 +125,32 @@ def demo(
     from bilge.demo import run
 
     run(keep)
+
+
+@app.command()
+def version() -> None:
+    """Show bilge's version and the Python and platform it runs on."""
+    import platform
+
+    click.echo(f"bilge version {_version()}")
+    click.echo(f"Python {platform.python_version()} on {platform.system()}/{platform.machine()}")
+
+
+SHELLS = ("bash", "zsh", "fish")
+COMPLETE_VAR = "_BILGE_COMPLETE"
+
+
+@app.command()
+def completion(shell: Annotated[str, typer.Argument(help="bash, zsh or fish")]) -> None:
+    """Print the script that makes a shell complete bilge's commands and options:
+    `source <(bilge completion bash)`, or save it where the shell loads completions."""
+    from typer._completion_shared import get_completion_script
+
+    from bilge.store.errors import InvalidInput
+
+    if shell not in SHELLS:
+        raise InvalidInput(f"unknown shell {shell!r} (choose from {', '.join(SHELLS)})")
+    click.echo(get_completion_script(prog_name="bilge", complete_var=COMPLETE_VAR, shell=shell))
 
 
 def command_for(args: list[str]) -> click.Command:

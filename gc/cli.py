@@ -1,6 +1,7 @@
 """The collector's commands: rmi, image/container/system/builder prune, pin/unpin, gc history."""
 
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -445,22 +446,25 @@ def gc_history(
     format: FormatOpt = "table", limit: Annotated[int, typer.Option("--limit", "-n", help="Most recent N runs")] = 20
 ) -> None:
     """List prune runs: when, what policy, what went, bytes planned and freed, errors."""
-    import json
-    from datetime import UTC, datetime
-
+    from bilge.store.cli import templated
     from bilge.store.tables import human_size, render
 
-    from .prune import runs
+    from .prune import run_records
 
     check_format(format)
-    rows = runs(open_store(), limit)
+    records = run_records(open_store(), limit)
+    if format == "csv":
+        out(render([], [], format, [_flat(r) for r in records]))
+        return
+    if templated(format, records):
+        return
     table = []
-    for r in rows:
-        removed = json.loads(r["removed"])
+    for r in records:
+        removed = r["removed"]
         table.append(
             {
                 "id": r["id"],
-                "when": datetime.fromtimestamp(r["started"], UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                "when": r["started"][:19].replace("T", " "),
                 "command": r["command"] + (" (dry run)" if r["dry_run"] else ""),
                 "removed": f"{len(removed['containers'])} containers, {len(removed['images'])} images, {len(removed['layers'])} layers"
                 + (f", {len(removed['cache'])} build cache" if removed.get("cache") else ""),
@@ -478,7 +482,24 @@ def gc_history(
         ("freed", "FREED"),
         ("errors", "ERRORS"),
     ]
-    out(render(table, columns, format, rows))
+    out(render(table, columns, format, records))
+
+
+def _flat(record: dict) -> dict:
+    """A run as one CSV row: the policy's settings as `images.keep=3` pairs (those set), what
+    it removed as counts (the IDs are in the json)."""
+    flat = {key: value for key, value in record.items() if key != "removed"}
+    flat["policy"] = dict(_settings(record["policy"]))
+    flat.update({f"removed_{kind}": len(ids) for kind, ids in record["removed"].items()})
+    return flat
+
+
+def _settings(policy: object, prefix: str = "") -> Iterator[tuple[str, object]]:
+    if isinstance(policy, dict):
+        for key, value in policy.items():
+            yield from _settings(value, f"{prefix}{key}.")
+    elif policy not in (None, [], False):
+        yield prefix.rstrip("."), policy
 
 
 def register(

@@ -301,3 +301,24 @@ def last_run(store: Store) -> dict | None:
 def runs(store: Store, limit: int) -> list[dict]:
     """The most recent prune runs, newest first, as `record` wrote them."""
     return list(store.db.query("SELECT * FROM gc_runs ORDER BY id DESC LIMIT ?", [limit]))
+
+
+def run_records(store: Store, limit: int) -> list[dict]:
+    """The runs as `gc history` reports them (README, "Machine-readable output"): RFC 3339
+    times, `dry_run` a boolean, the policy and what went as real values, not JSON text."""
+    from bilge.store.timeutil import rfc3339_nano
+
+    records = []
+    for run in runs(store, limit):
+        removed = json.loads(run["removed"])
+        records.append(
+            {
+                **run,
+                "started": rfc3339_nano(run["started"]),
+                "finished": rfc3339_nano(run["finished"]),
+                "policy": json.loads(run["policy"]),
+                "dry_run": bool(run["dry_run"]),
+                "removed": {kind: removed.get(kind, []) for kind in ("containers", "images", "cache", "layers")},
+            }
+        )
+    return records

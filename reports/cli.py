@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from bilge.store.cli import FormatOpt, check_format, err, open_store, out
+from bilge.store.cli import FormatOpt, check_format, err, is_template, open_store, out
 
 
 def system_df(
@@ -17,11 +17,19 @@ def system_df(
     format: FormatOpt = "table",
 ) -> None:
     """Show disk usage: images, containers, build cache (exact bytes with --format json)."""
+    from bilge.store.cli import templated
+    from bilge.store.errors import InvalidInput
+
     from .df import system_df as compute
-    from .render_df import render
+    from .render_df import DF_HEADERS, render, summary_rows
 
     check_format(format)
-    out(render(compute(open_store()), verbose, disk, format))
+    df = compute(open_store())
+    if verbose and is_template(format):
+        raise InvalidInput("system df -v takes --format table, json, csv or md; a template only without -v")
+    if not verbose and templated(format, summary_rows(df, disk), DF_HEADERS):
+        return
+    out(render(df, verbose, disk, format))
 
 
 def top(
@@ -41,6 +49,17 @@ def top(
     if by not in ORDERS:
         raise InvalidInput(f"unknown order {by!r} (choose from {', '.join(ORDERS)})")
     graph = Graph.load(open_store().db)
+    if is_template(format):  # the json records' fields
+        from bilge.store.cli import templated
+        from bilge.store.timeutil import with_rfc3339
+
+        from .render_top import image_data, layer_data
+
+        if layers:
+            templated(format, layer_data(top_layers(graph, number)))
+        else:
+            templated(format, with_rfc3339(image_data(top_images(graph, by, number)), "LastUsed", "Created"))
+        return
     if layers:
         out(render_layers(top_layers(graph, number), format))
     else:

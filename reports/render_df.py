@@ -6,9 +6,9 @@ import json
 import time
 from typing import Any
 
-from bilge.store.tables import ago, human_size, render_columns
+from bilge.store.tables import ago, ago_column, human_size, render_columns, size_column
 from bilge.store.tables import render as render_rows
-from bilge.store.timeutil import parse_rfc3339
+from bilge.store.timeutil import parse_rfc3339, rfc3339
 
 from .df import summary
 
@@ -24,31 +24,33 @@ def _pct(part: int, total: int) -> str:
     return f"{text} ({part * 100 // total}%)" if total > 0 else text
 
 
+DF_HEADERS = {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}
+
+
+def summary_rows(df: dict[str, Any], disk: bool) -> list[dict[str, str]]:
+    """The four rows as `docker system df` shows them: its fields, its units (what its table and
+    a `--format` template read)."""
+    return [
+        {
+            "Type": r["Type"],
+            "TotalCount": str(r["TotalCount"]),
+            "Active": str(r["Active"]),
+            "Size": human_size(r["Size"], 4),
+            "Reclaimable": _reclaimable(r),
+        }
+        for r in summary(df, disk)
+    ]
+
+
 def render(df: dict[str, Any], verbose: bool, disk: bool, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(df if verbose else summary(df, disk), indent=2)
     if not verbose:
         rows = summary(df, disk)
-        table = [
-            {
-                "type": r["Type"],
-                "total": r["TotalCount"],
-                "active": r["Active"],
-                "size": human_size(r["Size"], 4),
-                "reclaimable": _reclaimable(r),
-                "frees": human_size(r["PruneFrees"], 4),
-            }
-            for r in rows
-        ]
-        columns = [
-            ("type", "TYPE"),
-            ("total", "TOTAL"),
-            ("active", "ACTIVE"),
-            ("size", "SIZE"),
-            ("reclaimable", "RECLAIMABLE"),
-            ("frees", "PRUNE -A FREES"),
-        ]
-        return render_rows(table, columns, fmt, rows)
+        shown = [{**row, "PruneFrees": human_size(r["PruneFrees"], 4)} for row, r in zip(summary_rows(df, disk), rows)]
+        return render_rows(shown, [*DF_HEADERS.items(), ("PruneFrees", "PRUNE -A FREES")], fmt, rows)
+    if fmt == "csv":
+        return _verbose_csv(df, disk)
     return "\n\n".join(
         [
             "Images space usage:",
@@ -100,23 +102,22 @@ def _images(df: dict[str, Any], disk: bool, fmt: str) -> str:
     images = df["Images"]
     now = time.time()
     names = [(img["RepoTags"] or ["<none>:<none>"])[0].rpartition(":") for img in images]
+    sizes = [img[size_key] for img in images]
+    shared = [img[shared_key] for img in images]
     columns = {
-        ("repo", "REPOSITORY"): [repo for repo, _, _ in names],
-        ("tag", "TAG"): [tag for _, _, tag in names],
-        ("id", "IMAGE ID"): [img["Id"][7:19] for img in images],
-        ("created", "CREATED"): [ago(img["Created"], now) for img in images],
-        ("size", "SIZE"): [human_size(img[size_key], 4) for img in images],  # VirtualSize, as Docker prints it
-        ("shared", "SHARED SIZE"): [human_size(img[shared_key], 4) for img in images],
-        ("unique", "UNIQUE SIZE"): [human_size(img[size_key] - img[shared_key], 4) for img in images],
+        "REPOSITORY": [repo for repo, _, _ in names],
+        "TAG": [tag for _, _, tag in names],
+        "IMAGE ID": [img["Id"][7:19] for img in images],
+        "CREATED": ago_column([img["Created"] for img in images]),
+        "SIZE": size_column(sizes, 4),  # VirtualSize, as Docker prints it
+        "SHARED SIZE": size_column(shared, 4),
+        "UNIQUE SIZE": size_column([size - common for size, common in zip(sizes, shared)], 4),
     }
     if not disk:
-        columns["fair", "FAIR SHARE"] = [human_size(img["FairShare"], 4) for img in images]
-    columns["containers", "CONTAINERS"] = [str(img["Containers"]) for img in images]
-    columns["used", "LAST USED"] = [_last_used(img["LastUsedAt"], now) for img in images]
-    if fmt == "csv":
-        keys = [key for key, _ in columns]
-        return render_rows([dict(zip(keys, cells)) for cells in zip(*columns.values())], list(columns), fmt)
-    return render_columns(list(columns.values()), [header for _, header in columns], fmt)
+        columns["FAIR SHARE"] = size_column([img["FairShare"] for img in images], 4)
+    columns["CONTAINERS"] = [str(img["Containers"]) for img in images]
+    columns["LAST USED"] = [_last_used(img["LastUsedAt"], now) for img in images]
+    return render_columns(list(columns.values()), list(columns), fmt)
 
 
 def _last_used(when: str | None, now: float) -> str:
@@ -149,3 +150,53 @@ def _containers(df: dict[str, Any], disk: bool, fmt: str) -> str:
         ("names", "NAMES"),
     ]
     return render_rows(rows, columns, fmt)
+
+
+def _verbose_csv(df: dict[str, Any], disk: bool) -> str:
+    """`df -v` as one CSV (README, "Machine-readable output"): a header, then a row per image,
+    container and build cache entry, with exact bytes and RFC 3339 times; no section
+    titles; an image once, its names in one cell. A field a kind of object lacks is left empty."""
+    size_key, shared_key = ("Disk", "SharedDisk") if disk else ("Size", "SharedSize")
+    rows: list[dict[str, Any]] = []
+    for img in df["Images"]:
+        rows.append(
+            {
+                "Type": "image",
+                "ID": img["Id"],
+                "Names": [name for name in img["RepoTags"] or [] if name != "<none>:<none>"],
+                "CreatedAt": rfc3339(img["Created"]),
+                "Size": img[size_key],
+                "SharedSize": img[shared_key],
+                "UniqueSize": img[size_key] - img[shared_key],
+                "FairShare": None if disk else img["FairShare"],
+                "Containers": img["Containers"],
+                "LastUsedAt": img["LastUsedAt"],
+            }
+        )
+    for c in df["Containers"]:
+        rows.append(
+            {
+                "Type": "container",
+                "ID": c["Id"],
+                "Names": [name.lstrip("/") for name in c["Names"]],
+                "CreatedAt": rfc3339(c["Created"]),
+                "Size": c["DiskRw"] if disk else c["SizeRw"],
+                "Image": c["Image"],
+                "Status": c["Status"],
+            }
+        )
+    for e in df["BuildCache"]:
+        rows.append(
+            {
+                "Type": "build cache",
+                "ID": e["ID"],
+                "CreatedAt": e["CreatedAt"],
+                "Size": e["Disk"] if disk else e["Size"],
+                "LastUsedAt": e["LastUsedAt"],
+                "UsageCount": e["UsageCount"],
+                "InUse": e["InUse"],
+                "Shared": e["Shared"],
+            }
+        )
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    return render_rows([], [], "csv", [{key: row.get(key) for key in keys} for row in rows])

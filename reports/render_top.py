@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bilge.store.tables import ago, human_size
+from bilge.store.timeutil import with_rfc3339
 
 from .present import show
 from .top import ImageRank, LayerRank
@@ -77,7 +78,8 @@ def render_images(ranks: list[ImageRank], by: str, fmt: str, terminal: bool | No
         }
         for d in data
     ]
-    return show(rows, IMAGE_COLUMNS, fmt, data, bar=(_BAR_KEY[by], by.upper()), terminal=terminal)
+    exact = with_rfc3339(data, "LastUsed", "Created")
+    return show(rows, IMAGE_COLUMNS, fmt, exact, bar=(_BAR_KEY[by], by.upper()), terminal=terminal)
 
 
 def render_layers(ranks: list[LayerRank], fmt: str, terminal: bool | None = None) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from bilge.gc.snapshots import Snapshot
 from bilge.store.tables import human_size, render
+from bilge.store.timeutil import with_rfc3339
 
 COLUMNS = [
     ("when", "WHEN (UTC)"),
@@ -47,7 +48,7 @@ def _signed(size: int | None) -> str:
 
 def render_trends(snapshots: list[Snapshot], fmt: str) -> str:
     data = trend_data(snapshots)
-    return render(trend_rows(data), COLUMNS, fmt, data)
+    return render(trend_rows(data), COLUMNS, fmt, with_rfc3339(data, "taken_at"))
 
 
 def trend_rows(data: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -5,18 +5,20 @@ Only typer is imported at module level; each command imports what it needs, so
 """
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO, Optional
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Optional
 
 import typer
 
 if TYPE_CHECKING:
     from .core import Store
 
-FormatOpt = Annotated[str, typer.Option("--format", help="table, json, csv or md")]
+FormatOpt = Annotated[
+    str, typer.Option("--format", help="table, json, csv, md, or a Docker Go template ('table {{.ID}}\\t{{.Size}}')")
+]
 FilterOpt = Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="key=value (repeatable)")]
 
 
@@ -54,12 +56,42 @@ def err(text: str) -> None:
 
 
 def check_format(fmt: str) -> str:
+    """bilge's own format names, or a Docker Go template (parsed now, so that a bad one fails
+    before any work)."""
     from .errors import InvalidInput
     from .tables import FORMATS
 
-    if fmt not in FORMATS:
-        raise InvalidInput(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
-    return fmt
+    if fmt in FORMATS:
+        return fmt
+    if is_template(fmt):
+        from .gotemplate import Template
+
+        Template(fmt)
+        return fmt
+    raise InvalidInput(
+        f"unknown format {fmt!r} (choose from {', '.join(FORMATS)}, or a Go template such as '{{{{.ID}}}}')"
+    )
+
+
+def is_template(fmt: str) -> bool:
+    """A Docker Go template (with or without `table`) rather than one of bilge's format names;
+    told without importing store/gotemplate.py, which only a template needs."""
+    return "{{" in fmt or fmt.startswith("table ")
+
+
+def templated(fmt: str, rows: "Sequence[dict[str, Any]]", headers: "Mapping[str, str] | None" = None) -> bool:
+    """Print `rows` through `fmt` when it is a Go template (as Docker does); False when it is one
+    of bilge's own formats, for the command to render. `headers`: Docker's column name for each
+    field; for a listing Docker lacks, each field's name in words (`UniqueSize` as UNIQUE SIZE)."""
+    from .tables import FORMATS
+
+    if fmt in FORMATS:
+        return False
+    from .gotemplate import Record, Template, header_for
+
+    names = headers if headers is not None else {key: header_for(key) for row in rows[:1] for key in row}
+    sys.stdout.write(Template(fmt).render([Record(r) for r in rows], names))
+    return True
 
 
 def short_id(image_id: str, no_trunc: bool) -> str:
@@ -154,13 +186,12 @@ def tag(
     """Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE."""
     from . import reference
 
-    store = open_store()
     ref = reference.parse(target)
     if ref.digest:
         from .errors import InvalidInput
 
         raise InvalidInput("refusing to create a tag with a digest reference")
-    store.images.tag(source, ref)
+    open_store().images.tag(source, ref)
 
 
 def images(
@@ -175,7 +206,7 @@ def images(
     format: FormatOpt = "table",
 ) -> None:
     """List images."""
-    from .listing import list_images, name_columns, name_rows
+    from .listing import HEADERS, exact_rows, list_images, name_columns, name_rows
     from .tables import render, render_columns
 
     check_format(format)
@@ -184,23 +215,35 @@ def images(
     if quiet:
         out("\n".join(dict.fromkeys(short_id(img.id, no_trunc) for img in found)))
         return
-    columns = [("repository", "REPOSITORY"), ("tag", "TAG")]
-    if digests:
-        columns.append(("digest", "DIGEST"))
-    columns += [("id", "IMAGE ID"), ("created", "CREATED"), ("size", "SIZE")]
-    if format in ("json", "csv"):  # every field, exact values
-        out(render([], columns, format, name_rows(found)))
-    else:
-        cells = name_columns(found, digests, lambda i: short_id(i, no_trunc))
-        out(render_columns(cells, [header for _, header in columns], format))
+    if format in ("json", "csv"):
+        out(render([], [], format, exact_rows(found)))
+        return
+    if is_template(format):
+        templated(format, name_rows(found, lambda i: short_id(i, no_trunc)), HEADERS)
+        return
+    headers = ["REPOSITORY", "TAG", *(["DIGEST"] if digests else []), "IMAGE ID", "CREATED", "SIZE"]
+    out(render_columns(name_columns(found, digests, lambda i: short_id(i, no_trunc)), headers, format))
 
 
 def inspect(
     names: Annotated[list[str], typer.Argument(help="Images or containers to inspect")],
     size: Annotated[bool, typer.Option("--size", "-s", help="Containers: add SizeRw and SizeRootFs")] = False,
+    format: Annotated[
+        Optional[str], typer.Option("--format", "-f", help="A Go template per object ('{{.Id}}'), as docker inspect")
+    ] = None,
 ) -> None:
     """Show low-level information on images (else containers), as JSON in Docker's shape."""
     import json
+
+    if format is not None and not is_template(format):
+        from .errors import InvalidInput
+
+        raise InvalidInput(f"--format takes a Go template such as '{{{{.Id}}}}', not {format!r}")
+    template = None
+    if format is not None:
+        from .gotemplate import Template
+
+        template = Template(format)
 
     from .containers.views import inspect_named
     from .errors import NotFound
@@ -216,7 +259,10 @@ def inspect(
                 found.append(inspect_named(store, name, size))
             except NotFound:
                 missing.append(name)
-    out(json.dumps(found, indent=4))
+    if template is not None:
+        sys.stdout.write("".join(template.execute(item) + "\n" for item in found))
+    else:
+        out(json.dumps(found, indent=4))
     if missing:
         raise NotFound(f"No such object: {missing[0]}")
 
@@ -229,6 +275,7 @@ def history(
 ) -> None:
     """Show the history of an image."""
     from .tables import ago, human_size, render
+    from .timeutil import rfc3339
     from .views import history as image_history
 
     check_format(format)
@@ -237,28 +284,51 @@ def history(
     if quiet:
         out("\n".join(short_id(i["Id"], no_trunc) if i["Id"] != "<missing>" else i["Id"] for i in items))
         return
+    if format in ("json", "csv"):
+        out(render([], [], format, [_exact_history(item, rfc3339) for item in items]))
+        return
     rows = []
     for item in items:
-        created_by = item["CreatedBy"]
+        created_by = item["CreatedBy"].replace("\t", " ")
         if not no_trunc and len(created_by) > 45:
             created_by = created_by[:44] + "…"
         rows.append(
             {
-                "id": item["Id"] if item["Id"] == "<missing>" else short_id(item["Id"], no_trunc),
-                "created": ago(item["Created"]),
-                "created_by": created_by,
-                "size": human_size(item["Size"]),
-                "comment": item["Comment"],
+                "ID": item["Id"] if item["Id"] == "<missing>" else short_id(item["Id"], no_trunc),
+                "CreatedSince": ago(item["Created"]),
+                "CreatedAt": rfc3339(item["Created"]),
+                "CreatedBy": created_by,
+                "Size": human_size(item["Size"]),
+                "Comment": item["Comment"],
             }
         )
-    columns = [
-        ("id", "IMAGE"),
-        ("created", "CREATED"),
-        ("created_by", "CREATED BY"),
-        ("size", "SIZE"),
-        ("comment", "COMMENT"),
-    ]
-    out(render(rows, columns, format, items))
+    if templated(format, rows, HISTORY_HEADERS):
+        return
+    columns = [(key, HISTORY_HEADERS[key]) for key in ("ID", "CreatedSince", "CreatedBy", "Size", "Comment")]
+    out(render(rows, columns, format))
+
+
+HISTORY_HEADERS = {
+    "ID": "IMAGE",
+    "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "CreatedBy": "CREATED BY",
+    "Size": "SIZE",
+    "Comment": "COMMENT",
+}
+
+
+def _exact_history(item: dict[str, Any], rfc3339: Callable[[float | None], str | None]) -> dict[str, Any]:
+    """A history entry for json and csv: `docker history`'s field names, the full ID, exact
+    bytes, an RFC 3339 time, and the tags the entry's image carries."""
+    return {
+        "ID": item["Id"],
+        "CreatedAt": rfc3339(item["Created"]),
+        "CreatedBy": item["CreatedBy"],
+        "Size": item["Size"],
+        "Comment": item["Comment"],
+        "Tags": item["Tags"],
+    }
 
 
 def check(

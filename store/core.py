@@ -32,7 +32,7 @@ class Store:
         os.umask(0o022)  # as dockerd sets it: under a caller's umask 000 every layer would be world-writable
         self.layout.refuse_unless_usable(create)
         if why := self.layout.read_only():
-            self.db = connect_read_only(self.layout.db, why)
+            self.db = connect_read_only(self.layout.db, why, self.layout.advice())
         else:
             self.layout.create()
             if freeing:

@@ -25,16 +25,20 @@ class Database:
     sqlite-utils (slow to import) is loaded only when the schema needs migrating.
     """
 
-    def __init__(self, conn: sqlite3.Connection, read_only: str = "") -> None:
+    def __init__(self, conn: sqlite3.Connection, read_only: str = "", advice: str = "") -> None:
         self.conn = conn
         self.read_only = read_only  # why this store cannot be written, said when a write is tried
+        self.advice = advice  # what to do instead, said after it
+
+    def refusal(self) -> ReadOnly:
+        return ReadOnly(f"{self.read_only}: this command writes, and was not run{self.advice}")
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         try:
             return self.conn.execute(sql, tuple(params))
         except sqlite3.OperationalError as exc:
             if self.read_only:  # a write outside write(): a lease, a pin
-                raise ReadOnly(f"{self.read_only}: this command writes, and was not run") from None
+                raise self.refusal() from None
             if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
                 raise DiskFull("the store's file system is full: free some space (`bilge image prune` can)") from None
             raise
@@ -358,7 +362,7 @@ def connect(path: Path) -> Database:
     return db
 
 
-def connect_read_only(path: Path, why: str) -> Database:
+def connect_read_only(path: Path, why: str, advice: str = "") -> Database:
     """Open a store that cannot be written (`why`: a read-only mount, or no write permission).
 
     A WAL database is read through its -shm index, which a reader must be able to create. Where
@@ -374,7 +378,7 @@ def connect_read_only(path: Path, why: str) -> Database:
         conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
     except sqlite3.Error as exc:
         raise ReadOnly(f"{why}, and its database cannot be read: {exc}") from None
-    db = Database(conn, why)
+    db = Database(conn, why, advice)
     if _version(db) < len(MIGRATIONS):
         raise ReadOnly(f"{why}, and its database needs migrating to this bilge's schema first")
     return db
@@ -415,7 +419,7 @@ def _version(db: Database) -> int:
 def write(db: Database) -> Iterator[Database]:
     """One IMMEDIATE transaction: writers queue up instead of failing half-way."""
     if db.read_only:
-        raise ReadOnly(f"{db.read_only}: this command writes, and was not run")
+        raise db.refusal()
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db

@@ -31,3 +31,7 @@ class InvalidInput(BilgeError):
 
 class DigestMismatch(InvalidInput):
     """Content does not hash to the digest that names it."""
+
+
+class Truncated(InvalidInput):
+    """A compressed stream ends before its end: the file was cut short."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -10,8 +11,8 @@ from .catalog import Catalog
 from .core import Store
 from .errors import InvalidInput
 from .memo import memo
-from .tables import ago_column, size_column
-from .timeutil import format_utc
+from .tables import ago, ago_column, human_size, size_column
+from .timeutil import format_utc, rfc3339_nano
 
 FILTER_KEYS = ("dangling", "label", "reference", "before", "since")
 
@@ -28,33 +29,54 @@ class ImageSummary(NamedTuple):
     last_used: float | None
 
 
-def name_rows(found: list[ImageSummary]) -> list[dict[str, Any]]:
-    """One record per name, as `docker images` lists them, for json and csv: full IDs, bytes
-    and the creation time. LastUsedAt (null: no container was made from it since it came in)
-    is a field, not a column: Docker's table has none."""
+HEADERS = {  # Docker's column names for each field a `--format` template can name
+    "ID": "IMAGE ID",
+    "Repository": "REPOSITORY",
+    "Tag": "TAG",
+    "Digest": "DIGEST",
+    "CreatedSince": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "Size": "SIZE",
+    "Containers": "CONTAINERS",
+    "VirtualSize": "SIZE",
+    "SharedSize": "SHARED SIZE",
+    "UniqueSize": "UNIQUE SIZE",
+}
+
+
+def name_rows(found: list[ImageSummary], shown_id: Callable[[str], str]) -> list[dict[str, Any]]:
+    """One row per name, as `docker images` lists them: Docker's fields (its formatter's image
+    context, which `--format` templates read) in Docker's human units. `docker
+    images` counts neither containers nor shared bytes: "N/A", as Docker prints them."""
     rows = []
+    now = time.time()
     for img in found:
         digest_of = dict(img.repo_digests)
-        created = format_utc(img.created)
-        used = format_utc(img.last_used) if img.last_used else None
+        ident = shown_id(img.id)
+        created, since = format_utc(img.created), ago(img.created, now)
+        size, virtual = human_size(img.size), human_size(img.size, 4)
         for repo, tag in img.repo_tags or NO_NAME:
             rows.append(
                 {
-                    "repository": repo,
-                    "tag": tag,
-                    "digest": digest_of.get(repo, "<none>"),
-                    "id": img.id,
-                    "created": created,
-                    "size": img.size,
-                    "LastUsedAt": used,
+                    "Containers": "N/A",
+                    "CreatedAt": created,
+                    "CreatedSince": since,
+                    "Digest": digest_of.get(repo, "<none>"),
+                    "ID": ident,
+                    "Repository": repo,
+                    "SharedSize": "N/A",
+                    "Size": size,
+                    "Tag": tag,
+                    "UniqueSize": "N/A",
+                    "VirtualSize": virtual,
                 }
             )
     return rows
 
 
 def name_columns(found: list[ImageSummary], digests: bool, shown_id: Callable[[str], str]) -> list[list[str]]:
-    """The table's cells column by column, one row per name as name_rows has them: at 10,000
-    images a dict per row and a clock read per cell were most of `images`."""
+    """The default table's cells column by column, one row per name as name_rows has them: at
+    10,000 images a dict per row and a clock read per cell were most of `images`."""
     repos: list[str] = []
     tags: list[str] = []
     digest_cells: list[str] = []
@@ -72,6 +94,24 @@ def name_columns(found: list[ImageSummary], digests: bool, shown_id: Callable[[s
     sizes = size_column([img.size for img in found])
     per_image = [[column[n] for n in owner] for column in (ids, created, sizes)]
     return [repos, tags, *([digest_cells] if digests else []), *per_image]
+
+
+def exact_rows(found: list[ImageSummary]) -> list[dict[str, Any]]:
+    """json and csv: one record per name with Docker's field names, the full ID, exact bytes
+    and an RFC 3339 creation time (README, "Machine-readable output")."""
+    return [
+        {
+            "ID": img.id,
+            "Repository": repo,
+            "Tag": tag,
+            "Digest": dict(img.repo_digests).get(repo, "<none>"),
+            "CreatedAt": rfc3339_nano(img.created) if img.created is not None else None,
+            "Size": img.size,
+            "LastUsedAt": rfc3339_nano(img.last_used) if img.last_used else None,
+        }
+        for img in found
+        for repo, tag in img.repo_tags or NO_NAME
+    ]
 
 
 NO_NAME = [("<none>", "<none>")]

@@ -12,8 +12,26 @@ def default_root() -> Path:
         return Path(env)
     if os.geteuid() == 0:
         return Path("/var/lib/bilge")
+    return user_default()
+
+
+def user_default() -> Path:
+    """The store a user who is not root has unless told otherwise: $XDG_DATA_HOME/bilge."""
     data_home = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
     return Path(data_home) / "bilge"
+
+
+_OWN_STORE = "; use your own store with --root DIR (or BILGE_ROOT), or the per-user default "
+
+
+def _owner(path: Path) -> str:
+    import pwd
+
+    uid = path.stat().st_uid
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
 
 
 class Layout:
@@ -84,6 +102,7 @@ class Layout:
         made by a typo'd --root in a command that only reads or prunes."""
         from .errors import NotFound, StoreLost
 
+        self.refuse_unless_readable()
         if self.db.exists() and self.db.stat().st_size:
             return
         held = [
@@ -99,13 +118,40 @@ class Layout:
         if not create:
             raise NotFound(f"no store at {self.root}; `bilge load` or `pull` creates one")
 
+    def refuse_unless_readable(self) -> None:
+        """Another user's store (root's, made private as every store is) is refused in words
+        that say whose it is and where this user's own would be, not as a permission error."""
+        from .errors import BilgeError
+
+        try:
+            unreadable = self.root.exists() and not os.access(self.root, os.R_OK | os.X_OK)
+        except PermissionError:  # a directory above it is closed
+            raise BilgeError(
+                f"this user (uid {os.geteuid()}) cannot reach the store at {self.root}: a directory above it is "
+                f"closed to them{_OWN_STORE}{user_default()}"
+            ) from None
+        if unreadable or self.db.exists() and not os.access(self.db, os.R_OK):
+            raise BilgeError(
+                f"the store at {self.root} belongs to {_owner(self.root)}, and this user (uid {os.geteuid()}) "
+                f"cannot read it{_OWN_STORE}{user_default()}"
+            )
+
     def read_only(self) -> str:
         """Why this store cannot be written ("" when it can): a read-only mount, or no permission."""
-        if not self.db.exists() or os.access(self.root, os.W_OK) and os.access(self.db, os.W_OK):
+        if not self.db.exists() or self._writable():
             return ""
         if os.statvfs(self.root).f_flag & os.ST_RDONLY:
             return f"the store at {self.root} is on a read-only file system"
-        return f"the store at {self.root} is read-only for this user (uid {os.geteuid()})"
+        return f"the store at {self.root} belongs to {_owner(self.root)}, and this user (uid {os.geteuid()}) cannot write to it"
+
+    def advice(self) -> str:
+        """What to do about a store this user may not write: use one of their own."""
+        if self._writable() or os.statvfs(self.root).f_flag & os.ST_RDONLY:
+            return ""
+        return f"{_OWN_STORE}{user_default()}"
+
+    def _writable(self) -> bool:
+        return os.access(self.root, os.W_OK) and os.access(self.db, os.W_OK)
 
     def create(self) -> None:
         """Make what is missing; a new store is private: its root 0700 and its database 0600

@@ -98,6 +98,8 @@ def parse(text: str, default_tag: bool = True) -> Reference:
         if not _TAG_RE.fullmatch(tag):
             raise InvalidInput(f"invalid reference format: {text!r} (bad tag)")
     domain, path = _split_domain(name)
+    if path != path.lower():  # Docker's own words for the commonest mistake
+        raise InvalidInput(f"invalid reference format: repository name must be lowercase: {text!r}")
     if not path or not _PATH_RE.fullmatch(path) or len(name) > 255:
         raise InvalidInput(f"invalid reference format: {text!r}")
     if tag is None and digest is None and default_tag:

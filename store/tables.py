@@ -69,7 +69,16 @@ def size_column(sizes: list[int], precision: int = 3) -> list[str]:
 
 
 def _cell(value: Any) -> Any:
-    return json.dumps(value) if isinstance(value, (list, dict)) else value
+    """A CSV cell (README, "Machine-readable output"): a list as its items joined by commas,
+    a mapping as key=value pairs (as `docker ps` shows labels), booleans as true/false,
+    nothing as an empty cell; never JSON inside a cell."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return ",".join(f"{k}={_cell(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(_cell(v)) for v in value)
+    return "" if value is None else value
 
 
 def render(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 _FRACTION = re.compile(r"\.(\d+)")
 
@@ -44,3 +45,16 @@ def rfc3339_nano(timestamp: float) -> str:
     moment = datetime.fromtimestamp(timestamp, UTC)
     fraction = f"{moment.microsecond:06d}".rstrip("0")
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
+
+
+def rfc3339(timestamp: float | None) -> str | None:
+    """Go's RFC3339 in UTC, whole seconds, as `docker history` prints CreatedAt; None unknown."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def with_rfc3339(records: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
+    """The records with these epoch fields as RFC 3339 (json and csv; README, "Machine-readable
+    output"), None left as None."""
+    return [{**r, **{k: None if r[k] is None else rfc3339_nano(r[k]) for k in keys}} for r in records]

@@ -104,6 +104,7 @@ VALID = {
     "duplicate-entries": lambda: _layer([h.file("f", b"one"), h.directory("f"), h.file("f/x"), h.file("f/x", b"2")]),
 }
 
+
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, tuple]:
     """A store holding one image, and its state: each test gets a copy (a load per test would

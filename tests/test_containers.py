@@ -44,8 +44,8 @@ def test_the_lesson(ctr, driver):
         == "I love Docker.\n"
     )
 
-    listed = {(row["repository"], row["tag"]): row for row in json.loads(ctr("images", "--format", "json").stdout)}
-    assert listed[("busybox", "hello")]["id"] == image_id
+    listed = {(row["Repository"], row["Tag"]): row for row in json.loads(ctr("images", "--format", "json").stdout)}
+    assert listed[("busybox", "hello")]["ID"] == image_id
     assert ("busybox", "latest") in listed
     base, child = inspect(ctr, "busybox:latest"), inspect(ctr, "busybox:hello")
     assert child["RootFS"]["Layers"][:-1] == base["RootFS"]["Layers"]  # the busybox layers, shared
@@ -78,7 +78,7 @@ def test_stopped_with_data_is_dockers(ctr, driver, fixtures_dir, docker_containe
     assert mine["Driver"] == driver and mine["Name"] == "/stopped-with-data"
 
     listed = json.loads(ctr("ps", "-a", "-s", "--format", "json").stdout)
-    assert [(c["names"], c["size"], c["size_root_fs"]) for c in listed] == [
+    assert [(c["Names"], c["SizeRw"], c["SizeRootFs"]) for c in listed] == [
         ("stopped-with-data", 40000, docker["SizeRootFs"])
     ]
     table = ctr("ps", "-a", "-s").stdout
@@ -99,7 +99,7 @@ def test_created_only_is_dockers(ctr, driver, docker_containers):
         assert mine["Config"][key] == docker["Config"][key], key
     assert (mine["Path"], mine["Args"], mine["Image"]) == (docker["Path"], docker["Args"], docker["Image"])
     [row] = json.loads(ctr("ps", "-a", "-s", "--format", "json").stdout)
-    assert (row["status"], row["size"], row["size_root_fs"]) == ("Created", 0, 2385472)
+    assert (row["Status"], row["SizeRw"], row["SizeRootFs"]) == ("Created", 0, 2385472)
     assert "0B (virtual 2.39MB)" in ctr("ps", "-a", "-s").stdout
 
 

@@ -207,7 +207,7 @@ def test_ps_filters_and_formats(ctr):
     ctr("create", "--name", "other", "app:v1")
 
     def names(*args: str) -> list[str]:
-        return sorted(row["names"] for row in json.loads(ctr("ps", "--format", "json", *args).stdout))
+        return sorted(row["Names"] for row in json.loads(ctr("ps", "--format", "json", *args).stdout))
 
     assert names() == ["up"]
     assert names("-a", "--filter", "status=exited") == ["done", "hello"]

@@ -45,9 +45,9 @@ def images(bilge) -> dict[str, set[str]]:
     rows = json.loads(bilge("images", "-a", "--no-trunc", "--format", "json").stdout)
     found: dict[str, set[str]] = {}
     for row in rows:
-        names = found.setdefault(row["id"], set())
-        if row["tag"] != "<none>":
-            names.add(f"{row['repository']}:{row['tag']}")
+        names = found.setdefault(row["ID"], set())
+        if row["Tag"] != "<none>":
+            names.add(f"{row['Repository']}:{row['Tag']}")
     return found
 
 

@@ -39,12 +39,12 @@ def layers_bytes(root: Path) -> int:
 
 
 def image_ids(bilge) -> set[str]:
-    return {row["id"] for row in json.loads(bilge("images", "-a", "--no-trunc", "--format", "json").stdout)}
+    return {row["ID"] for row in json.loads(bilge("images", "-a", "--no-trunc", "--format", "json").stdout)}
 
 
 def tags(bilge) -> set[str]:
     rows = json.loads(bilge("images", "--format", "json").stdout)
-    return {f"{r['repository']}:{r['tag']}" for r in rows if r["tag"] != "<none>"}
+    return {f"{r['Repository']}:{r['Tag']}" for r in rows if r["Tag"] != "<none>"}
 
 
 @pytest.fixture
@@ -341,9 +341,9 @@ def test_every_run_is_recorded(bilge, fixture_loaded) -> None:
     bilge("image", "prune", "--dry-run")
     bilge("image", "prune", "-f")
     runs = json.loads(bilge("gc", "history", "--format", "json").stdout)
-    assert [r["dry_run"] for r in runs] == [0, 1]
+    assert [r["dry_run"] for r in runs] == [False, True]
     assert runs[0]["freed_bytes"] == runs[0]["planned_bytes"] == runs[1]["planned_bytes"] == 150009
-    assert json.loads(runs[0]["removed"])["images"]
+    assert runs[0]["removed"]["images"]
 
 
 # -- races and crashes ---------------------------------------------------------------------------

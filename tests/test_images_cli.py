@@ -103,7 +103,7 @@ def loaded(bilge, fixtures_dir):
 
 def listed(run, *args) -> set[tuple[str, str, str]]:
     rows = json.loads(run("images", "--format", "json", *args).stdout)
-    return {(r["repository"], r["tag"], r["id"]) for r in rows}
+    return {(r["Repository"], r["Tag"], r["ID"]) for r in rows}
 
 
 def one_error_line(proc) -> str:
@@ -132,7 +132,7 @@ def test_images_lists_every_loaded_name(shared, oracle):
 
 def test_images_newest_first(shared, oracle):
     rows = json.loads(shared("images", "--format", "json").stdout)
-    created = [_created(oracle[r["id"]]["Created"]) for r in rows]
+    created = [_created(oracle[r["ID"]]["Created"]) for r in rows]
     assert created == sorted(created, reverse=True)
 
 
@@ -162,19 +162,19 @@ def test_digests_column(shared, oracle):
 
 def test_formats_agree(shared, oracle):
     data = json.loads(shared("images", "--format", "json").stdout)
-    assert {(r["repository"], r["tag"], r["id"]) for r in data} == rows_for(oracle, oracle, EXTRA_TAGS)
-    assert {r["id"]: r["size"] for r in data} == {i: img["Size"] for i, img in oracle.items()}
+    assert {(r["Repository"], r["Tag"], r["ID"]) for r in data} == rows_for(oracle, oracle, EXTRA_TAGS)
+    assert {r["ID"]: r["Size"] for r in data} == {i: img["Size"] for i, img in oracle.items()}
 
     records = list(csv.DictReader(io.StringIO(shared("images", "--format", "csv").stdout)))
     assert len(records) == len(data)
-    assert {(r["repository"], r["tag"]) for r in records} == {(r["repository"], r["tag"]) for r in data}
+    assert {(r["Repository"], r["Tag"]) for r in records} == {(r["Repository"], r["Tag"]) for r in data}
 
     md = shared("images", "--format", "md").stdout.splitlines()
     assert md[0].startswith("|") and "REPOSITORY" in md[0]
     assert re.fullmatch(r"\|[-:| ]+\|", md[1]), md[1]
     assert len(md) == 2 + len(data)
     cells = {tuple(c.strip() for c in line.strip("|").split("|"))[:2] for line in md[2:]}
-    assert cells == {(r["repository"], r["tag"]) for r in data}
+    assert cells == {(r["Repository"], r["Tag"]) for r in data}
 
     table = shared("images", "--format", "table").stdout.splitlines()
     assert table[0].split()[:2] == ["REPOSITORY", "TAG"] and len(table) == 1 + len(data)

@@ -234,7 +234,7 @@ def test_sizes_equal_system_df_byte_for_byte(shared, system_df):
     want = {img["Id"]: img["Size"] for img in system_df["Images"]}
     got = {img["Id"]: img["Size"] for img in inspect(bilge, *want)}
     assert got == want
-    listed = {row["id"]: row["size"] for row in json.loads(bilge("images", "--format", "json").stdout)}
+    listed = {row["ID"]: row["Size"] for row in json.loads(bilge("images", "--format", "json").stdout)}
     assert listed == want
 
 
@@ -318,7 +318,7 @@ def test_history_json_matches_docker(shared, zoo_history):
     got = json.loads(bilge("history", "--format", "json", "zoo").stdout)
     assert [h["CreatedBy"] for h in got] == [h["CreatedBy"] for h in zoo_history]
     assert [docker_human(h["Size"]) for h in got] == [h["Size"] for h in zoo_history]
-    assert got[0]["Id"] == zoo_history[0]["ID"]
+    assert got[0]["ID"] == zoo_history[0]["ID"]
 
 
 def test_history_table_matches_docker(shared, zoo_history):

@@ -22,6 +22,7 @@ from components import require
 from registry_fixtures import free_port
 
 from bilge.reports.whatif import requests
+from bilge.store.timeutil import parse_rfc3339
 
 FIXTURE = "docker/images.tar.gz"
 SAMPLE = re.compile(r'^(\w+)(?:\{(\w+)="((?:[^"\\]|\\.)*)"\})? (\S+)$')
@@ -85,7 +86,7 @@ def test_the_figures_are_what_df_and_prune_report(bilge, loaded) -> None:
     after = samples(bilge("metrics").stdout)
     history = json.loads(bilge("gc", "history", "--format", "json").stdout)
     assert after[("bilge_last_prune_freed_bytes", "")] == pruned["SpaceReclaimed"]
-    assert after[("bilge_last_prune_timestamp_seconds", "")] == pytest.approx(history[0]["finished"])
+    assert after[("bilge_last_prune_timestamp_seconds", "")] == pytest.approx(parse_rfc3339(history[0]["finished"]))
     assert after[("bilge_store_bytes", "images")] == 3854111 - pruned["SpaceReclaimed"]
 
 

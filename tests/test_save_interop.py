@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 import tarfile
@@ -98,7 +99,7 @@ def empty_docker(d) -> None:
 
 def bilge_images(bilge) -> set[tuple[str, str, str]]:
     rows = json.loads(bilge("images", "-a", "--format", "json").stdout)
-    return {(r["repository"], r["tag"], r["id"]) for r in rows}
+    return {(r["Repository"], r["Tag"], r["ID"]) for r in rows}
 
 
 def fixture_rows(tagged, dangling=DANGLING) -> set[tuple[str, str, str]]:
@@ -303,7 +304,7 @@ def test_save_of_a_damaged_layer_fails_cleanly(loaded, bilge, bilge_root, tmp_pa
 
 def _rows_of(run) -> set[tuple[str, str, str, int]]:
     return {
-        (r["repository"], r["tag"], r["id"], r["size"])
+        (r["Repository"], r["Tag"], r["ID"], r["Size"])
         for r in json.loads(run("images", "-a", "--format", "json").stdout)
     }
 
@@ -321,3 +322,36 @@ def test_bilge_loads_its_own_save(layout, store, saved, bilge, tmp_path):
                     dst.addfile(ti, src.extractfile(ti) if ti.isreg() else None)
     bilge("load", "-i", path)
     assert _rows_of(bilge) == _rows_of(store[0])
+
+
+# --- --format: Docker's Go templates, against Docker itself ------------------------------------
+
+
+TEMPLATES = [
+    "{{.Repository}}:{{.Tag}}",
+    "table {{.ID}}\\t{{.Size}}",
+    "{{json .}}",
+    "table {{.Repository}}\\t{{.Tag}}\\t{{.VirtualSize}}",
+    "{{.ID}} {{upper .Repository}} {{lower .Tag}}",
+]
+
+
+@pytest.mark.docker
+def test_images_templates_print_what_docker_prints(dockerd, store, archive):
+    """The same archive loaded into both; each template's output line for line (a table's
+    header first), the lines compared as sets, since Docker leaves images created in the same
+    second in no set order. CreatedSince ("N seconds ago") is masked: the clocks differ."""
+    empty_docker(dockerd)
+    dockerd.docker("load", "-i", archive)
+
+    def masked(lines: list[str]) -> list[str]:
+        return sorted(re.sub(r'"CreatedSince":"[^"]*"', '"CreatedSince":""', line) for line in lines)
+
+    for fmt in TEMPLATES:
+        want = dockerd.docker("images", "--format", fmt).stdout.splitlines()
+        got = store[0]("images", "--format", fmt).stdout.splitlines()
+        if fmt.startswith("table"):
+            assert got[0] == want[0], fmt
+            got, want = got[1:], want[1:]
+        assert masked(got) == masked(want), fmt
+        assert len(got) == 9, fmt

@@ -15,14 +15,14 @@ import posixpath
 import tarfile
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
 
 from .. import digest as dg
 from .. import reference
 from ..core import Store
-from ..errors import DigestMismatch, InvalidInput
+from ..errors import DigestMismatch, InvalidInput, Truncated
 from ..layerfs.compression import MAGICS, Prefixed, decompressed
-from ..layerfs.streams import ForwardReader, Slice, members, open_tar
+from ..layerfs.streams import ForwardReader, ReadStream, Slice, members, open_tar
 from ..leases import Lease
 from ..oci import mediatypes as mt
 from ..oci import platforms
@@ -66,6 +66,24 @@ def _clean(name: str) -> str:
     return posixpath.normpath("/" + name).lstrip("/")
 
 
+class _Outer(ReadStream):
+    """The archive's own (decompressed) stream: its compression ending early is the archive's
+    truncation, not a layer's."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return self.raw.read(-1 if size is None else size)
+        except Truncated:
+            raise InvalidInput("archive is truncated: its compressed stream ends early") from None
+
+
+def _truncated(name: str, size: int) -> InvalidInput:
+    return InvalidInput(f"archive is truncated: it ends inside {name!r} (the archive says it has {size} bytes)")
+
+
 class TarSource:
     """A tar archive, read once from start to end."""
 
@@ -77,7 +95,7 @@ class TarSource:
         self.links: dict[str, str] = {}
         self.oversized: dict[str, int] = {}  # documents past MAX_DOCUMENTS: name -> size
         self.kept = 0
-        reader = ForwardReader(decompressed(stream))
+        reader = ForwardReader(cast(BinaryIO, _Outer(decompressed(stream))))
         try:
             with open_tar(reader) as tf:
                 for ti in members(tf):
@@ -96,16 +114,23 @@ class TarSource:
             self.links[name] = _clean(ti.linkname)
         elif ti.isreg():
             data = Slice(reader, ti.size)
-            head = data.read(512)
-            if _looks_like_layer(head):
-                self.layers[name] = ingest_blob(self.store, self.lease, Prefixed(head, data))  # type: ignore[arg-type]
-                while data.read(1 << 20):
-                    pass  # a layer's own trailing padding
-            elif self.kept + ti.size <= MAX_DOCUMENTS:
-                self.files[name] = head + data.read()
-                self.kept += ti.size
-            else:
-                self.oversized[name] = ti.size
+            try:
+                head = data.read(512)
+                if _looks_like_layer(head):
+                    self.layers[name] = ingest_blob(self.store, self.lease, Prefixed(head, data))  # type: ignore[arg-type]
+                    while data.read(1 << 20):
+                        pass  # a layer's own trailing padding
+                elif self.kept + ti.size <= MAX_DOCUMENTS:
+                    self.files[name] = head + data.read()
+                    self.kept += ti.size
+                else:
+                    self.oversized[name] = ti.size
+            except InvalidInput:
+                if data.cut:  # what failed was the layer's end, which the archive never reached
+                    raise _truncated(name, ti.size) from None
+                raise
+            if data.cut:
+                raise _truncated(name, ti.size)
 
     def _resolve(self, name: str) -> str:
         name = _clean(name)

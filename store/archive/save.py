@@ -201,12 +201,20 @@ def _write_to(store: Store, images: list[_Selected], output: Path | None, stdout
     if output is None:
         write_archive(store, images, stdout)
         return
+    given = output
     output = Path(os.path.realpath(output))
+    if output.is_dir():
+        raise InvalidInput(f"cannot write the archive to {given}: it is a directory (name a file in it)")
     if output.exists() and not output.is_file():
         with open(output, "wb") as f:
             write_archive(store, images, f)
         return
-    fd, tmp = tempfile.mkstemp(dir=output.parent if str(output.parent) else ".", prefix=f".{output.name}.")
+    if not output.parent.is_dir():
+        raise InvalidInput(f"cannot write the archive to {given}: no such directory {output.parent}")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
+    except OSError as exc:  # the temporary file is ours: the user named `given`
+        raise InvalidInput(f"cannot write the archive to {given}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write_archive(store, images, f)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ..cli import FilterOpt, FormatOpt, check_format, err, open_store, out
+from ..cli import FilterOpt, FormatOpt, check_format, err, open_store, out, templated
 
 if TYPE_CHECKING:
     from ..core import Store
@@ -217,15 +217,17 @@ def ps(
         out("\n".join(c.id if no_trunc else c.id[:12] for c in found))
         return
     rows, data = view.ps_rows(store, found, size, no_trunc)
+    if templated(format, rows, view.PS_HEADERS):
+        return
     columns = [
-        ("id", "CONTAINER ID"),
-        ("image", "IMAGE"),
-        ("command", "COMMAND"),
-        ("created", "CREATED"),
-        ("status", "STATUS"),
-        ("ports", "PORTS"),
-        ("names", "NAMES"),
-    ] + ([("size", "SIZE")] if size else [])
+        ("ID", "CONTAINER ID"),
+        ("Image", "IMAGE"),
+        ("Command", "COMMAND"),
+        ("RunningFor", "CREATED"),
+        ("Status", "STATUS"),
+        ("Ports", "PORTS"),
+        ("Names", "NAMES"),
+    ] + ([("Size", "SIZE")] if size else [])
     out(render(rows, columns, format, data))
 
 

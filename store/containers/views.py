@@ -189,35 +189,67 @@ def inspect_named(store: Store, ref: str, size: bool) -> dict[str, Any]:
     return inspect_container(store, store.containers.lookup(ref), size)
 
 
+PS_HEADERS = {  # Docker's column names for each field a `ps --format` template can name
+    "ID": "CONTAINER ID",
+    "Image": "IMAGE",
+    "Command": "COMMAND",
+    "CreatedAt": "CREATED AT",
+    "RunningFor": "CREATED",
+    "Ports": "PORTS",
+    "State": "STATE",
+    "Status": "STATUS",
+    "Size": "SIZE",
+    "Names": "NAMES",
+    "Labels": "LABELS",
+    "Mounts": "MOUNTS",
+    "LocalVolumes": "LOCAL VOLUMES",
+    "Networks": "NETWORKS",
+}
+
+
 def ps_rows(store: Store, found: list[Container], size: bool, no_trunc: bool) -> tuple[list[dict], list[dict]]:
-    """`ps` rows as the table shows them (Docker's truncations and units), and with exact values
-    for json and csv."""
+    """`ps` rows with Docker's fields as its formatter shows them (truncations, units, Go's
+    quoting), which tables and templates read; and records with exact values for json and csv
+    (README, "Machine-readable output")."""
     rows, data = [], []
+    now = time.time()
     for c in found:
         full = command(c)
         shown = full if no_trunc or len(full) <= 20 else full[:19] + "…"
-        row = {
-            "id": c.id if no_trunc else c.id[:12],
-            "image": image_shown(store, c),
-            "command": json.dumps(shown, ensure_ascii=False),  # Go's strconv.Quote, as docker ps
-            "created": ago(c.created),
-            "status": status(c),
-            "ports": "",
-            "names": c.name,
-        }
+        measured = sizes(store, c) if size else Sizes(0, 0)
+        network = c.host_config.get("NetworkMode", "")
+        rows.append(
+            {
+                "Command": json.dumps(shown, ensure_ascii=False),  # Go's strconv.Quote, as docker ps
+                "CreatedAt": format_utc(c.created),
+                "ID": c.id if no_trunc else c.id[:12],
+                "Image": image_shown(store, c),
+                "Labels": ",".join(f"{k}={v}" for k, v in sorted(c.labels.items())),
+                "LocalVolumes": "0",
+                "Mounts": "",
+                "Names": c.name,
+                "Networks": network,
+                "Ports": "",
+                "RunningFor": ago(c.created, now),
+                "Size": human_size(measured.rw)
+                + (f" (virtual {human_size(measured.root_fs)})" if measured.root_fs > 0 else ""),
+                "State": c.state,
+                "Status": status(c, now),
+            }
+        )
         exact: dict[str, Any] = {
-            **row,
-            "id": c.id,
-            "image_id": c.image_id,
-            "command": full,
-            "created": format_utc(c.created),
-            "state": c.state,
-            "labels": c.labels,
+            "ID": c.id,
+            "Image": rows[-1]["Image"],
+            "ImageID": c.image_id,
+            "Command": full,
+            "CreatedAt": rfc3339_nano(c.created) if c.created else None,
+            "State": c.state,
+            "Status": rows[-1]["Status"],
+            "Names": c.name,
+            "Labels": c.labels,
+            "Networks": network,
         }
         if size:
-            measured = sizes(store, c)
-            row["size"] = f"{human_size(measured.rw)} (virtual {human_size(measured.root_fs)})"
-            exact.update({"size": measured.rw, "size_root_fs": measured.root_fs})
-        rows.append(row)
+            exact.update({"SizeRw": measured.rw, "SizeRootFs": measured.root_fs})
         data.append(exact)
     return rows, data

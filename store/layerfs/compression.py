@@ -6,7 +6,7 @@ from typing import BinaryIO
 
 from isal import isal_zlib  # Intel ISA-L: 2.5-4x zlib's speed at inflating and its CRC-32
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, Truncated
 from .streams import ReadStream
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -61,7 +61,7 @@ class _Gunzip(ReadStream):
         self._unused = b""
         if not data:
             if self._in_member:
-                raise InvalidInput("truncated gzip stream")
+                raise Truncated("truncated gzip stream")
             self._eof = True
             return b""
         if not self._in_member and not data.startswith(GZIP_MAGIC[: len(data)]):

@@ -75,6 +75,7 @@ class Slice(ReadStream):
     def __init__(self, src: BinaryIO | ReadStream, size: int) -> None:
         self.src = src
         self.left = size
+        self.cut = False  # the reader ended before the member's last byte: a truncated archive
 
     def read(self, size: int | None = -1) -> bytes:
         """Up to `size` bytes; all that is left when `size` is -1, however little each read of
@@ -89,6 +90,7 @@ class Slice(ReadStream):
     def _take(self, want: int) -> bytes:
         data = self.src.read(want) if want else b""
         self.left -= len(data)
+        self.cut = self.cut or (want > 0 and not data)
         return data
 
 

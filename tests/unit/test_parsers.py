@@ -376,9 +376,21 @@ def test_ago() -> None:
 
 def test_render_formats() -> None:
     rows = [{"id": "a", "size": "1kB"}, {"id": "b", "size": "2kB"}]
-    data = [{"Id": "a", "Size": 1000, "Tags": ["x:1"]}, {"Id": "b", "Size": 2000, "Tags": []}]
+    data = [
+        {"Id": "a", "Size": 1000, "Tags": ["x:1", "x:2"], "Labels": {"k": "v"}, "Pinned": True},
+        {"Id": "b", "Size": 2000, "Tags": [], "Labels": {}, "Pinned": False},
+    ]
     columns = [("id", "ID"), ("size", "SIZE")]
     assert json.loads(render(rows, columns, "json", data)) == data
-    assert render(rows, columns, "csv", data) == 'Id,Size,Tags\na,1000,"[""x:1""]"\nb,2000,[]'
+    # no JSON in a cell: lists joined by commas, mappings as key=value, booleans as words
+    assert render(rows, columns, "csv", data) == 'Id,Size,Tags,Labels,Pinned\na,1000,"x:1,x:2",k=v,true\nb,2000,,,false'
     assert render(rows, columns, "md").splitlines()[0].split() == ["|", "ID", "|", "SIZE", "|"]
     assert render(rows, columns, "table").splitlines() == ["ID    SIZE", "a     1kB", "b     2kB"]
+
+
+@pytest.mark.parametrize("text", ["UPPER/Case", "Busybox", "library/BusyBox:latest"])
+def test_uppercase_names_say_why(text: str) -> None:
+    """Docker's words: "invalid reference format: repository name must be lowercase"."""
+    with pytest.raises(InvalidInput) as caught:
+        reference.parse(text)
+    assert str(caught.value) == f"invalid reference format: repository name must be lowercase: {text!r}"

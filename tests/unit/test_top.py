@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -59,8 +60,11 @@ def test_formats(toy: Toy) -> None:
     data = json.loads(bilge(toy, "top", "--format", "json"))
     assert [d["UniqueSize"] for d in data] == [300, 200, 50, 0]
     assert data[0]["Containers"] == 1 and data[0]["RepoTags"] == ["a:1"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", data[0]["Created"])  # RFC 3339
+    assert data[0]["LastUsed"] is None or data[0]["LastUsed"].endswith("Z")
     rows = list(csv.DictReader(io.StringIO(bilge(toy, "top", "--format", "csv"))))
     assert [r["UniqueSize"] for r in rows] == ["300", "200", "50", "0"]
+    assert rows[0]["Created"] == data[0]["Created"]
     md = bilge(toy, "top", "--format", "md").splitlines()
     assert md[0].startswith("| IMAGE") and md[1].startswith("|--")
     plain = bilge(toy, "top").splitlines()

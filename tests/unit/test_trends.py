@@ -15,6 +15,7 @@ from bilge.gc.policy import ImagePolicy
 from bilge.gc.prune import Request, execute
 from bilge.gc.snapshots import Snapshot, load_snapshots, record_snapshot
 from bilge.reports.trends import render_trends, trend_data
+from bilge.store.timeutil import rfc3339_nano
 
 GB = 1000**3
 
@@ -49,7 +50,7 @@ def test_the_table_shows_growth_signed_and_freed_only_for_prunes() -> None:
 def test_json_and_csv_carry_exact_bytes() -> None:
     data = json.loads(render_trends(SNAPSHOTS, "json"))
     assert data[2] == {
-        "taken_at": T0 + 2 * 86400,
+        "taken_at": rfc3339_nano(T0 + 2 * 86400),  # RFC 3339, as every listing's json
         "reason": "prune",
         "images_bytes": 9 * GB,
         "containers_bytes": 0,
