@@ -10,10 +10,11 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 
 import pytest
 from containers_support import inspect
+
+from bilge.store.timeutil import rfc3339_nano
 
 
 def test_exit_code_passes_through(ctr):
@@ -250,9 +251,9 @@ def test_create_and_run_record_last_use(ctr, bilge_root):
     assert last_used(busybox) >= before and last_used(app) >= before
     # what a user sees: images' LastUsedAt field, system df -v's LAST USED column
     listed = {
-        (r["repository"], r["tag"]): r["LastUsedAt"] for r in json.loads(ctr("images", "--format", "json").stdout)
+        (r["Repository"], r["Tag"]): r["LastUsedAt"] for r in json.loads(ctr("images", "--format", "json").stdout)
     }
-    used = datetime.fromtimestamp(last_used(busybox), UTC).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+    used = rfc3339_nano(last_used(busybox))
     assert listed[("busybox", "latest")] == used and listed[("zoo", "latest")] is None
     assert "LAST" not in ctr("images").stdout.splitlines()[0]  # Docker's table is Docker's
     df = ctr("system", "df", "-v").stdout.splitlines()

@@ -154,7 +154,7 @@ def test_a_deep_parent_chain_lists_prunes_and_removes(bilge, long_chain: list[st
     shown = json.loads(bilge("images", "-a", "--format", "json").stdout)
     assert len(shown) == CHAIN
     history = json.loads(bilge("history", "--format", "json", "top:1").stdout)
-    assert [entry["Id"] for entry in history] == [long_chain[-1]]
+    assert [entry["ID"] for entry in history] == [long_chain[-1]]
     assert bilge("image", "prune", "-f").stdout == "Total reclaimed space: 0B\n"  # each untagged one is a parent
     removed = bilge("rmi", "top:1").stdout.splitlines()
     assert removed[0] == "Untagged: top:1" and len(removed) == 1 + CHAIN + 1  # and the one layer

@@ -148,13 +148,13 @@ def check_csv(text: str, names: list[str], byte_fields: set[str], time_fields: s
     return rows
 
 
-IMAGE_FIELDS = ["ID", "Repository", "Tag", "Digest", "CreatedAt", "Size"]
+IMAGE_FIELDS = ["ID", "Repository", "Tag", "Digest", "CreatedAt", "Size", "LastUsedAt"]
 HISTORY_FIELDS = ["ID", "CreatedAt", "CreatedBy", "Size", "Comment", "Tags"]
 
 
 def test_images_json_and_csv(loaded: Run) -> None:
     data = json.loads(loaded("images", "--format", "json"))
-    check_json(data, set(IMAGE_FIELDS), {"Size"}, {"CreatedAt"})
+    check_json(data, set(IMAGE_FIELDS), {"Size"}, {"CreatedAt", "LastUsedAt"})
     busybox = next(r for r in data if r["Repository"] == "busybox")
     assert busybox["ID"].startswith("sha256:") and busybox["Size"] == 1985472  # api-images-all.json
     rows = check_csv(loaded("images", "--format", "csv"), IMAGE_FIELDS, {"Size"}, {"CreatedAt"})
@@ -254,12 +254,25 @@ def test_system_df_templates_and_csv(fresh: Run) -> None:
         "TYPE            SIZE",
         "Images          3.854MB",
     ]
-    names = ["Type", "ID", "Names", "CreatedAt", "Size", "SharedSize", "UniqueSize", "FairShare", "Containers"]
+    names = [
+        "Type",
+        "ID",
+        "Names",
+        "CreatedAt",
+        "Size",
+        "SharedSize",
+        "UniqueSize",
+        "FairShare",
+        "Containers",
+        "LastUsedAt",
+    ]
     rows = check_csv(fresh("df", "-v", "--format", "csv"), names, {"Size", "SharedSize", "UniqueSize"}, {"CreatedAt"})
     assert len(rows) == 8 and {r["Type"] for r in rows} == {"image"}  # each image once, no prose lines
     assert sum(int(r["Size"]) for r in rows) == 16_666_943  # exact bytes, each image once
     assert next(r for r in rows if "app:v2" in r["Names"])["Names"] == "app:latest,app:v2"
-    summary = check_csv(fresh("df", "--format", "csv"), list(DF_FIELDS), {"Size", "Reclaimable"}, set())
+    summary = check_csv(
+        fresh("df", "--format", "csv"), [*DF_FIELDS, "PruneFrees"], {"Size", "Reclaimable", "PruneFrees"}, set()
+    )
     assert [r["Type"] for r in summary] == ["Images", "Containers", "Local Volumes", "Build Cache"]
 
 

@@ -190,7 +190,7 @@ def test_an_invalid_tag_commits_nothing(tag, bilge, seeded, tmp_path):
     data = archive(entry=lambda item: [item | {"RepoTags": [tag]}])
     assert_refused_and_unchanged(bilge, seeded, data, "invalid reference format", tmp_path)
     shown = json.loads(bilge("images", "-a", "--format", "json").stdout)
-    assert [(image["repository"], image["tag"]) for image in shown] == [("good", "1")]  # no <none> left
+    assert [(image["Repository"], image["Tag"]) for image in shown] == [("good", "1")]  # no <none> left
 
 
 def _load_from(stdin: Callable[[], object], root: Path) -> subprocess.CompletedProcess:
