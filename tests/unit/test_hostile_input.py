@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
-import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,20 +54,6 @@ def pax_layer(**records: str) -> bytes:
     info, data = h.file("f")
     info.pax_headers = records
     return h.tar([(info, data)])
-
-
-def device_layer(major: int, minor: int) -> bytes:
-    """A character device in GNU format, whose base-256 fields hold any number."""
-    info = h._info("dev", tarfile.CHRTYPE)
-    info.devmajor, info.devminor = major, minor
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tf:
-        tf.addfile(info)
-    return out.getvalue()
-
-
-def nested(depth: int) -> bytes:
-    return b"[" * depth + b"]" * depth
 
 
 def assert_consistent(root: Path) -> None:
@@ -136,7 +120,7 @@ TAR_FIELDS = {
     "uid-negative": (pax_layer(uid="-7"), "uid -7 is out of range"),
     "uid-huge": (pax_layer(uid=str(1 << 70)), f"uid {1 << 70} is out of range"),
     "size-negative": (pax_layer(size="-5"), "size -5 is out of range"),
-    "device-huge": (device_layer(1 << 40, 3), f"device {1 << 40}:3 is out of range"),
+    "device-huge": (h.device_tar(1 << 40, 3), f"device {1 << 40}:3 is out of range"),
 }
 
 
@@ -162,12 +146,12 @@ JSON_TYPES = {
         "RepoTags is not a list of strings",
     ),
     "layers-numbers": (archive(entry=lambda item: [item | {"Layers": [0]}]), "Layers is not a list of strings"),
-    "manifest-nested": (archive(entry=lambda item: nested(200_000)), "manifest.json is not valid JSON"),
+    "manifest-nested": (archive(entry=lambda item: h.nested(200_000)), "manifest.json is not valid JSON"),
 }
 
 
 def deep_config_archive(depth: int = 200_000) -> bytes:
-    config = b'{"rootfs":{"type":"layers","diff_ids":["' + DIFF_ID.encode() + b'"]},"x":' + nested(depth) + b"}"
+    config = b'{"rootfs":{"type":"layers","diff_ids":["' + DIFF_ID.encode() + b'"]},"x":' + h.nested(depth) + b"}"
     name = hashlib.sha256(config).hexdigest() + ".json"
     manifest = json.dumps([{"Config": name, "RepoTags": ["t:1"], "Layers": ["0/layer.tar"]}]).encode()
     return h.tar([h.file("manifest.json", manifest), h.file(name, config), h.file("0/layer.tar", LAYER)])
