@@ -28,7 +28,9 @@ from .whiteouts import OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX
 _COPY_CHUNK = 1 << 20
 MAX_KEPT_BYTES = 16 << 20  # one pax record or long name, or what follows the end: real ones are kilobytes
 HEADER_BYTES_PER_ENTRY = 4 << 10  # headers and padding kept per entry, on average, beyond MAX_KEPT_BYTES
-MAX_MTIME = (1 << 63) // 10**9  # seconds: what an int64 of nanoseconds holds (Go's and the kernel's time)
+# Seconds: what Go's archive/tar reads into an int64 (Docker refuses more); a time past what an
+# int64 of nanoseconds holds (2262) is set as the epoch, as Docker's extraction sets it.
+MAX_MTIME = 1 << 63
 MAX_ID = (1 << 32) - 2  # the largest uid or gid: (uid_t)-1 means "leave unchanged" to chown
 T = TypeVar("T")
 

