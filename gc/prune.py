@@ -123,9 +123,12 @@ def plan(
     disk: Disk | None,
     allowed: Plan | None = None,
     removable: set[str] | None = None,
+    itemized: bool = True,
 ) -> Plan:
     """The removal set; with `allowed` (what a prompt showed) never more than that, and only
-    containers in `removable` (those whose lock we hold) when given."""
+    containers in `removable` (those whose lock we hold) when given. Without `itemized`, no
+    `items` (each one's names and share of the bytes, what a prompt lists): a caller that wants
+    the totals alone (df, the what-if, snapshots) skips about 40% of a plan at 10,000 images."""
     containers = prune_containers(graph, request.containers) if request.containers else []
     if allowed is not None:
         containers = [c for c in containers if c in set(allowed.containers)]
@@ -147,6 +150,25 @@ def plan(
     cache = [i for i in cache if i in unreachable]
     _, layers = graph.garbage(set(images) | set(cache), set(containers))
     layer_bytes, layer_disk = graph.layer_bytes(layers)
+    items = _items(graph, why, containers, images, cache, layers) if itemized else []
+    return Plan(
+        containers=containers,
+        images=images,
+        cache=cache,
+        layers=sorted(layers, key=lambda chain: (-graph.depth(chain), chain)),
+        untagged=[f"{repo}:{tag}" for i in images for repo, tag in graph.images[i].tags],
+        items=items,
+        container_bytes=sum(graph.containers[c].size_rw for c in containers),
+        container_disk=sum(graph.containers[c].disk_rw for c in containers),
+        layer_bytes=layer_bytes,
+        layer_disk=layer_disk,
+    )
+
+
+def _items(
+    graph: Graph, why: dict[str, str], containers: list[str], images: list[str], cache: list[str], layers: set[str]
+) -> list[Item]:
+    """What goes, in the policy's order, each with its names, what it frees and why."""
     frees = {c: (graph.containers[c].size_rw, graph.containers[c].disk_rw) for c in containers}
     frees.update(_attribute(graph, images + cache, layers))
     kinds = {
@@ -154,20 +176,7 @@ def plan(
         **dict.fromkeys(images, "image"),
         **dict.fromkeys(cache, "build cache"),
     }
-    return Plan(
-        containers=containers,
-        images=images,
-        cache=cache,
-        layers=sorted(layers, key=lambda chain: (-graph.depth(chain), chain)),
-        untagged=[f"{repo}:{tag}" for i in images for repo, tag in graph.images[i].tags],
-        items=[
-            Item(kinds[k], k, _names(graph, k, kinds[k]), *frees[k], reason) for k, reason in why.items() if k in kinds
-        ],
-        container_bytes=sum(graph.containers[c].size_rw for c in containers),
-        container_disk=sum(graph.containers[c].disk_rw for c in containers),
-        layer_bytes=layer_bytes,
-        layer_disk=layer_disk,
-    )
+    return [Item(kinds[k], k, _names(graph, k, kinds[k]), *frees[k], reason) for k, reason in why.items() if k in kinds]
 
 
 def _names(graph: Graph, key: str, kind: str) -> list[str]:

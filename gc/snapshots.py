@@ -64,7 +64,7 @@ def take(graph: Graph, disk: Disk, reason: str, freed: int, now: float) -> Snaps
         images_bytes=image_layer_bytes(graph)[0],
         containers_bytes=sum(c.size_rw for c in graph.containers.values()),
         build_cache_bytes=BuildCache.of(graph).size()[0],
-        reclaimable_bytes=plan(graph, everything, now, disk).bytes,
+        reclaimable_bytes=plan(graph, everything, now, disk, itemized=False).bytes,
         fs_free_bytes=disk.free,
         fs_total_bytes=disk.total,
         freed_bytes=freed,

@@ -96,7 +96,7 @@ def _image_prune_all(graph: Graph) -> dict[str, int]:
 
     from .whatif import request_named
 
-    freed = plan(graph, request_named("unused images"), time.time(), None)
+    freed = plan(graph, request_named("unused images"), time.time(), None, itemized=False)
     return {"ImagesPruneAll": freed.bytes, "ImagesPruneAllDisk": freed.disk}
 
 

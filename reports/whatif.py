@@ -80,7 +80,7 @@ def what_if(store: Store, graph: Graph | None = None, now: float | None = None) 
     disk = disk_usage(store)
     scenarios = []
     for name, command, request in requests():
-        p = plan(graph, request, now, disk)
+        p = plan(graph, request, now, disk, itemized=False)
         scenarios.append(
             Scenario(name, command, len(p.images), len(p.containers), p.bytes, p.disk, len(p.cache), len(p.layers))
         )
