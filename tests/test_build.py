@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from containers_support import FIXTURE_IMAGES, needs_containers
+from httpserve import serve
 
 CONTEXTS = {"app-v1": "app:v1", "app-v2": "app:v2", "zoo": "zoo:latest", "multistage": "multistage:latest"}
 CONFIG_KEYS = ("Cmd", "Entrypoint", "Env", "Labels", "WorkingDir", "User", "ExposedPorts")
@@ -293,8 +294,6 @@ def test_add_of_a_url_matches_docker(builder: Callable, bilge_root: Path, tmp_pa
     host's network, as bilge does): the same history (the downloads' sums, bare, and a multi:
     sum over two; the daemon hashes downloads itself, whatever the CLI) and the same files,
     modes and mtimes (Last-Modified, or the epoch for a listing that has none)."""
-    import socket
-    import time
 
     served = tmp_path / "served"
     served.mkdir()
@@ -302,46 +301,31 @@ def test_add_of_a_url_matches_docker(builder: Callable, bilge_root: Path, tmp_pa
     (served / "g.txt").write_text("another\n")
     for name in ("f.txt", "g.txt"):
         os.utime(served / name, (1614834367, 1614834367))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory",
-                               str(served)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     ctx = tmp_path / "ctx"
     ctx.mkdir()
-    url = f"http://127.0.0.1:{port}"
-    (ctx / "Dockerfile").write_text(f"FROM scratch\nADD {url}/f.txt /a/\nADD {url}/f.txt {url}/g.txt /m/\n"
-                                    f"ADD {url}/ /listing\nADD --chown=7:8 {url}/f.txt /owned\n")  # fmt: skip
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None
-                time.sleep(0.05)
-        _docker_build(dockerd, ctx, "urls:1")
-        builder("build", "-q", "-t", "urls:1", str(ctx))
-        ours = _ours(builder, "urls:1", bilge_root)
-        assert [h["created_by"] for h in ours["config"]["history"]] == _docker_history(dockerd, "urls:1")
+    with serve(served) as url:
+        (ctx / "Dockerfile").write_text(f"FROM scratch\nADD {url}/f.txt /a/\nADD {url}/f.txt {url}/g.txt /m/\n"
+                                        f"ADD {url}/ /listing\nADD --chown=7:8 {url}/f.txt /owned\n")  # fmt: skip
+        try:
+            _docker_build(dockerd, ctx, "urls:1")
+            builder("build", "-q", "-t", "urls:1", str(ctx))
+            ours = _ours(builder, "urls:1", bilge_root)
+            assert [h["created_by"] for h in ours["config"]["history"]] == _docker_history(dockerd, "urls:1")
 
-        def files(members: list[tarfile.TarInfo]) -> list[tuple]:
-            """Name, permissions, owner, size, a file's mtime (Docker's tar headers also carry the
-            file type in the mode, as Go 1.8 wrote them; directories are made at build time)."""
-            return sorted((m.name.rstrip("/"), m.mode & 0o7777, m.uid, m.gid, m.size, m.mtime if m.isreg() else None)
-                          for m in members)  # fmt: skip
+            def files(members: list[tarfile.TarInfo]) -> list[tuple]:
+                """Name, permissions, owner, size, a file's mtime (Docker's tar headers also carry the
+                file type in the mode, as Go 1.8 wrote them; directories are made at build time)."""
+                return sorted((m.name.rstrip("/"), m.mode & 0o7777, m.uid, m.gid, m.size, m.mtime if m.isreg() else None)
+                              for m in members)  # fmt: skip
 
-        archive = bilge_root.parent / "urls-docker.tar"
-        archive.write_bytes(dockerd.docker("save", "urls:1", binary=True).stdout)
-        theirs = _layer_members(archive)
-        assert [files(layer) for layer in _layer_members(bilge_root.parent / "urls_1.tar")] == [
-            files(layer) for layer in theirs
-        ]
-    finally:
-        server.terminate()
-        server.wait()
-        dockerd.docker("rmi", "-f", "urls:1", check=False)
+            archive = bilge_root.parent / "urls-docker.tar"
+            archive.write_bytes(dockerd.docker("save", "urls:1", binary=True).stdout)
+            theirs = _layer_members(archive)
+            assert [files(layer) for layer in _layer_members(bilge_root.parent / "urls_1.tar")] == [
+                files(layer) for layer in theirs
+            ]
+        finally:
+            dockerd.docker("rmi", "-f", "urls:1", check=False)
 
 
 def _layer_members(archive: Path) -> list[list[tarfile.TarInfo]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
 import sys
 import tarfile
@@ -21,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from httpserve import serve
 
 from bilge.store import reference
 from bilge.store.build import command, context, dockerfile, golang
@@ -386,34 +386,13 @@ def test_go_runes() -> None:
 # -- ADD <url> ------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """`python -m http.server` on loopback over a directory: its URL and the directory."""
     directory = tmp_path / "served"
     directory.mkdir()
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory",
-                               str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}", directory
-    finally:
-        server.terminate()
-        server.wait()
+    with serve(directory) as url:
+        yield url, directory
 
 
 def _layer(store: Store, image: str, index: int = -1) -> dict[str, tarfile.TarInfo]:
