@@ -20,9 +20,10 @@ def in_ci() -> bool:
     return os.environ.get("CI") == "true"
 
 
-def _fail_or_skip(reason: str) -> None:
+def fail_or_skip(reason: str, hint: str = ".ci/run must provide it") -> None:
+    """Skip for `reason`; under CI, fail, saying (`hint`) what CI should have done."""
     if in_ci():
-        pytest.fail(f"{reason} (CI=true: .ci/run must provide it)", pytrace=False)
+        pytest.fail(f"{reason} (CI=true: {hint})", pytrace=False)
     pytest.skip(reason)
 
 
@@ -30,5 +31,5 @@ def require(binary: str, why: str) -> str:
     """The path of `binary`; skips the test without it (fails under CI). `why`: what needs it."""
     path = shutil.which(binary, path=os.pathsep.join([os.environ.get("PATH", ""), *_SBIN]))
     if path is None:
-        _fail_or_skip(f"{binary} not found: needed {why}")
+        fail_or_skip(f"{binary} not found: needed {why}")
     return path

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from components import _SBIN, _fail_or_skip, require
+from components import _SBIN, fail_or_skip, require
 
 pytest_plugins = ["registry_fixtures", "containers_support", "attack"]
 
@@ -180,7 +180,7 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
     host's firewall. Its log stays in pytest's tmp dir after teardown.
     """
     if os.geteuid() != 0:
-        _fail_or_skip("dockerd needs root")
+        fail_or_skip("dockerd needs root")
     exe = require("dockerd", "as the interop oracle")
     cli = "/usr/bin/docker" if os.access("/usr/bin/docker", os.X_OK) else require("docker", "to talk to dockerd")
     require("containerd", "to run dockerd")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from components import fail_or_skip
 
 DRIVERS = ["overlay", "vfs"]
 FIXTURE_IMAGES = "docker/images.tar.gz"
@@ -31,9 +32,7 @@ def needs_containers() -> None:
             reason = str(exc)
     if reason is None:
         return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: .ci/run must provide it)", pytrace=False)
-    pytest.skip(reason)
+    fail_or_skip(reason)
 
 
 @pytest.fixture

@@ -11,15 +11,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-from components import require
+from components import fail_or_skip, require
 
 from bilge.fabricate import Image, docker_archive, layer_tar
 
 
 def need_root(why: str) -> None:
     if os.geteuid() != 0:
-        pytest.skip(f"{why} needs root (mount)")
+        fail_or_skip(f"{why} needs root (mount)", ".ci/run runs as root")
 
 
 @contextmanager

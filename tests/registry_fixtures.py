@@ -27,7 +27,7 @@ from types import ModuleType
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from components import in_ci, require
+from components import fail_or_skip, require
 
 USER = "alice"
 PASSWORD = "correct horse battery staple"
@@ -40,11 +40,7 @@ def need_module(name: str, why: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ImportError:
-        if in_ci():
-            pytest.fail(
-                f"python module {name} missing: needed {why} (CI=true: pip install -e '.[test]')", pytrace=False
-            )
-        pytest.skip(f"python module {name} missing: needed {why}")
+        fail_or_skip(f"python module {name} missing: needed {why}", "pip install -e '.[test]'")
 
 
 def free_port() -> int:

@@ -15,8 +15,7 @@ import tarfile
 from pathlib import Path
 
 import hostile
-import pytest
-from components import in_ci
+from components import fail_or_skip
 
 CAPABILITY = "security.capability"
 # VFS_CAP_REVISION_2 with the effective bit, permitting cap_net_raw (13): what `setcap cap_net_raw+ep` writes
@@ -25,10 +24,7 @@ CAP_NET_RAW = struct.pack("<IIIII", 0x02000001, 1 << 13, 0, 0, 0)
 
 def _needs_root() -> None:
     if os.geteuid() != 0:
-        reason = "setting security.capability needs root (CAP_SETFCAP)"
-        if in_ci():
-            pytest.fail(f"{reason} (CI=true: .ci/run runs as root)", pytrace=False)
-        pytest.skip(reason)
+        fail_or_skip("setting security.capability needs root (CAP_SETFCAP)", ".ci/run runs as root")
 
 
 def capability_layer() -> bytes:

@@ -19,7 +19,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from components import _fail_or_skip
+from components import fail_or_skip
 
 OPAQUE = ".wh..wh..opq"
 WHITEOUT = ".wh."
@@ -41,7 +41,7 @@ def fixture_tars(tmp_path_factory, fixtures_dir: Path) -> dict[str, Path]:
 def store(tmp_path_factory, fixtures_dir):
     """One store with the fixture loaded, shared by these read-only tests: a `bilge(*args)` runner."""
     if os.geteuid() != 0:
-        _fail_or_skip("overlay whiteouts, ownership and trusted.* xattrs need root")
+        fail_or_skip("overlay whiteouts, ownership and trusted.* xattrs need root")
     root = tmp_path_factory.mktemp("semantics") / "root"
 
     def bilge(*args) -> subprocess.CompletedProcess:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from components import in_ci
+from components import fail_or_skip
 
 NOBODY = 65534
 AS_USER = Path(__file__).with_name("as_user.py")
@@ -22,9 +22,7 @@ OWN = "; use your own store with --root DIR (or BILGE_ROOT), or the per-user def
 @pytest.fixture(scope="module")
 def root_store(fixtures_dir: Path) -> Iterator[Path]:
     if os.geteuid() != 0:
-        if in_ci():
-            pytest.fail("switching to another user needs root (CI=true: .ci/run runs as root)", pytrace=False)
-        pytest.skip("switching to another user needs root")
+        fail_or_skip("switching to another user needs root", ".ci/run runs as root")
     top = Path(tempfile.mkdtemp(prefix="bilge-other-user-", dir="/tmp"))  # pytest's own tmp is closed to others
     top.chmod(0o755)
     root = top / "store"
