@@ -148,10 +148,12 @@ def check_fields(ti: tarfile.TarInfo) -> None:
     """Refuse numbers no file system takes before any reaches a system call: tarfile passes on
     whatever a PAX record or a base-256 field says (a NaN mtime, a negative uid or size), and
     reads a PAX number it cannot parse as 0, where Docker refuses the archive."""
-    for key, parse in tarfile.PAX_NUMBER_FIELDS.items():
-        raw = ti.pax_headers.get(key)
+    for key, raw in ti.pax_headers.items():
+        parse = tarfile.PAX_NUMBER_FIELDS.get(key)
+        if parse is None:
+            continue
         try:
-            raw is None or parse(raw)
+            parse(raw)
         except ValueError:
             raise InvalidInput(f"entry {ti.name!r}: PAX {key} {raw!r} is not a number") from None
     if not isinstance(ti.mtime, int | float) or not math.isfinite(ti.mtime) or abs(ti.mtime) >= MAX_MTIME:
