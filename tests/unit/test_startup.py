@@ -34,7 +34,10 @@ import pytest
 
 OWN_BUDGET = 0.6  # bilge's own modules, in references
 BUDGET = 2.0  # everything imported, in references
-REFERENCE = "argparse, calendar, configparser, csv, dataclasses, decimal, email.message, fractions, http.client, json, logging, pathlib, statistics, string, textwrap, typing"
+REFERENCE = (
+    "argparse, calendar, configparser, csv, dataclasses, decimal, email.message, fractions,"
+    " http.client, json, logging, pathlib, statistics, string, textwrap, typing"
+)
 
 PACKAGES = ("bilge", "bilge.store", "bilge.gc", "bilge.reports", "bilge.cron")
 
