@@ -14,6 +14,7 @@ from bilge.cron import cli as cron_cli
 from bilge.gc import cli as gc_cli
 from bilge.reports import cli as reports_cli
 from bilge.store import cli as store_cli
+from bilge.store import session
 from bilge.store.build import cli as build_cli
 from bilge.store.containers import cli as container_cli
 from bilge.store.registry import cli as registry_cli
@@ -109,9 +110,10 @@ def _options(
         bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit")
     ] = False,
 ) -> None:
-    if not isinstance(ctx.obj, store_cli.Settings):
-        ctx.obj = store_cli.Settings()
+    if not isinstance(ctx.obj, session.Settings):
+        ctx.obj = session.Settings()
     ctx.obj.root, ctx.obj.debug = root, debug
+    session.use(ctx.obj)
 
 
 @app.command()

@@ -1,12 +1,13 @@
-"""The process's way in (`bilge`, `python -m bilge`): one rule for errors, and `bilge build`
-straight to the builder.
+"""The process's way in (`bilge`, `python -m bilge`): one rule for errors, and the commands
+run most straight to their work.
 
-typer and click, with every room's commands mounted on them, take ~50 ms before a command
-starts; a build that is all cache does ~10 ms of work. So `build` and `image build` with
-Docker's flags are read by store/build/command.py and run without them. Anything that parser
-declines (--help, a flag it does not know, a second CONTEXT) goes through the typer front door
-(bilge/cli.py), which answers as click does. Every command fails the same way: one line on
-stderr (`--debug` adds the traceback) and a non-zero exit.
+typer and click, with every room's commands mounted on them, take ~70 ms before a command
+starts; `images` on a store of hundreds of images, or a build that is all cache, does less.
+So `build`, `images` and `system df` with their own flags are read by the side door
+(bilge/direct.py) and run without them. Anything it declines (--help, a flag it does not
+know, an argument too many) goes through the typer front door (bilge/cli.py), which answers
+as click does. Every command fails the same way: one line on stderr (`--debug` adds the
+traceback) and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -34,27 +35,27 @@ def main() -> None:
     # times less often keeps that and still frees what a long-running command's cycles leave.
     gc.disable()
     gc.set_threshold(20_000, 20, 20)
-    from bilge.store.build.command import direct
+    from bilge.direct import read
     from bilge.store.errors import BilgeError
 
     args = sys.argv[1:]
     settings = None  # the typer front door's options, filled in as it parses them
-    build = direct(args)
+    side = read(args)
 
     def debug() -> bool:
-        return build.debug if build is not None else bool(settings and settings.debug)
+        return side.debug if side is not None else bool(settings and settings.debug)
 
     try:
-        if build is not None:
+        if side is not None:
             gc.enable()
-            build.run()
+            side.run()
             _done()
             return
-        import signal  # a build needs no handler: no click stands between its KeyboardInterrupt and us
+        import signal  # the side door needs no handler: no click stands between its KeyboardInterrupt and us
 
         signal.signal(signal.SIGINT, _interrupt)
         from bilge.cli import command_for
-        from bilge.store.cli import Settings
+        from bilge.store.session import Settings
 
         settings = Settings()
         command = command_for(args)
@@ -73,10 +74,11 @@ def main() -> None:
 
 
 def _done() -> None:
-    """End a build that succeeded without the interpreter's teardown (~6 ms of freeing modules
-    one by one, a tenth of a build that is all cache): everything it wrote is committed and its
-    store closed, its lease's thread joined; only our own output is still buffered. A thread
-    still at work (none is, today) would get the interpreter's usual wait instead."""
+    """End a side-door command that succeeded without the interpreter's teardown (~6 ms of
+    freeing modules one by one, a tenth of a build that is all cache; more after a listing of
+    thousands of images): everything it wrote is committed, its lease's thread joined; only
+    our own output is still buffered. A thread still at work (none is, today) would get the
+    interpreter's usual wait instead."""
     import os
 
     threading = sys.modules.get("threading")

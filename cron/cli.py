@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from bilge.store.cli import err, out, settings
+from bilge.store.session import err, out, settings
 
 if TYPE_CHECKING:
     from .runlog import RunRecord

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from bilge.store.cli import FormatOpt, check_format, err, open_store, out
+from bilge.store.cli import FormatOpt
+from bilge.store.session import check_format, err, open_store, out
 
 if TYPE_CHECKING:
     from bilge.store.core import Store
@@ -446,7 +447,7 @@ def gc_history(
     format: FormatOpt = "table", limit: Annotated[int, typer.Option("--limit", "-n", help="Most recent N runs")] = 20
 ) -> None:
     """List prune runs: when, what policy, what went, bytes planned and freed, errors."""
-    from bilge.store.cli import templated
+    from bilge.store.session import templated
     from bilge.store.tables import human_size, render
 
     from .prune import run_records

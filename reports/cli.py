@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from bilge.store.cli import FormatOpt, check_format, err, is_template, open_store, out
+from bilge.store.cli import FormatOpt
+from bilge.store.session import check_format, err, is_template, open_store, out
 
 
 def system_df(
@@ -17,19 +18,9 @@ def system_df(
     format: FormatOpt = "table",
 ) -> None:
     """Show disk usage: images, containers, build cache (exact bytes with --format json)."""
-    from bilge.store.cli import templated
-    from bilge.store.errors import InvalidInput
+    from .df_command import system_df as run
 
-    from .df import system_df as compute
-    from .render_df import DF_HEADERS, render, summary_rows
-
-    check_format(format)
-    df = compute(open_store())
-    if verbose and is_template(format):
-        raise InvalidInput("system df -v takes --format table, json, csv or md; a template only without -v")
-    if not verbose and templated(format, summary_rows(df, disk), DF_HEADERS):
-        return
-    out(render(df, verbose, disk, format))
+    run(verbose=verbose, disk=disk, format=format)
 
 
 def top(
@@ -50,7 +41,7 @@ def top(
         raise InvalidInput(f"unknown order {by!r} (choose from {', '.join(ORDERS)})")
     graph = Graph.load(open_store().db)
     if is_template(format):  # the json records' fields
-        from bilge.store.cli import templated
+        from bilge.store.session import templated
         from bilge.store.timeutil import with_rfc3339
 
         from .render_top import image_data, layer_data

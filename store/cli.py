@@ -5,97 +5,19 @@ Only typer is imported at module level; each command imports what it needs, so
 """
 
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Optional
+from typing import Annotated, Any, BinaryIO, Optional
 
 import typer
 
-if TYPE_CHECKING:
-    from .core import Store
+from .session import check_format, err, is_template, open_store, out, short_id, templated
 
 FormatOpt = Annotated[
     str, typer.Option("--format", help="table, json, csv, md, or a Docker Go template ('table {{.ID}}\\t{{.Size}}')")
 ]
 FilterOpt = Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="key=value (repeatable)")]
-
-
-@dataclass
-class Settings:
-    """The front door's options (`bilge --root DIR --debug …`), carried to every command on the
-    root typer context rather than through the environment."""
-
-    root: Path | None = None
-    debug: bool = False
-
-
-def settings() -> Settings:
-    import click
-
-    ctx = click.get_current_context(silent=True)
-    found = ctx.find_root().obj if ctx is not None else None
-    return found if isinstance(found, Settings) else Settings()
-
-
-def open_store(*, freeing: bool = False, create: bool = False) -> "Store":
-    """The store; `freeing` for commands that free space, `create` for those that add images (see Store)."""
-    from .core import Store
-
-    return Store(settings().root, freeing=freeing, create=create)
-
-
-def out(text: str) -> None:
-    if text:
-        sys.stdout.write(text + "\n")
-
-
-def err(text: str) -> None:
-    sys.stderr.write(text + "\n")
-
-
-def check_format(fmt: str) -> str:
-    """bilge's own format names, or a Docker Go template (parsed now, so that a bad one fails
-    before any work)."""
-    from .errors import InvalidInput
-    from .tables import FORMATS
-
-    if fmt in FORMATS:
-        return fmt
-    if is_template(fmt):
-        from .gotemplate import Template
-
-        Template(fmt)
-        return fmt
-    raise InvalidInput(
-        f"unknown format {fmt!r} (choose from {', '.join(FORMATS)}, or a Go template such as '{{{{.ID}}}}')"
-    )
-
-
-def is_template(fmt: str) -> bool:
-    """A Docker Go template (with or without `table`) rather than one of bilge's format names;
-    told without importing store/gotemplate.py, which only a template needs."""
-    return "{{" in fmt or fmt.startswith("table ")
-
-
-def templated(fmt: str, rows: "Sequence[dict[str, Any]]", headers: "Mapping[str, str] | None" = None) -> bool:
-    """Print `rows` through `fmt` when it is a Go template (as Docker does); False when it is one
-    of bilge's own formats, for the command to render. `headers`: Docker's column name for each
-    field; for a listing Docker lacks, each field's name in words (`UniqueSize` as UNIQUE SIZE)."""
-    from .tables import FORMATS
-
-    if fmt in FORMATS:
-        return False
-    from .gotemplate import Record, Template, header_for
-
-    names = headers if headers is not None else {key: header_for(key) for row in rows[:1] for key in row}
-    sys.stdout.write(Template(fmt).render([Record(r) for r in rows], names))
-    return True
-
-
-def short_id(image_id: str, no_trunc: bool) -> str:
-    return image_id if no_trunc else image_id.removeprefix("sha256:")[:12]
 
 
 def load(
@@ -206,23 +128,17 @@ def images(
     format: FormatOpt = "table",
 ) -> None:
     """List images."""
-    from .listing import HEADERS, exact_rows, list_images, name_columns, name_rows
-    from .tables import render, render_columns
+    from .images_command import images as run
 
-    check_format(format)
-    filters = list(filter or []) + ([f"reference={repository}"] if repository else [])
-    found = list_images(open_store(), all, filters)
-    if quiet:
-        out("\n".join(dict.fromkeys(short_id(img.id, no_trunc) for img in found)))
-        return
-    if format in ("json", "csv"):
-        out(render([], [], format, exact_rows(found)))
-        return
-    if is_template(format):
-        templated(format, name_rows(found, lambda i: short_id(i, no_trunc)), HEADERS)
-        return
-    headers = ["REPOSITORY", "TAG", *(["DIGEST"] if digests else []), "IMAGE ID", "CREATED", "SIZE"]
-    out(render_columns(name_columns(found, digests, lambda i: short_id(i, no_trunc)), headers, format))
+    run(
+        repository=repository,
+        all=all,
+        quiet=quiet,
+        digests=digests,
+        no_trunc=no_trunc,
+        filter=filter or [],
+        format=format,
+    )
 
 
 def inspect(

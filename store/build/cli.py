@@ -26,12 +26,10 @@ def build(
     ] = False,
 ) -> None:
     """Build an image from a Dockerfile, as Docker's classic builder does (each step an image, cached)."""
-    from ..cli import settings
     from .command import run
 
-    root = settings().root
-    run(context, root=str(root) if root else None, tags=tag, file=file, build_args=build_arg, no_cache=no_cache,
-        target=target, labels=label, quiet=quiet)  # fmt: skip
+    run(context=context, tags=tag or [], file=file, build_args=build_arg or [], no_cache=no_cache, target=target,
+        labels=label or [], quiet=quiet)  # fmt: skip
 
 
 def register(app: typer.Typer, image_app: typer.Typer) -> None:

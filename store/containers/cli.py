@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ..cli import FilterOpt, FormatOpt, check_format, err, open_store, out, templated
+from ..cli import FilterOpt, FormatOpt
+from ..session import check_format, err, open_store, out, templated
 
 if TYPE_CHECKING:
     from ..core import Store

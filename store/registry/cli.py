@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cli import err, open_store, out
+from ..session import err, open_store, out
 
 InsecureOpt = Annotated[bool, typer.Option("--insecure", help="Allow plain HTTP and unverified TLS for this registry")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the image reference")]

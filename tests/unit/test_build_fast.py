@@ -1,7 +1,7 @@
 """A build that is all cache does little more than look its steps up, and the builder's smaller
 Docker behaviours, on FROM scratch builds that need no container runtime.
 
-`bilge build` skips typer (command.py reads its flags, the same way click does), remembers its
+`bilge build` skips typer (the side door reads its flags: tests/unit/test_side_door.py), remembers its
 Dockerfile's parse and its context files' sums (memo.py: a file's sum is used again only while
 its stat is unchanged, so a changed file is always hashed again), and imports nothing a cache
 hit does not use. The rest: the escape directive in substitutions, ONBUILD triggers, the
@@ -22,73 +22,11 @@ from pathlib import Path
 import pytest
 from httpserve import serve
 
-from bilge.store import reference
+from bilge.store import reference, session
 from bilge.store.build import command, context, dockerfile, golang
 from bilge.store.build.builder import Builder, Options
 from bilge.store.core import Store
 from bilge.store.errors import InvalidInput
-
-# -- the command line without typer ---------------------------------------------------------------
-
-EMPTY = {"tags": [], "file": None, "build_args": [], "no_cache": False, "target": None, "labels": [], "quiet": False}
-
-
-@pytest.mark.parametrize(
-    ("argv", "root", "debug", "context", "values"),
-    [
-        (["build", "ctx"], None, False, "ctx", {}),
-        (["image", "build", "ctx"], None, False, "ctx", {}),
-        (["--root", "/r", "--debug", "build", "-q", "-t", "a:1", "ctx"], "/r", True, "ctx", {"quiet": True, "tags": ["a:1"]}),
-        (["--root=/r", "build", "ctx", "--tag=b", "-tc", "-qt", "d"], "/r", False, "ctx", {"quiet": True, "tags": ["b", "c", "d"]}),
-        (["build", "-f", "F", "--build-arg", "X=1", "--build-arg=Y", "--no-cache", "--target", "s", "--label", "k=v", "ctx"],
-         None, False, "ctx", {"file": "F", "build_args": ["X=1", "Y"], "no_cache": True, "target": "s", "labels": ["k=v"]}),
-        (["build", "--", "-ctx"], None, False, "-ctx", {}),
-        (["build", "-"], None, False, "-", {}),
-    ],
-)  # fmt: skip
-def test_direct_reads_builds_flags(argv: list[str], root: str | None, debug: bool, context: str, values: dict) -> None:
-    found = command.direct(argv)
-    assert found is not None
-    assert (found.root, found.debug, found.context, found.values) == (root, debug, context, {**EMPTY, **values})
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [
-        [], ["images"], ["build"], ["build", "a", "b"], ["build", "--help"], ["build", "-h", "ctx"],
-        ["build", "--unknown", "ctx"], ["build", "ctx", "-t"], ["build", "--no-cache=1", "ctx"], ["--root"],
-        ["--other", "build", "ctx"], ["image", "ls"], ["build", "-x", "ctx"], ["build", "-qx", "ctx"],
-    ],
-)  # fmt: skip
-def test_direct_leaves_the_rest_to_typer(argv: list[str]) -> None:
-    assert command.direct(argv) is None
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["build", "ctx"],
-        ["--root", "/r", "build", "-q", "-t", "a:1", "-t", "b", "ctx"],
-        ["image", "build", "--file=F", "--build-arg", "X=1", "--no-cache", "--target", "s", "--label", "k=v", "ctx"],
-        ["build", "-qt", "x", "--", "ctx"],
-    ],
-)
-def test_direct_and_typer_read_a_line_alike(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Both ways in reach command.run with the same arguments."""
-    from bilge.cli import command_for
-    from bilge.store.cli import Settings
-
-    calls: list[tuple] = []
-    monkeypatch.setattr(command, "run", lambda context, **kwargs: calls.append((context, kwargs)))
-    found = command.direct(argv)
-    assert found is not None
-    found.run()
-    command_for(argv).main(argv, prog_name="bilge", obj=Settings(), standalone_mode=False)
-    (ours, ours_kwargs), (typers, typer_kwargs) = calls
-    normalise = {key: value or ([] if key in ("tags", "build_args", "labels") else value) for key, value in
-                 typer_kwargs.items()}  # fmt: skip
-    assert (ours, ours_kwargs) == (typers, normalise)
-
 
 # -- builds on a store, in this process -----------------------------------------------------------
 
@@ -576,7 +514,8 @@ def test_file_is_found_from_where_we_are_as_docker_finds_it(tmp_path: Path, monk
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "elsewhere" / "Other.dockerfile").write_text("FROM scratch\nENV RIGHT=1\n")
     monkeypatch.chdir(tmp_path / "elsewhere")
-    command.run(str(ctx), root=str(tmp_path / "store"), file="Other.dockerfile", quiet=True)
+    monkeypatch.setattr(session, "_current", session.Settings(tmp_path / "store"))
+    command.run(str(ctx), file="Other.dockerfile", quiet=True)
     image = capsys.readouterr().out.strip()
     opened = Store(tmp_path / "store")
     try:

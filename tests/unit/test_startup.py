@@ -15,11 +15,14 @@ standard-library modules, measured in a fresh interpreter just before each run; 
 is the median of five such ratios. A machine that is slower, or busy with other tests,
 inflates both alike: CI's 2 cores, with dockerd and the attack suite beside them, put bilge's
 own modules at 46 ms against 38 ms quiet, and failed a budget kept in milliseconds, while the
-ratios hold with three busy loops on those 2 cores. Quiet, the reference takes about 95 ms;
-bilge's own modules about 0.25 of it (`metrics`, which plans every standard prune, 0.4), and
-everything a command imports (typer, click, the standard library) 1.0-1.3. The budgets, 0.6
-and 2.0, catch a room creeping back in (the container room alone is ~0.2) or a heavy library
-(httpx alone is ~0.6); the module list above catches the rest deterministically.
+ratios mostly hold with three busy loops on those 2 cores. Quiet, the reference takes about
+95 ms. bilge's own modules take about 0.1 of it for the commands the side door reads
+(bilge/direct.py: no typer, click or front door), 0.25 for the others, and 0.4 for `metrics`,
+which plans every standard prune (0.56 with two benchmarks running beside it); everything a
+command imports, the standard library included, 0.4-0.8 through the side door and 0.8-1.3
+through typer. The budgets, 0.8 and 2.5, catch a room creeping back in (the container room
+alone is ~0.2) or a heavy library (httpx alone is ~0.6); the module lists above catch the rest
+deterministically, typer and click included for the side door's commands.
 """
 
 from __future__ import annotations
@@ -32,8 +35,10 @@ from pathlib import Path
 
 import pytest
 
-OWN_BUDGET = 0.6  # bilge's own modules, in references
-BUDGET = 2.0  # everything imported, in references
+from bilge import direct
+
+OWN_BUDGET = 0.8  # bilge's own modules, in references
+BUDGET = 2.5  # everything imported, in references
 REFERENCE = (
     "argparse, calendar, configparser, csv, dataclasses, decimal, email.message, fractions,"
     " http.client, json, logging, pathlib, statistics, string, textwrap, typing"
@@ -57,6 +62,8 @@ NEVER = {
     "bilge.store.archive.load",
     "bilge.store.oci.model",
 }
+
+FRONT_DOOR = {"typer", "click", "bilge.cli"}  # what the side door (bilge/direct.py) saves the commands it reads
 
 COMMANDS = [
     ["images"],
@@ -83,7 +90,7 @@ def _imports(*command: str) -> dict[str, int]:
 
 def _bilge_imports(root: Path, args: list[str]) -> dict[str, int]:
     found = _imports("-m", "bilge", "--root", str(root), *args)
-    assert "bilge.cli" in found, sorted(found)
+    assert "bilge.entry" in found, sorted(found)
     return found
 
 
@@ -112,7 +119,8 @@ def test_read_only_commands_import_only_what_they_use(store: Path, args: list[st
         run = _bilge_imports(store, args)
         own = sum(us for name, us in run.items() if name.split(".")[0] == "bilge")
         runs.append((own / reference, sum(run.values()) / reference, run))
-    heavy = sorted(NEVER & set(runs[0][2]))
+    never = NEVER | (FRONT_DOOR if direct.read(args) is not None else set())
+    heavy = sorted(never & set(runs[0][2]))
     assert not heavy, f"bilge {' '.join(args)} imports {heavy}"
     own, spent = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
     shown = " ".join(args)

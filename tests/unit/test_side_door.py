@@ -1,0 +1,97 @@
+"""The side door (bilge/direct.py) reads the commands run most without typer: the flags it
+takes it reads as click does, it declines everything else for typer to answer, and a line it
+takes reaches the same function with the same arguments through either door."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bilge import direct
+from bilge.store import session
+
+BUILD = {"tags": [], "file": None, "build_args": [], "no_cache": False, "target": None, "labels": [], "quiet": False}
+IMAGES = {"repository": None, "all": False, "quiet": False, "digests": False, "no_trunc": False, "filter": [],
+          "format": "table"}  # fmt: skip
+DF = {"verbose": False, "disk": False, "format": "table"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "root", "debug", "values"),
+    [
+        (["build", "ctx"], None, False, {**BUILD, "context": "ctx"}),
+        (["image", "build", "ctx"], None, False, {**BUILD, "context": "ctx"}),
+        (["--root", "/r", "--debug", "build", "-q", "-t", "a:1", "ctx"], "/r", True,
+         {**BUILD, "context": "ctx", "quiet": True, "tags": ["a:1"]}),
+        (["--root=/r", "build", "ctx", "--tag=b", "-tc", "-qt", "d"], "/r", False,
+         {**BUILD, "context": "ctx", "quiet": True, "tags": ["b", "c", "d"]}),
+        (["build", "-f", "F", "--build-arg", "X=1", "--build-arg=Y", "--no-cache", "--target", "s", "--label", "k=v",
+          "ctx"], None, False, {**BUILD, "context": "ctx", "file": "F", "build_args": ["X=1", "Y"], "no_cache": True,
+                                "target": "s", "labels": ["k=v"]}),
+        (["build", "--", "-ctx"], None, False, {**BUILD, "context": "-ctx"}),
+        (["build", "-"], None, False, {**BUILD, "context": "-"}),
+        (["images"], None, False, IMAGES),
+        (["image", "ls", "-aq"], None, False, {**IMAGES, "all": True, "quiet": True}),
+        (["images", "app", "--digests", "--no-trunc", "-f", "dangling=false", "--filter=label=a", "--format", "json"],
+         None, False, {**IMAGES, "repository": "app", "digests": True, "no_trunc": True,
+                       "filter": ["dangling=false", "label=a"], "format": "json"}),
+        (["images", "-fdangling=true", "--format={{.ID}}", "--", "-x"], None, False,
+         {**IMAGES, "repository": "-x", "filter": ["dangling=true"], "format": "{{.ID}}"}),
+        (["--root", "/r", "system", "df"], "/r", False, DF),
+        (["df", "-v", "--disk", "--format", "csv"], None, False, {"verbose": True, "disk": True, "format": "csv"}),
+    ],
+)  # fmt: skip
+def test_reads_a_line_as_click_does(argv: list[str], root: str | None, debug: bool, values: dict) -> None:
+    call = direct.read(argv)
+    assert call is not None
+    assert (call.root, call.debug, call.values) == (root, debug, values)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [], ["build"], ["build", "a", "b"], ["build", "--help"], ["build", "-h", "ctx"], ["build", "--unknown", "ctx"],
+        ["build", "ctx", "-t"], ["build", "--no-cache=1", "ctx"], ["--root"], ["--other", "build", "ctx"],
+        ["build", "-x", "ctx"], ["build", "-qx", "ctx"], ["--version"], ["images", "a", "b"], ["images", "--help"],
+        ["images", "--all=1"], ["images", "--format"], ["images", "-aqx"], ["image"], ["image", "rm", "x"],
+        ["system"], ["system", "prune"], ["system", "df", "extra"], ["df", "--filter", "x"], ["top"], ["ps"],
+    ],
+)  # fmt: skip
+def test_leaves_the_rest_to_typer(argv: list[str]) -> None:
+    assert direct.read(argv) is None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["build", "ctx"],
+        ["--root", "/r", "build", "-q", "-t", "a:1", "-t", "b", "ctx"],
+        ["image", "build", "--file=F", "--build-arg", "X=1", "--no-cache", "--target", "s", "--label", "k=v", "ctx"],
+        ["build", "-qt", "x", "--", "ctx"],
+        ["images"],
+        ["--root", "/r", "--debug", "image", "ls", "-aq", "--digests", "--no-trunc"],
+        ["images", "app", "-f", "dangling=false", "--filter", "label=a", "--format", "json"],
+        ["system", "df"],
+        ["--root=/r", "df", "-v", "--disk", "--format", "{{.Type}}"],
+    ],
+)
+def test_both_doors_make_the_same_call(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from bilge.cli import command_for
+
+    calls: list[tuple[Any, ...]] = []
+    for command in {id(c): c for c in direct.COMMANDS.values()}.values():
+        module, _, function = command.target.partition(":")
+
+        def record(*args: Any, **kwargs: Any) -> None:
+            calls.append((session.settings().root, session.settings().debug, args, kwargs))
+
+        monkeypatch.setattr(f"{module}.{function}", record)
+    call = direct.read(argv)
+    assert call is not None
+    call.run()
+    command_for(argv).main(argv, prog_name="bilge", obj=session.Settings(), standalone_mode=False)
+    ours, typers = calls
+    assert ours == typers
+    assert ours[0] == (Path(call.root) if call.root else None)
