@@ -82,17 +82,18 @@ def name_columns(found: list[ImageSummary], digests: bool, shown_id: Callable[[s
     digest_cells: list[str] = []
     owner: list[int] = []  # the image each row names
     for n, img in enumerate(found):
-        digest_of = dict(img.repo_digests)
-        for repo, tag in img.repo_tags or NO_NAME:
+        names = img.repo_tags or NO_NAME
+        for repo, tag in names:
             repos.append(repo)
             tags.append(tag)
-            owner.append(n)
-            if digests:
-                digest_cells.append(digest_of.get(repo, "<none>"))
+        owner += [n] * len(names)
+        if digests:
+            digest_of = dict(img.repo_digests)
+            digest_cells += [digest_of.get(repo, "<none>") for repo, _ in names]
     ids = [shown_id(img.id) for img in found]
     created = ago_column([img.created for img in found])
     sizes = size_column([img.size for img in found])
-    per_image = [[column[n] for n in owner] for column in (ids, created, sizes)]
+    per_image = [list(map(column.__getitem__, owner)) for column in (ids, created, sizes)]
     return [repos, tags, *([digest_cells] if digests else []), *per_image]
 
 
@@ -142,15 +143,16 @@ class Listed(NamedTuple):
 
 
 def listed_images(store: Store) -> list[tuple]:
-    """Listed's fields as plain tuples: at 100,000 images, making a NamedTuple of each costs
-    more than reading them back, so only a filter (which needs the names) makes them."""
+    """Listed's fields as plain tuples, newest first: at 100,000 images, making a NamedTuple of
+    each costs more than reading them back, so only a filter (which needs the names) makes
+    them; sorting them is a tenth of a listing, so the memo keeps them in order."""
     return memo(store, "images", "", lambda: _listed(store))
 
 
 def _listed(store: Store) -> list[tuple]:
     """Plain tuples, which marshal stores (it refuses a NamedTuple)."""
     catalog = Catalog.load(store.db, layers=False)
-    return [
+    rows = [
         (
             img.id,
             img.created,
@@ -164,6 +166,8 @@ def _listed(store: Store) -> list[tuple]:
         )
         for img in catalog.images.values()
     ]
+    rows.sort(key=lambda row: (row[1] or 0, row[0]), reverse=True)  # newest first, as Docker lists
+    return rows
 
 
 def list_images(store: Store, show_all: bool = False, filters: list[str] | None = None) -> list[ImageSummary]:
@@ -174,7 +178,6 @@ def list_images(store: Store, show_all: bool = False, filters: list[str] | None 
         out = _filtered([Listed._make(row) for row in rows], show_all, wanted, store)
     else:
         out = [ImageSummary._make(row[:6]) for row in rows if show_all or row[7]]  # row[7]: Listed.top_level
-    out.sort(key=lambda i: (i.created or 0, i.id), reverse=True)
     return out
 
 
@@ -191,7 +194,6 @@ def _filtered(images: list[Listed], show_all: bool, wanted: dict[str, list[str]]
             if not tags:
                 continue
         out.append(ImageSummary(img.id, img.created, img.size, tags, img.digests, img.last_used))
-    out.sort(key=lambda i: (i.created or 0, i.id), reverse=True)
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 FORMATS = ("table", "json", "csv", "md")
@@ -55,11 +56,31 @@ def ago(timestamp: float | None, now: float | None = None) -> str:
 
 
 def ago_column(timestamps: list[float | None]) -> list[str]:
-    """`ago` for a whole column, one clock read and each distinct time worded once: images
-    loaded or built together share their times."""
+    """`ago` for a whole column, with one clock read and a few hundred wordings at most.
+
+    Each wording ("3 days ago") covers one interval of age, and the intervals come in order
+    of age (go-units' thresholds, see human_duration). So the distinct times, oldest first,
+    fall into runs of one wording each: each run's end is found by bisecting with `ago`
+    itself, and every time in it is worded at once. 100,000 distinct times (a store of
+    generated or long-lived images) take a few thousand `ago` calls instead of 100,000,
+    and every wording is exactly the one `ago` gives.
+    """
     now = time.time()
-    worded: dict[float | None, str] = {}
-    return [worded.get(t) or worded.setdefault(t, ago(t, now)) for t in timestamps]
+    times = sorted({t for t in timestamps if t is not None})
+    worded: dict[float | None, str] = {None: "N/A"}
+    start = 0
+    while start < len(times):
+        word = ago(times[start], now)
+        low, high = start, len(times) - 1  # times[low] has `word`; find the last that has it
+        while low < high:
+            middle = (low + high + 1) // 2
+            if ago(times[middle], now) == word:
+                low = middle
+            else:
+                high = middle - 1
+        worded.update(dict.fromkeys(times[start : low + 1], word))
+        start = low + 1
+    return list(map(worded.__getitem__, timestamps))
 
 
 def size_column(sizes: list[int], precision: int = 3) -> list[str]:
@@ -135,5 +156,5 @@ def plain(columns: list[list[str]], headers: list[str]) -> str:
     """
     stripped = [list(map(str.strip, column)) for column in columns]
     widths = [max(len(h) + 2, max(map(len, column), default=0)) for h, column in zip(headers, stripped)]
-    line = "  ".join(f"{{:<{w}}}" for w in widths).format
-    return "\n".join(line(*cells).rstrip() for cells in [headers, *zip(*stripped)])
+    padded = [list(map(str.ljust, [h, *column], repeat(w))) for h, column, w in zip(headers, stripped, widths)]
+    return "\n".join(map(str.rstrip, map("  ".join, zip(*padded))))
