@@ -98,15 +98,8 @@ class _Seeking(ForwardReader):
         super().__init__(src)
         self.size = size
 
-    def seek(self, target: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_CUR:
-            target += self.pos
-        elif whence != io.SEEK_SET:
-            raise io.UnsupportedOperation("can only seek forward from the start")
-        if target < self.pos:
-            raise InvalidInput("tar stream asked to go backwards (malformed archive)")
+    def _forward(self, target: int) -> None:
         self.pos = self.src.seek(min(target, self.size))
-        return self.pos
 
 
 class _Region(ReadStream):

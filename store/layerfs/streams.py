@@ -56,10 +56,14 @@ class ForwardReader(ReadStream):
             raise io.UnsupportedOperation("can only seek forward from the start")
         if target < self.pos:
             raise InvalidInput("tar stream asked to go backwards (malformed archive)")
+        self._forward(target)
+        return self.pos
+
+    def _forward(self, target: int) -> None:
+        """Move on to `target` by reading, stopping where the stream ends."""
         while self.pos < target:
             if not self.read(min(CHUNK, target - self.pos)):
                 break
-        return self.pos
 
     def drain(self, limit: int) -> None:
         """Read what follows the end of the tar (zero padding), refusing more than `limit`
