@@ -144,7 +144,8 @@ class TarSource:
 
     def _reader(self, stream: BinaryIO) -> ForwardReader:
         """A seeking reader over an uncompressed archive in a regular file, whose layers are then
-        extracted in parallel; else the (decompressed) stream, read once."""
+        extracted in parallel; else the (decompressed) stream, read once. The CLI's progress bar
+        counts what passes through it, so a load that draws one gets the stream."""
         try:
             regular = stat.S_ISREG(os.fstat(stream.fileno()).st_mode) and stream.tell() == 0
         except (AttributeError, OSError):  # a BytesIO has no descriptor (io.UnsupportedOperation)
