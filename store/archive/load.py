@@ -3,15 +3,20 @@
 Sources are adapters with one small interface (`json`, `layer`, `has`): a tar archive is
 read in a single streaming pass, so stdin works and nothing is spooled (small members are
 kept in memory, anything that looks like a layer is extracted straight into ingest/ under
-the load's lease); an OCI layout directory is read on demand. Images are committed after
-the manifests say which layers they need; unused extractions go with the lease.
+the load's lease); an OCI layout directory is read on demand. An uncompressed archive in a
+regular file is read the same way except for its layers: each is only noted where it lies,
+and once the whole archive is read they are extracted in forked processes (store.forks), each
+reading its own part of the file, so layers use every core as a pull's do. Images are
+committed after the manifests say which layers they need; unused extractions go with the lease.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import posixpath
+import stat
 import tarfile
 from functools import partial
 from pathlib import Path
@@ -21,7 +26,8 @@ from .. import digest as dg
 from .. import reference
 from ..core import Store
 from ..errors import DigestMismatch, InvalidInput, Truncated
-from ..layerfs.compression import MAGICS, Prefixed, decompressed
+from ..forks import run_forked
+from ..layerfs.compression import MAGICS, Prefixed, decompressor, detect
 from ..layerfs.streams import ForwardReader, ReadStream, Slice, members, open_tar
 from ..leases import Lease
 from ..oci import mediatypes as mt
@@ -84,6 +90,33 @@ def _truncated(name: str, size: int) -> InvalidInput:
     return InvalidInput(f"archive is truncated: it ends inside {name!r} (the archive says it has {size} bytes)")
 
 
+class _Seeking(ForwardReader):
+    """A regular file under tarfile: a member is skipped by seeking, not read. A seek stops at
+    the file's end, where reading would, so a cut archive fails as a streamed one does."""
+
+    def __init__(self, src: BinaryIO, size: int) -> None:
+        super().__init__(src)
+        self.size = size
+
+    def _forward(self, target: int) -> None:
+        self.pos = self.src.seek(min(target, self.size))
+
+
+class _Region(ReadStream):
+    """`size` bytes of a file from `offset`, read with pread: forked children share the parent's
+    open file, whose one position none of them may move."""
+
+    def __init__(self, fd: int, offset: int, size: int) -> None:
+        self.fd, self.offset, self.left = fd, offset, size
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = self.left if size is None or size < 0 else min(size, self.left)
+        data = os.pread(self.fd, want, self.offset) if want else b""
+        self.offset += len(data)
+        self.left -= len(data)
+        return data
+
+
 class TarSource:
     """A tar archive, read once from start to end."""
 
@@ -94,17 +127,34 @@ class TarSource:
         self.layers: dict[str, Layer] = {}
         self.links: dict[str, str] = {}
         self.oversized: dict[str, int] = {}  # documents past MAX_DOCUMENTS: name -> size
+        self.regions: dict[str, tuple[int, int]] = {}  # a plain tar file's layers: name -> (offset, size)
         self.kept = 0
-        reader = ForwardReader(cast(BinaryIO, _Outer(decompressed(stream))))
+        reader = self._reader(stream)
         try:
             with open_tar(reader) as tf:
                 for ti in members(tf):
                     self._member(reader, ti)
-            if not self.files and not self.layers and not self.oversized:
+            if not self.files and not self.layers and not self.oversized and not self.regions:
                 raise InvalidInput("not a valid image archive: it is empty")
             reader.drain(MAX_TRAILER)
         except tarfile.TarError as exc:
             raise InvalidInput(f"not a valid image archive: {exc}") from None
+        if self.regions:
+            self.layers.update(_ingest_regions(store, lease, stream, self.regions))
+
+    def _reader(self, stream: BinaryIO) -> ForwardReader:
+        """A seeking reader over an uncompressed archive in a regular file, whose layers are then
+        extracted in parallel; else the (decompressed) stream, read once. The CLI's progress bar
+        counts what passes through it, so a load that draws one gets the stream."""
+        try:
+            regular = stat.S_ISREG(os.fstat(stream.fileno()).st_mode) and stream.tell() == 0
+        except (AttributeError, OSError):  # a BytesIO has no descriptor (io.UnsupportedOperation)
+            regular = False
+        kind, raw = detect(stream)
+        if kind == "none" and regular:
+            stream.seek(0)
+            return _Seeking(stream, os.fstat(stream.fileno()).st_size)
+        return ForwardReader(cast(BinaryIO, _Outer(decompressor(kind, raw))))
 
     def _member(self, reader: ForwardReader, ti: tarfile.TarInfo) -> None:
         name = _clean(ti.name)
@@ -116,7 +166,11 @@ class TarSource:
             data = Slice(reader, ti.size)
             try:
                 head = data.read(512)
-                if _looks_like_layer(head):
+                if _looks_like_layer(head) and isinstance(reader, _Seeking):
+                    if ti.offset_data + ti.size > reader.size:
+                        raise _truncated(name, ti.size)
+                    self.regions[name] = (ti.offset_data, ti.size)  # extracted after the scan; members() seeks past it
+                elif _looks_like_layer(head):
                     self.layers[name] = ingest_blob(self.store, self.lease, Prefixed(head, data))  # type: ignore[arg-type]
                     while data.read(1 << 20):
                         pass  # a layer's own trailing padding
@@ -159,6 +213,30 @@ class TarSource:
                 raise InvalidInput(f"archive is missing layer {name!r}")
             self.layers[resolved] = ingest_blob(self.store, self.lease, io.BytesIO(self.files.pop(resolved)))
         return self.layers[resolved]
+
+
+def _ingest_regions(
+    store: Store, lease: Lease, archive: BinaryIO, regions: dict[str, tuple[int, int]]
+) -> dict[str, Layer]:
+    """Each layer of a plain tar file extracted in a forked process of its own, up to one per core.
+
+    A child's refusal comes back as its result, not as a failure: the error reported is the
+    first layer's in archive order, as a streamed archive reports it, not whichever child
+    finished first."""
+
+    def ingest(region: tuple[int, int], _count: object) -> Layer | InvalidInput:
+        try:
+            return ingest_blob(store, lease, _Region(archive.fileno(), *region))  # type: ignore[arg-type]
+        except InvalidInput as exc:
+            return exc
+
+    names = list(regions)
+    workers = min(len(names), os.cpu_count() or 1)
+    results = run_forked(ingest, [regions[name] for name in names], workers)
+    for result in results:
+        if isinstance(result, InvalidInput):
+            raise result
+    return dict(zip(names, cast("list[Layer]", results)))
 
 
 def _too_big(name: str, size: int) -> str:

@@ -21,7 +21,7 @@ from typing import BinaryIO, TypeVar, cast
 from ..errors import InvalidInput
 from ..fsutil import measure, rmtree, walk
 from . import securepath
-from .streams import ForwardReader, members, open_tar
+from .streams import ForwardReader, ReadAhead, members, open_tar
 from .tarsplit import Recording
 from .whiteouts import OPAQUE, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX
 
@@ -79,7 +79,8 @@ class _Recorder(ForwardReader):
     tarfile reads headers and skips padding through `read`/`seek`, so those bytes land in
     `raw`; file content is read by us through `content`, which is not kept. The stream is
     pulled a chunk at a time and each chunk hashed whole, so a 512-byte header costs a slice
-    of that chunk, not a trip through the decompressor and the hash.
+    of that chunk, not a trip through the decompressor and the hash. Pulling, decompressing
+    and hashing happen in a read-ahead thread, overlapping with the extraction: `close` stops it.
     """
 
     def __init__(self, src: BinaryIO, limits: Limits) -> None:
@@ -91,20 +92,27 @@ class _Recorder(ForwardReader):
         self._chunk = b""
         self._at = 0  # how much of _chunk has been handed out
         self._pulled = 0
+        self._ahead = ReadAhead(src, self._pulled_chunk, _COPY_CHUNK)
 
-    def _ready(self) -> bool:
-        """Something left in the current chunk, pulling (and hashing) the next when it is used up."""
-        if self._at < len(self._chunk):
-            return True
-        chunk = self.src.read(_COPY_CHUNK)
-        if not chunk:
-            return False
+    def _pulled_chunk(self, chunk: bytes) -> None:
+        """In the read-ahead thread: count and hash a chunk before the extraction sees it."""
         self._pulled += len(chunk)
         if self._pulled > self.limits.max_bytes:
             raise InvalidInput(f"layer is larger than the limit of {self.limits.max_bytes} bytes")
         self.hash.update(chunk)
+
+    def _ready(self) -> bool:
+        """Something left in the current chunk, taking the next (hashed) one when it is used up."""
+        if self._at < len(self._chunk):
+            return True
+        chunk = self._ahead.next()
+        if not chunk:
+            return False
         self._chunk, self._at = chunk, 0
         return True
+
+    def close(self) -> None:
+        self._ahead.close()
 
     def read(self, size: int | None = -1) -> bytes:
         """Exactly `size` bytes unless the stream ends (tarfile takes a short header read for
@@ -113,6 +121,19 @@ class _Recorder(ForwardReader):
         want = _COPY_CHUNK if size is None or size < 0 else size
         if want > MAX_KEPT_BYTES:
             raise InvalidInput(f"layer has a tar header of {want} bytes (the limit is {MAX_KEPT_BYTES})")
+        at = self._at
+        if at + want <= len(self._chunk):  # the usual header: inside the current chunk
+            data = self._chunk[at : at + want]
+            self._at = at + want
+        else:
+            data = self._across(want)
+        self.pos += len(data)
+        self.kept += len(data)
+        self.raw += data
+        return data
+
+    def _across(self, want: int) -> bytes:
+        """Up to `want` bytes from the current chunk and those after it."""
         parts: list[bytes] = []
         got = 0
         while got < want and self._ready():
@@ -120,11 +141,7 @@ class _Recorder(ForwardReader):
             self._at += len(piece)
             got += len(piece)
             parts.append(piece)
-        data = parts[0] if len(parts) == 1 else b"".join(parts)
-        self.pos += got
-        self.kept += got
-        self.raw += data
-        return data
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def content(self, size: int) -> Iterator[memoryview]:
         """A file's `size` bytes as views into the chunks: written out without a copy."""
@@ -409,6 +426,8 @@ _GO_MAX_TIME_NS = (1 << 63) - 1  # Docker's maxTime on 64-bit: time.Unix(0, 1<<6
 
 def _nanoseconds(value: str | float) -> int:
     """A tar time (a PAX decimal, or tarfile's number) in nanoseconds, without float rounding."""
+    if type(value) is int:  # a ustar header's whole seconds, as most entries have
+        return value * 10**9
     text = str(value)
     seconds, _, fraction = text.partition(".")
     sign = -1 if text.startswith("-") else 1
@@ -418,16 +437,21 @@ def _nanoseconds(value: str | float) -> int:
 def _docker_times(ti: tarfile.TarInfo) -> tuple[int, int]:
     """(atime, mtime) as Docker's createTarFile sets them: the atime never before the mtime, and
     either one before 1970 or after 2262 the epoch (its Chtimes)."""
-    mtime = _nanoseconds(ti.pax_headers.get("mtime", ti.mtime))
-    atime = max(mtime, _nanoseconds(ti.pax_headers["atime"])) if "atime" in ti.pax_headers else mtime
-    return tuple(ns if 0 <= ns <= _GO_MAX_TIME_NS else 0 for ns in (atime, mtime))  # type: ignore[return-value]
+    pax = ti.pax_headers
+    mtime = _nanoseconds(pax.get("mtime", ti.mtime))
+    atime = max(mtime, _nanoseconds(pax["atime"])) if "atime" in pax else mtime
+    return _go_time(atime), _go_time(mtime)
+
+
+def _go_time(ns: int) -> int:
+    return ns if 0 <= ns <= _GO_MAX_TIME_NS else 0
 
 
 def extract(stream: BinaryIO, dest: str, limits: Limits, whiteouts: str | None = None) -> Extracted:
     """Extract an uncompressed layer tar stream into the empty directory `dest`."""
     whiteouts = whiteouts or whiteout_format()
-    rec = _Recorder(stream, limits)
     applier = _Applier(dest, whiteouts)
+    rec = _Recorder(stream, limits)  # its thread starts reading: closed below, whatever happens
     entries = 0
     try:
         with open_tar(rec) as tf:
@@ -448,6 +472,8 @@ def extract(stream: BinaryIO, dest: str, limits: Limits, whiteouts: str | None =
         raise InvalidInput(f"corrupt layer tar: {exc}") from None
     except (EOFError, UnicodeError) as exc:
         raise InvalidInput(f"corrupt layer tar: {exc}") from None
+    finally:
+        rec.close()
     size, disk = measure(dest)
     return Extracted(
         diff_id="sha256:" + rec.hash.hexdigest(),

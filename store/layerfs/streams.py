@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import queue
 import tarfile
 import threading
 from collections.abc import Callable, Iterator
@@ -55,10 +56,14 @@ class ForwardReader(ReadStream):
             raise io.UnsupportedOperation("can only seek forward from the start")
         if target < self.pos:
             raise InvalidInput("tar stream asked to go backwards (malformed archive)")
+        self._forward(target)
+        return self.pos
+
+    def _forward(self, target: int) -> None:
+        """Move on to `target` by reading, stopping where the stream ends."""
         while self.pos < target:
             if not self.read(min(CHUNK, target - self.pos)):
                 break
-        return self.pos
 
     def drain(self, limit: int) -> None:
         """Read what follows the end of the tar (zero padding), refusing more than `limit`
@@ -94,6 +99,62 @@ class Slice(ReadStream):
         return data
 
 
+class ReadAhead:
+    """`src` read a chunk at a time by a thread, up to `depth` chunks ahead of its consumer, each
+    chunk handed to `each` in that thread first. Reading, decompressing (isal, zlib, zstd) and
+    hashing release the GIL on large buffers, so they run on the other core while the consumer
+    parses headers and writes files. What the thread meets (the end, an error) reaches the
+    consumer in stream order: a chunk read ahead of a failure is still handed out first.
+    """
+
+    def __init__(self, src: BinaryIO, each: Callable[[bytes], None], chunk: int = CHUNK, depth: int = 4) -> None:
+        self._src = src
+        self._each = each
+        self._chunk = chunk
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._run, name="bilge-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                data = self._src.read(self._chunk)
+                if data:
+                    self._each(data)
+                self._queue.put(data)
+                if not data:
+                    return
+        except BaseException as exc:
+            self._queue.put(exc)
+
+    def next(self) -> bytes:
+        """The next chunk, b"" at the end of `src`."""
+        if self._done:
+            return b""
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            self._done = True
+            raise item
+        self._done = not item
+        return item
+
+    def close(self) -> None:
+        """Stop the thread and wait for it: once this returns, nothing reads `src` behind the
+        caller's back. A put blocked on the full queue is freed by emptying it; the thread then
+        sees the stop before its next read."""
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                while True:
+                    self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            self._thread.join(0.01)
+        self._done = True
+
+
 def open_tar(reader: ForwardReader) -> tarfile.TarFile:
     try:
         return tarfile.open(fileobj=reader, mode="r:")
@@ -102,13 +163,21 @@ def open_tar(reader: ForwardReader) -> tarfile.TarFile:
 
 
 def members(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
-    """Each member once, forgetting it afterwards: tarfile would otherwise keep them all in memory."""
+    """Each member once, forgetting it afterwards: tarfile would otherwise keep them all in memory.
+
+    Once the caller is done with a member, the reader is moved to the next header in one
+    forward seek: tarfile would seek to a byte short of it and read that byte, two trips
+    through the reader per entry. A stream that ends short of the header still fails in
+    tarfile, as before."""
+    reader = tf.fileobj
     while True:
         ti = tf.next()
         if ti is None:
             return
         tf.members.clear()  # type: ignore[attr-defined]  # tarfile's own list, not in its stubs
         yield ti
+        if reader.tell() < tf.offset:
+            reader.seek(tf.offset)
 
 
 @contextmanager
