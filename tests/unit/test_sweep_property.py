@@ -158,10 +158,10 @@ def count(toy: Toy, sql: str, ids: list[str]) -> int:
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Where the examples' stores live. The trash deletes with up to RM_PROCESSES rm(1)s at once;
-    for a handful of paths one is as good, and spawning four per example is most of the run."""
+    """Where the examples' stores live. The trash deletes with up to DELETERS rm(1)s at once;
+    for a handful of paths one is as good, and spawning one per tree is most of the run."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(trash, "RM_PROCESSES", 1)
+        patch.setattr(trash, "DELETERS", 1)
         yield tmp_path_factory.mktemp("sweep-property")
 
 
