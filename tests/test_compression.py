@@ -11,7 +11,7 @@ import pytest
 import zstandard
 
 from bilge.store.errors import InvalidInput
-from bilge.store.layerfs.compression import decompressed, detect
+from bilge.store.layerfs.compression import decompressor, detect
 
 
 class Trickle(io.RawIOBase):
@@ -47,7 +47,7 @@ PAYLOAD = bytes(range(256)) * 4096
 def test_blobs_arriving_in_small_pieces_are_sniffed_and_inflated(kind: str, pack, step: int) -> None:
     blob = pack(PAYLOAD)
     assert detect(Trickle(blob, step))[0] == kind
-    out, stream = bytearray(), decompressed(Trickle(blob, step))
+    out, stream = bytearray(), decompressor(*detect(Trickle(blob, step)))
     while chunk := stream.read(1 << 16):
         out += chunk
     assert bytes(out) == PAYLOAD
@@ -55,7 +55,7 @@ def test_blobs_arriving_in_small_pieces_are_sniffed_and_inflated(kind: str, pack
 
 def test_concatenated_gzip_members_and_zero_padding_inflate_whole() -> None:
     blob = gzip.compress(PAYLOAD[:1000]) + gzip.compress(PAYLOAD[1000:]) + b"\0" * 512
-    stream, out = decompressed(io.BytesIO(blob)), bytearray()
+    stream, out = decompressor(*detect(io.BytesIO(blob))), bytearray()
     while chunk := stream.read(4096):
         out += chunk
     assert bytes(out) == PAYLOAD
@@ -63,7 +63,7 @@ def test_concatenated_gzip_members_and_zero_padding_inflate_whole() -> None:
 
 @pytest.mark.parametrize("kind,pack", [("xz", lzma.compress), ("bzip2", bz2.compress)])
 def test_a_truncated_xz_or_bzip2_stream_is_an_error_not_a_short_read(kind: str, pack) -> None:
-    stream = decompressed(io.BytesIO(pack(PAYLOAD)[:-20]))
+    stream = decompressor(*detect(io.BytesIO(pack(PAYLOAD)[:-20])))
     with pytest.raises(InvalidInput, match=f"^corrupt {kind} stream: "):
         while stream.read(4096):
             pass

@@ -147,14 +147,27 @@ class TarSource:
         extracted in parallel; else the (decompressed) stream, read once. The CLI's progress bar
         counts what passes through it, so a load that draws one gets the stream."""
         try:
-            regular = stat.S_ISREG(os.fstat(stream.fileno()).st_mode) and stream.tell() == 0
+            st = os.fstat(stream.fileno())
+            regular = stat.S_ISREG(st.st_mode) and stream.tell() == 0
         except (AttributeError, OSError):  # a BytesIO has no descriptor (io.UnsupportedOperation)
             regular = False
         kind, raw = detect(stream)
         if kind == "none" and regular:
             stream.seek(0)
-            return _Seeking(stream, os.fstat(stream.fileno()).st_size)
+            return _Seeking(stream, st.st_size)
         return ForwardReader(cast(BinaryIO, _Outer(decompressor(kind, raw))))
+
+    def _layer(self, reader: ForwardReader, ti: tarfile.TarInfo, name: str, head: bytes, data: Slice) -> None:
+        """A plain tar file's layer is noted where it lies, to extract after the scan (members()
+        seeks past it); a stream's is extracted now, as it passes."""
+        if isinstance(reader, _Seeking):
+            if ti.offset_data + ti.size > reader.size:
+                raise _truncated(name, ti.size)
+            self.regions[name] = (ti.offset_data, ti.size)
+            return
+        self.layers[name] = ingest_blob(self.store, self.lease, Prefixed(head, data))  # type: ignore[arg-type]
+        while data.read(1 << 20):
+            pass  # a layer's own trailing padding
 
     def _member(self, reader: ForwardReader, ti: tarfile.TarInfo) -> None:
         name = _clean(ti.name)
@@ -166,14 +179,8 @@ class TarSource:
             data = Slice(reader, ti.size)
             try:
                 head = data.read(512)
-                if _looks_like_layer(head) and isinstance(reader, _Seeking):
-                    if ti.offset_data + ti.size > reader.size:
-                        raise _truncated(name, ti.size)
-                    self.regions[name] = (ti.offset_data, ti.size)  # extracted after the scan; members() seeks past it
-                elif _looks_like_layer(head):
-                    self.layers[name] = ingest_blob(self.store, self.lease, Prefixed(head, data))  # type: ignore[arg-type]
-                    while data.read(1 << 20):
-                        pass  # a layer's own trailing padding
+                if _looks_like_layer(head):
+                    self._layer(reader, ti, name, head, data)
                 elif self.kept + ti.size <= MAX_DOCUMENTS:
                     self.files[name] = head + data.read()
                     self.kept += ti.size

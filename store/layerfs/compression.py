@@ -151,7 +151,3 @@ def decompressor(kind: str, raw: BinaryIO) -> BinaryIO:
     if kind in ("xz", "bzip2"):
         return _Stdlib(kind, raw)  # type: ignore[return-value]
     return raw
-
-
-def decompressed(raw: BinaryIO) -> BinaryIO:
-    return decompressor(*detect(raw))
