@@ -78,6 +78,17 @@ DF = Command(
     },
     {"verbose": False, "disk": False, "format": "table"},
 )
+PULL = Command(
+    "bilge.store.registry.pull_command:pull",
+    {
+        "--platform": ("platform", True),
+        "-q": ("quiet", False), "--quiet": ("quiet", False),
+        "--insecure": ("insecure", False),
+    },
+    {"platform": None, "quiet": False, "insecure": False},
+    argument="name",
+    required=True,
+)  # fmt: skip
 
 COMMANDS = {
     ("build",): BUILD,
@@ -86,6 +97,8 @@ COMMANDS = {
     ("image", "ls"): IMAGES,
     ("system", "df"): DF,
     ("df",): DF,
+    ("pull",): PULL,
+    ("image", "pull"): PULL,
 }
 
 

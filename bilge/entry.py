@@ -3,7 +3,7 @@ run most straight to their work.
 
 typer and click, with every room's commands mounted on them, take ~70 ms before a command
 starts; `images` on a store of hundreds of images, or a build that is all cache, does less.
-So `build`, `images` and `system df` with their own flags are read by the side door
+So `build`, `images`, `system df` and `pull` with their own flags are read by the side door
 (bilge/direct.py) and run without them. Anything it declines (--help, a flag it does not
 know, an argument too many) goes through the typer front door (bilge/cli.py), which answers
 as click does. Every command fails the same way: one line on stderr (`--debug` adds the
@@ -35,6 +35,10 @@ def main() -> None:
     # times less often keeps that and still frees what a long-running command's cycles leave.
     gc.disable()
     gc.set_threshold(20_000, 20, 20)
+    # bilge's HTTP is synchronous, but httpcore imports trio for its async locks whenever it is
+    # installed (selenium, a test dependency, brings it): 140 ms and an `ldconfig` run at every
+    # pull and push. A None in sys.modules makes that import fail, as if trio were not there.
+    sys.modules.setdefault("trio", None)  # type: ignore[arg-type]
     from bilge.direct import read
     from bilge.store.errors import BilgeError
 

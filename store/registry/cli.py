@@ -26,20 +26,9 @@ def pull(
     insecure: InsecureOpt = False,
 ) -> None:
     """Download an image from a registry."""
-    from .. import reference
-    from ..oci import platforms
-    from ..progress import for_terminal
-    from .pull import pull as do_pull
+    from .pull_command import pull as run
 
-    reference.parse(name)  # a bad name fails before the store is even opened
-    wanted = platforms.parse(platform) if platform else None
-    progress = for_terminal(quiet)
-    try:
-        pulled = do_pull(open_store(create=True), name, wanted, insecure, progress)
-    finally:
-        progress.close()
-    ref = reference.parse(pulled.name)
-    out(f"{ref.repository}:{ref.tag}" if ref.tag else f"{ref.repository}@{ref.digest}")
+    run(name=name, platform=platform, quiet=quiet, insecure=insecure)
 
 
 def push(

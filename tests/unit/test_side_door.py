@@ -16,6 +16,7 @@ BUILD = {"tags": [], "file": None, "build_args": [], "no_cache": False, "target"
 IMAGES = {"repository": None, "all": False, "quiet": False, "digests": False, "no_trunc": False, "filter": [],
           "format": "table"}  # fmt: skip
 DF = {"verbose": False, "disk": False, "format": "table"}
+PULL = {"platform": None, "quiet": False, "insecure": False}
 
 
 @pytest.mark.parametrize(
@@ -41,6 +42,9 @@ DF = {"verbose": False, "disk": False, "format": "table"}
          {**IMAGES, "repository": "-x", "filter": ["dangling=true"], "format": "{{.ID}}"}),
         (["--root", "/r", "system", "df"], "/r", False, DF),
         (["df", "-v", "--disk", "--format", "csv"], None, False, {"verbose": True, "disk": True, "format": "csv"}),
+        (["pull", "a:1"], None, False, {**PULL, "name": "a:1"}),
+        (["image", "pull", "-q", "--platform", "linux/arm64", "--insecure", "r/x"], None, False,
+         {"name": "r/x", "platform": "linux/arm64", "quiet": True, "insecure": True}),
     ],
 )  # fmt: skip
 def test_reads_a_line_as_click_does(argv: list[str], root: str | None, debug: bool, values: dict) -> None:
@@ -57,6 +61,7 @@ def test_reads_a_line_as_click_does(argv: list[str], root: str | None, debug: bo
         ["build", "-x", "ctx"], ["build", "-qx", "ctx"], ["--version"], ["images", "a", "b"], ["images", "--help"],
         ["images", "--all=1"], ["images", "--format"], ["images", "-aqx"], ["image"], ["image", "rm", "x"],
         ["system"], ["system", "prune"], ["system", "df", "extra"], ["df", "--filter", "x"], ["top"], ["ps"],
+        ["pull"], ["pull", "a", "b"], ["pull", "--help"], ["pull", "-a", "x"], ["pull", "--platform"], ["push", "x"],
     ],
 )  # fmt: skip
 def test_leaves_the_rest_to_typer(argv: list[str]) -> None:
@@ -75,6 +80,8 @@ def test_leaves_the_rest_to_typer(argv: list[str]) -> None:
         ["images", "app", "-f", "dangling=false", "--filter", "label=a", "--format", "json"],
         ["system", "df"],
         ["--root=/r", "df", "-v", "--disk", "--format", "{{.Type}}"],
+        ["pull", "x"],
+        ["--root", "/r", "image", "pull", "-q", "--platform=linux/amd64", "--insecure", "x"],
     ],
 )
 def test_both_doors_make_the_same_call(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
