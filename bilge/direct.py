@@ -89,6 +89,15 @@ PULL = Command(
     argument="name",
     required=True,
 )  # fmt: skip
+LOAD = Command(
+    "bilge.store.archive.load_command:load",
+    {
+        "-i": ("input", True), "--input": ("input", True),
+        "-q": ("quiet", False), "--quiet": ("quiet", False),
+        "--platform": ("platform", True),
+    },
+    {"input": None, "quiet": False, "platform": None},
+)  # fmt: skip
 
 COMMANDS = {
     ("build",): BUILD,
@@ -97,6 +106,8 @@ COMMANDS = {
     ("image", "ls"): IMAGES,
     ("system", "df"): DF,
     ("df",): DF,
+    ("load",): LOAD,
+    ("image", "load"): LOAD,
     ("pull",): PULL,
     ("image", "pull"): PULL,
 }

@@ -3,7 +3,7 @@ run most straight to their work.
 
 typer and click, with every room's commands mounted on them, take ~70 ms before a command
 starts; `images` on a store of hundreds of images, or a build that is all cache, does less.
-So `build`, `images`, `system df` and `pull` with their own flags are read by the side door
+So `build`, `images`, `system df`, `load` and `pull` with their own flags are read by the side door
 (bilge/direct.py) and run without them. Anything it declines (--help, a flag it does not
 know, an argument too many) goes through the typer front door (bilge/cli.py), which answers
 as click does. Every command fails the same way: one line on stderr (`--debug` adds the

@@ -5,10 +5,9 @@ Only typer is imported at module level; each command imports what it needs, so
 """
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -22,7 +21,7 @@ FilterOpt = Annotated[Optional[list[str]], typer.Option("--filter", "-f", help="
 
 def load(
     input: Annotated[
-        Optional[Path], typer.Option("--input", "-i", help="Archive or OCI layout directory (default: stdin)")
+        Optional[str], typer.Option("--input", "-i", help="Archive or OCI layout directory (default: stdin)")
     ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Suppress progress and notices (as docker load -q)")
@@ -32,60 +31,9 @@ def load(
     ] = None,
 ) -> None:
     """Load images from a docker save archive or an OCI image layout."""
-    from .archive.load import load as do_load
-    from .errors import InvalidInput
-    from .oci import platforms
+    from .archive.load_command import load as run
 
-    wanted = platforms.parse(platform) if platform else None
-    if input is None and sys.stdin.isatty():
-        raise InvalidInput("requested load from stdin, but stdin is empty (use -i FILE)")
-    if input is not None and not input.exists():
-        raise InvalidInput(f"open {input}: no such file or directory")
-    store = open_store(create=True)
-    if input is not None and input.is_dir():
-        results = do_load(store, input, wanted)
-    else:
-        with _progress(input, quiet) as stream:
-            results = do_load(store, stream, wanted)
-    for result in results:
-        for name, old in result.replaced if not quiet else []:
-            err(f"The image {name} already exists, renaming the old one with ID {old} to empty string")
-        for name in result.tags:
-            out(f"Loaded image: {name}")
-        if not result.tags:
-            out(f"Loaded image ID: {result.image_id}")
-
-
-class _Counted:
-    """A binary stream that reports each read's size (for the progress bar)."""
-
-    def __init__(self, raw: BinaryIO, advance: Callable[[int], None]) -> None:
-        self.raw = raw
-        self.advance = advance
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        self.advance(len(data))
-        return data
-
-
-@contextmanager
-def _progress(path: Optional[Path], quiet: bool) -> Iterator[BinaryIO]:
-    """The archive to read, with a bar of bytes read when stderr is a terminal."""
-    from .progress import Bars
-
-    with open(path, "rb") if path is not None else nullcontext(sys.stdin.buffer) as raw:
-        if quiet or not sys.stderr.isatty():
-            yield raw
-            return
-        bars = Bars()
-        total = path.stat().st_size if path is not None else 0
-        bars.start("archive", total, "Loading")
-        try:
-            yield _Counted(raw, lambda n: bars.advance("archive", n))  # type: ignore[misc]
-            bars.finish("archive", "Loaded")
-        finally:
-            bars.close()
+    run(input=input, quiet=quiet, platform=platform)
 
 
 def save(

@@ -91,6 +91,10 @@ class _Pull:
 
     def fetch_all(self, todo: list[Descriptor], lease: Lease) -> dict[str, Layer]:
         """The missing layers, up to WORKERS at once, each in a process of its own, with a bar each."""
+        import zstandard  # noqa: F401  (each layer's tar-split is compressed with it)
+
+        from ..layerfs import extract  # noqa: F401  (imported once here, not once per forked worker)
+
         digests = [desc.digest for desc in todo]
         for desc in todo:
             self.progress.start(desc.digest, desc.size, "Pulling fs layer")

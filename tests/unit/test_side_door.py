@@ -16,6 +16,7 @@ BUILD = {"tags": [], "file": None, "build_args": [], "no_cache": False, "target"
 IMAGES = {"repository": None, "all": False, "quiet": False, "digests": False, "no_trunc": False, "filter": [],
           "format": "table"}  # fmt: skip
 DF = {"verbose": False, "disk": False, "format": "table"}
+LOAD = {"input": None, "quiet": False, "platform": None}
 PULL = {"platform": None, "quiet": False, "insecure": False}
 
 
@@ -42,6 +43,9 @@ PULL = {"platform": None, "quiet": False, "insecure": False}
          {**IMAGES, "repository": "-x", "filter": ["dangling=true"], "format": "{{.ID}}"}),
         (["--root", "/r", "system", "df"], "/r", False, DF),
         (["df", "-v", "--disk", "--format", "csv"], None, False, {"verbose": True, "disk": True, "format": "csv"}),
+        (["load"], None, False, LOAD),
+        (["image", "load", "-qi", "a.tar", "--platform=linux/arm64"], None, False,
+         {"input": "a.tar", "quiet": True, "platform": "linux/arm64"}),
         (["pull", "a:1"], None, False, {**PULL, "name": "a:1"}),
         (["image", "pull", "-q", "--platform", "linux/arm64", "--insecure", "r/x"], None, False,
          {"name": "r/x", "platform": "linux/arm64", "quiet": True, "insecure": True}),
@@ -61,6 +65,7 @@ def test_reads_a_line_as_click_does(argv: list[str], root: str | None, debug: bo
         ["build", "-x", "ctx"], ["build", "-qx", "ctx"], ["--version"], ["images", "a", "b"], ["images", "--help"],
         ["images", "--all=1"], ["images", "--format"], ["images", "-aqx"], ["image"], ["image", "rm", "x"],
         ["system"], ["system", "prune"], ["system", "df", "extra"], ["df", "--filter", "x"], ["top"], ["ps"],
+        ["load", "a.tar"], ["load", "-i"], ["load", "--help"],
         ["pull"], ["pull", "a", "b"], ["pull", "--help"], ["pull", "-a", "x"], ["pull", "--platform"], ["push", "x"],
     ],
 )  # fmt: skip
@@ -80,6 +85,8 @@ def test_leaves_the_rest_to_typer(argv: list[str]) -> None:
         ["images", "app", "-f", "dangling=false", "--filter", "label=a", "--format", "json"],
         ["system", "df"],
         ["--root=/r", "df", "-v", "--disk", "--format", "{{.Type}}"],
+        ["load", "--input", "a.tar"],
+        ["--root", "/r", "image", "load", "-q", "-i", "a.tar", "--platform", "linux/amd64"],
         ["pull", "x"],
         ["--root", "/r", "image", "pull", "-q", "--platform=linux/amd64", "--insecure", "x"],
     ],
