@@ -34,11 +34,15 @@ TICK = 0.1  # seconds between byte-count reports to the parent's callback
 _SLOT = struct.Struct("q")
 
 
-def die_with_parent() -> None:
-    """Ask the kernel to SIGKILL this process when its parent dies."""
+def die_with_parent() -> Callable[[], None]:
+    """What a child calls first, to have the kernel SIGKILL it when its parent dies. Made in the
+    parent: a child that imports ctypes itself spends ~10 ms on it (each of a pull's workers,
+    caches cold), and an import between fork and exec can wait forever on a lock that another
+    of the parent's threads held at the fork."""
     import ctypes
 
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 class _Meter:
@@ -78,6 +82,7 @@ def run_forked(
     with what its `count_bytes` calls added, `on_done(i)` when its result is back.
     """
     meter = _Meter(len(items))
+    die = die_with_parent()
     results: dict[int, R] = {}
     todo = list(enumerate(items))
     running: dict[int, tuple[int, int, bytearray]] = {}  # pipe fd -> (pid, index, bytes received)
@@ -87,7 +92,7 @@ def run_forked(
                 while todo and len(running) < workers:
                     index, item = todo.pop(0)
                     with _ctrl_c_held():  # a ctrl-C now must find the new child already listed
-                        fd, pid = _spawn(fn, item, meter, index)
+                        fd, pid = _spawn(fn, item, meter, index, die)
                         running[fd] = (pid, index, bytearray())
                     selector.register(fd, selectors.EVENT_READ)
                     on_start(index)
@@ -121,17 +126,19 @@ def _ctrl_c_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def _spawn(fn: Callable[[T, Callable[[int], None]], R], item: T, meter: _Meter, index: int) -> tuple[int, int]:
+def _spawn(
+    fn: Callable[[T, Callable[[int], None]], R], item: T, meter: _Meter, index: int, die: Callable[[], None]
+) -> tuple[int, int]:
     read_fd, write_fd = os.pipe()
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:
-        _child(lambda: fn(item, lambda n: meter.add(index, n)), read_fd, write_fd, parent)
+        _child(lambda: fn(item, lambda n: meter.add(index, n)), read_fd, write_fd, parent, die)
     os.close(write_fd)
     return read_fd, pid
 
 
-def _child(work: Callable[[], object], read_fd: int, write_fd: int, parent: int) -> NoReturn:
+def _child(work: Callable[[], object], read_fd: int, write_fd: int, parent: int, die: Callable[[], None]) -> NoReturn:
     """Run `work`, write (ok, result or exception) to the pipe, and leave without cleaning up.
 
     Exits 0 only once the whole answer is written, so a parent that sees anything else knows
@@ -142,7 +149,7 @@ def _child(work: Callable[[], object], read_fd: int, write_fd: int, parent: int)
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # ctrl-C reaches the whole group; the parent reports it
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         os.close(read_fd)
-        die_with_parent()
+        die()
         if os.getppid() != parent:
             os._exit(1)
         try:

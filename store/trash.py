@@ -177,13 +177,12 @@ def remove_trees(paths: list[str]) -> None:
 
     from .forks import die_with_parent
 
+    die = die_with_parent()
     running: list[subprocess.Popen] = []
     for batch in spread(paths, 1, RM_BATCH):
         if len(running) == DELETERS:
             running.pop(0).wait()
-        running.append(
-            subprocess.Popen(["rm", "-rf", "--", *batch], preexec_fn=die_with_parent, stderr=subprocess.DEVNULL)
-        )
+        running.append(subprocess.Popen(["rm", "-rf", "--", *batch], preexec_fn=die, stderr=subprocess.DEVNULL))
     for proc in running:
         proc.wait()
     left = [p for p in paths if os.path.lexists(p)]
