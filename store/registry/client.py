@@ -38,8 +38,8 @@ BACKOFF = 0.5
 MAX_REDIRECTS = 5
 CHUNK = 1 << 20
 # httpcore receives 64 KiB per read, so a 50 MB layer passes 800 times through h11's and
-# httpcore's Python layers: a third of a blob download's CPU. Reads of up to 1 MiB take that
-# down to a thirtieth (the class attribute is httpcore's own knob for it).
+# httpcore's Python layers. Reads of up to 1 MiB (the class attribute is httpcore's own knob)
+# took receiving and hashing a 50 MB blob on loopback from 0.14 s of CPU to 0.08 s.
 httpcore.HTTP11Connection.READ_NUM_BYTES = CHUNK
 _PARAM_RE = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 
