@@ -30,6 +30,14 @@ class Database:
         self.read_only = read_only  # why this store cannot be written, said when a write is tried
         self.advice = advice  # what to do instead, said after it
 
+    def __del__(self) -> None:
+        """Close the connection with the last reference to it. sqlite3 keeps a connection in a
+        cycle with its own statement cache, so it would otherwise stay open until a garbage
+        collection: never, in a command that ends by os._exit. The last connection to close
+        moves the WAL into bilge.db and removes it, without which a user who may read the store
+        but not write it cannot open the database at all."""
+        self.conn.close()
+
     def refusal(self) -> ReadOnly:
         return ReadOnly(f"{self.read_only}: this command writes, and was not run{self.advice}")
 

@@ -111,6 +111,8 @@ def test_ctrl_c_mid_pull_leaves_a_consistent_store(bilge, registry, proxy, bilge
         [sys.executable, "-m", "bilge", "pull", f"{proxy.host}/fixtures/zoo:latest"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        # started as a shell's background job is: SIGINT ignored, which Python leaves ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     deadline = time.monotonic() + 30
     while not any(m == "GET" and layer["digest"] in p for m, p, _, _ in proxy.faults.log):

@@ -138,7 +138,8 @@ def test_a_store_from_before_snapshots_gains_the_table(tmp_path: Path, monkeypat
     conn = sqlite3.connect(tmp_path / "bilge.db", isolation_level=None)
     with monkeypatch.context() as patch:
         patch.setattr(db, "MIGRATIONS", db.MIGRATIONS[:6])
-        db._migrate(db.Database(conn))
+        old = db.Database(conn)
+        db._migrate(old)
     assert conn.execute("SELECT version FROM schema_version").fetchone() == (6,)
     assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'snapshots'").fetchall()
     conn.close()
