@@ -79,6 +79,15 @@ def ingest_blob(store: Store, lease: Lease, raw: BinaryIO, verified: str | None 
     return Layer(ingested, verified or "sha256:" + source.hash.hexdigest())  # type: ignore[union-attr]
 
 
+def before_forking_ingests() -> None:
+    """Import what ingesting a layer uses, in the parent of workers that each ingest one (a
+    pull's, a plain archive's load): forked, they inherit it, instead of each importing the
+    extractor and zstandard (for the tar-split) again."""
+    import zstandard  # noqa: F401
+
+    from ..layerfs import extract  # noqa: F401
+
+
 def config_diff_ids(spec: ImageSpec) -> tuple[str, ...]:
     """The config's diff_ids, one per manifest layer."""
     diff_ids = ImageConfig.parse(spec.config).diff_ids

@@ -44,7 +44,7 @@ from ..oci.model import (
 )
 from ..oci.platforms import Platform
 from ..timeutil import parse_rfc3339
-from .intake import Committer, ImageSpec, Layer, Loaded, check_diff_ids, check_tags, ingest_blob
+from .intake import Committer, ImageSpec, Layer, Loaded, before_forking_ingests, check_diff_ids, check_tags, ingest_blob
 
 # What an archive's documents (manifest.json, index.json, configs, manifests) may add up to,
 # kept in memory until the images are committed: real ones are kilobytes, large ones a few MiB.
@@ -238,6 +238,7 @@ def _ingest_regions(
             return exc
 
     names = list(regions)
+    before_forking_ingests()
     workers = min(len(names), os.cpu_count() or 1)
     results = run_forked(ingest, [regions[name] for name in names], workers)
     for result in results:

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 
 from .. import digest as dg
 from .. import reference
-from ..archive.intake import Committer, ImageSpec, Layer, check_layer, config_diff_ids, ingest_blob
+from ..archive.intake import (
+    Committer,
+    ImageSpec,
+    Layer,
+    before_forking_ingests,
+    check_layer,
+    config_diff_ids,
+    ingest_blob,
+)
 from ..core import Store
 from ..db import write
 from ..errors import DigestMismatch, InvalidInput
@@ -91,10 +99,7 @@ class _Pull:
 
     def fetch_all(self, todo: list[Descriptor], lease: Lease) -> dict[str, Layer]:
         """The missing layers, up to WORKERS at once, each in a process of its own, with a bar each."""
-        import zstandard  # noqa: F401  (each layer's tar-split is compressed with it)
-
-        from ..layerfs import extract  # noqa: F401  (imported once here, not once per forked worker)
-
+        before_forking_ingests()
         digests = [desc.digest for desc in todo]
         for desc in todo:
             self.progress.start(desc.digest, desc.size, "Pulling fs layer")
