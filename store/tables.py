@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from bisect import bisect_left
 from collections.abc import Sequence
 from itertools import repeat
 from typing import Any
@@ -71,15 +72,9 @@ def ago_column(timestamps: list[float | None]) -> list[str]:
     start = 0
     while start < len(times):
         word = ago(times[start], now)
-        low, high = start, len(times) - 1  # times[low] has `word`; find the last that has it
-        while low < high:
-            middle = (low + high + 1) // 2
-            if ago(times[middle], now) == word:
-                low = middle
-            else:
-                high = middle - 1
-        worded.update(dict.fromkeys(times[start : low + 1], word))
-        start = low + 1
+        end = bisect_left(times, True, lo=start, key=lambda t: ago(t, now) != word)  # the run's end
+        worded.update(dict.fromkeys(times[start:end], word))
+        start = end
     return list(map(worded.__getitem__, timestamps))
 
 
